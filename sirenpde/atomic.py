@@ -1,0 +1,44 @@
+"""Atomic file output: write to a temporary file beside the target, then rename.
+
+A crash or an exception while writing leaves either the old file or nothing,
+never a half-written file.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it to ``path`` on success.
+
+    Use it for writers that want a file name (h5py, trimesh, matplotlib, torch.save)::
+
+        with atomic_path("out.ply") as tmp:
+            mesh.export(tmp, file_type="ply")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
+    """Open a temporary file for writing; it replaces ``path`` only if the block succeeds."""
+    if not any(m in mode for m in "wx"):
+        raise ValueError(f"atomic_open is for writing, got mode {mode!r}")
+    with atomic_path(path) as tmp:
+        with open(tmp, mode.replace("x", "w"), **kwargs) as f:
+            yield f
