@@ -1,0 +1,28 @@
+"""Problems by name. Adding a problem means adding a module and a line in ``PROBLEMS``."""
+from __future__ import annotations
+
+from sirenpde.problem import Box, Constraint, Problem
+from sirenpde.problems.audio_fit import AudioFit
+from sirenpde.problems.image_fit import ImageFit
+from sirenpde.problems.poisson import GradientComposite, PoissonGradient, PoissonLaplacian
+
+PROBLEMS: dict[str, type[Problem]] = {
+    "image-fit": ImageFit,
+    "audio-fit": AudioFit,
+    "poisson-gradient": PoissonGradient,
+    "poisson-laplacian": PoissonLaplacian,
+    "gradient-composite": GradientComposite,
+}
+
+
+def get_problem(name: str, **kwargs) -> Problem:
+    """Build a registered problem by name with its keyword arguments."""
+    try:
+        cls = PROBLEMS[name]
+    except KeyError:
+        raise ValueError(f"unknown problem {name!r}; valid problems: {', '.join(sorted(PROBLEMS))}") from None
+    return cls(**kwargs)
+
+
+__all__ = ["PROBLEMS", "get_problem", "Problem", "Constraint", "Box", "AudioFit", "ImageFit",
+           "PoissonGradient", "PoissonLaplacian", "GradientComposite"]

@@ -1,0 +1,105 @@
+"""Images and audio for the fitting problems, and the pixel-centre coordinate grid.
+
+Conventions: an image is a 2D float array in [-1, 1] with ``H`` rows and ``W`` columns.
+Coordinate 0 runs down the rows and coordinate 1 along the columns, both over [-1, 1];
+pixel ``(i, j)`` sits at its centre ``(-1 + (2i + 1)/H, -1 + (2j + 1)/W)``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+
+SKIMAGE_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "coins", "moon", "page", "text",
+                  "rocket", "cat", "grass", "gravel", "brick", "horse", "clock", "immunohistochemistry")
+
+
+def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None) -> np.ndarray:
+    """A grayscale image in [-1, 1].
+
+    Parameters
+    ----------
+    source : path to an image file, the name of an image bundled with scikit-image
+        (``camera``, ``astronaut``, ...), or an array (2D, or 3D with 3/4 channels).
+    size : int or (H, W), optional; resize (with anti-aliasing) to this size.
+    """
+    from skimage import color, data, io, transform
+
+    if isinstance(source, np.ndarray):
+        img, where = source, "the given array"
+    elif isinstance(source, str) and source in SKIMAGE_IMAGES:
+        img, where = getattr(data, source)(), f"scikit-image's {source!r}"
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"image {str(source)!r} is neither a file nor a scikit-image image name "
+                                    f"({', '.join(SKIMAGE_IMAGES)})")
+        try:
+            img = io.imread(path)
+        except Exception as err:  # imageio/PIL raise many types for unreadable files
+            raise ValueError(f"could not read image file {path}: {err}") from err
+        where = str(path)
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[-1] == 4:
+        img = color.rgba2rgb(img)
+    if img.ndim == 3 and img.shape[-1] == 3:
+        img = color.rgb2gray(img)
+    if img.ndim != 2 or min(img.shape) < 2:
+        raise ValueError(f"{where}: expected a 2D grayscale or RGB(A) image, got shape {img.shape}")
+    img = img.astype(np.float64)
+    if not np.all(np.isfinite(img)):
+        raise ValueError(f"{where}: image has {int((~np.isfinite(img)).sum())} non-finite pixels")
+    if size is not None:
+        shape = (size, size) if np.isscalar(size) else tuple(size)
+        if len(shape) != 2 or min(shape) < 2:
+            raise ValueError(f"size must be an int >= 2 or (H, W), got {size!r}")
+        img = transform.resize(img, shape, anti_aliasing=True, preserve_range=True)
+    lo, hi = img.min(), img.max()
+    if hi == lo:
+        raise ValueError(f"{where}: image is constant ({lo}); nothing to fit")
+    return (2.0 * (img - lo) / (hi - lo) - 1.0).astype(np.float64)
+
+
+def pixel_grid(shape) -> torch.Tensor:
+    """Pixel-centre coordinates ``(H*W, 2)`` float32 in row-major order."""
+    axes = [torch.linspace(-1 + 1 / n, 1 - 1 / n, n, dtype=torch.float64) for n in shape]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(shape)).float()
+
+
+def load_wav(path: Union[str, os.PathLike, None] = None, max_samples: int | None = None):
+    """A mono signal in [-1, 1] and its sample rate.
+
+    With ``path=None`` a built-in 1-second test signal at 8 kHz is synthesised (a chirp
+    plus two tones), so the problem runs without any file.
+    """
+    if path is None:
+        rate = 8000
+        t = np.arange(rate) / rate
+        sig = 0.5 * np.sin(2 * np.pi * (200 * t + 600 * t**2)) + 0.3 * np.sin(2 * np.pi * 440 * t)
+        sig += 0.2 * np.sin(2 * np.pi * 1250 * t) * np.exp(-3 * t)
+    else:
+        from scipy.io import wavfile
+
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"wav file {path} does not exist")
+        try:
+            rate, sig = wavfile.read(path)
+        except ValueError as err:
+            raise ValueError(f"could not read {path} as a .wav file: {err}") from err
+        sig = np.asarray(sig, dtype=np.float64)
+        if sig.ndim == 2:
+            sig = sig.mean(axis=1)
+        if sig.size < 2:
+            raise ValueError(f"{path}: the file holds {sig.size} samples; need at least 2")
+        if not np.all(np.isfinite(sig)):
+            raise ValueError(f"{path}: {int((~np.isfinite(sig)).sum())} samples are not finite")
+    if max_samples is not None:
+        sig = sig[:max_samples]
+    peak = np.abs(sig).max()
+    if peak == 0:
+        raise ValueError(f"{path or 'signal'}: the signal is silent (all zeros)")
+    return sig / peak, int(rate)

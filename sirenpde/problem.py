@@ -1,0 +1,185 @@
+"""The Problem API: domains, constraints, and the base class every problem derives from.
+
+A problem is a list of constraints. Each constraint draws its own points, evaluates the
+network's field there with the derivatives it declares, and turns a residual into a loss::
+
+    Constraint("pde", sampler=box.sampler(), order=2, second="laplacian",
+               residual=lambda u, batch: u.laplacian + k**2 * u.value - f(u.x))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sirenpde.jets import SECOND
+
+Batch = dict[str, Tensor]
+Sampler = Callable[[int, torch.Generator], Batch]
+REDUCTIONS = ("mse", "l1", "mean")
+
+
+class Box:
+    """An axis-aligned box ``[low, high]`` in ``d`` dimensions."""
+
+    def __init__(self, low: Sequence[float], high: Sequence[float]):
+        self.low = torch.as_tensor(low, dtype=torch.float32).reshape(-1)
+        self.high = torch.as_tensor(high, dtype=torch.float32).reshape(-1)
+        if self.low.shape != self.high.shape:
+            raise ValueError(f"Box: low and high differ in length: {self.low.tolist()} vs {self.high.tolist()}")
+        if not torch.all(self.high > self.low):
+            raise ValueError(f"Box: every high must exceed its low, got low={self.low.tolist()}, "
+                             f"high={self.high.tolist()}")
+
+    @property
+    def dim(self) -> int:
+        return self.low.numel()
+
+    def sample(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
+        """``n`` points uniformly in the box: ``(n, d)`` float32."""
+        u = torch.rand(n, self.dim, generator=generator)
+        return self.low + u * (self.high - self.low)
+
+    def sample_boundary(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
+        """``n`` points uniformly on the boundary (faces weighted by their area): ``(n, d)``."""
+        x = self.sample(n, generator)
+        extent = self.high - self.low
+        face_area = torch.stack([extent.prod() / extent[i] for i in range(self.dim)])
+        axis = torch.multinomial(face_area.repeat(2), n, replacement=True, generator=generator)
+        side, axis = axis // self.dim, axis % self.dim
+        rows = torch.arange(n)
+        x[rows, axis] = torch.where(side == 0, self.low[axis], self.high[axis])
+        return x
+
+    def grid(self, shape: Sequence[int]) -> Tensor:
+        """A regular grid including the corners: ``(prod(shape), d)``, first axis slowest."""
+        if len(shape) != self.dim:
+            raise ValueError(f"Box.grid: need {self.dim} sizes, got {list(shape)}")
+        axes = [torch.linspace(float(a), float(b), int(s)) for a, b, s in zip(self.low, self.high, shape)]
+        return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, self.dim)
+
+    def sampler(self) -> Sampler:
+        return lambda n, generator: {"x": self.sample(n, generator)}
+
+
+@dataclass
+class Constraint:
+    """One term of the loss.
+
+    Parameters
+    ----------
+    name : str
+        Shown in the loss history and progress bar.
+    sampler : callable ``(n, generator) -> dict``
+        Draws a batch: ``"x"`` is ``(n, in_features)``; other entries (targets, normals)
+        share the leading ``n``.
+    residual : callable ``(u, batch) -> tensor``
+        ``u`` is the :class:`~sirenpde.fields.Field` at ``batch["x"]``.
+    order : int
+        Highest derivative order the residual reads (0, 1 or 2).
+    second : {"diagonal", "laplacian", "hessian"}
+        For order 2, which second derivatives the jets carry ("laplacian" is cheapest).
+    weight : float
+        Multiplies the loss.
+    share : float
+        Relative share of each batch's points.
+    reduction : {"mse", "l1", "mean"}
+        Loss from the residual r: mean(r**2), mean(|r|) or mean(r).
+    """
+
+    name: str
+    sampler: Sampler
+    residual: Callable[[Any, Batch], Tensor]
+    order: int = 0
+    weight: float = 1.0
+    share: float = 1.0
+    reduction: str = "mse"
+    second: str = "diagonal"
+    hessian: bool = False
+
+    def __post_init__(self):
+        if self.order not in (0, 1, 2):
+            raise ValueError(f"constraint {self.name!r}: order must be 0, 1 or 2, got {self.order!r}")
+        if self.reduction not in REDUCTIONS:
+            raise ValueError(f"constraint {self.name!r}: reduction must be one of {REDUCTIONS}, "
+                             f"got {self.reduction!r}")
+        if self.hessian:
+            self.second = "hessian"
+        if self.second not in SECOND:
+            raise ValueError(f"constraint {self.name!r}: second must be one of {SECOND}, got {self.second!r}")
+        if not (self.share > 0 and np.isfinite(self.share)):
+            raise ValueError(f"constraint {self.name!r}: share must be positive, got {self.share!r}")
+        if not np.isfinite(self.weight):
+            raise ValueError(f"constraint {self.name!r}: weight must be finite, got {self.weight!r}")
+
+    def loss(self, r: Tensor) -> Tensor:
+        if self.reduction == "mse":
+            return r.square().mean()
+        if self.reduction == "l1":
+            return r.abs().mean()
+        return r.mean()
+
+
+class Problem:
+    """Base class of every problem. Subclasses set the attributes and ``constraints()``.
+
+    Attributes
+    ----------
+    name : str
+    in_features, out_features : int
+    default_steps, default_batch_size : int
+    default_lr : float
+    """
+
+    name: str = "problem"
+    in_features: int = 1
+    out_features: int = 1
+    default_steps: int = 1000
+    default_batch_size: int = 4096
+    default_lr: float = 1e-4
+    model_kwargs: dict = {}
+
+    def make_model(self, name: str = "siren", **overrides):
+        """A built-in model sized for this problem, with the problem's defaults for that model
+        (``model_kwargs[name]``, e.g. a high first-layer frequency for audio) under ``overrides``."""
+        from sirenpde.nn import make_model
+
+        kwargs = {**self.model_kwargs.get(name, {}), **overrides}
+        return make_model(name, self.in_features, self.out_features, **kwargs)
+
+    def constraints(self) -> list[Constraint]:
+        raise NotImplementedError
+
+    def reference(self, x: Tensor) -> Tensor:
+        """Exact or high-accuracy solution at ``x``: ``(n, out_features)``."""
+        raise NotImplementedError(f"problem {self.name!r} has no reference solution")
+
+    def metrics(self, model) -> dict[str, float]:
+        """Numbers a user wants about a fitted model (error against the reference...)."""
+        return {}
+
+    def fields(self, model) -> dict[str, np.ndarray]:
+        """Arrays on a plotting grid, saved to ``.h5`` by the command line."""
+        return {}
+
+    def figure(self, model, history: dict[str, list[float]]):
+        """A matplotlib figure summarising the fit, or None."""
+        return None
+
+    def on_step(self, step: int, steps: int) -> None:
+        """Called by the solver before each step (curricula hook); does nothing by default."""
+
+    def describe(self) -> dict:
+        """Parameters worth writing to metadata."""
+        return {"name": self.name}
+
+
+
+def split_batch(constraints: Sequence[Constraint], batch_size: int) -> list[int]:
+    """Points per constraint for a batch of ``batch_size`` (at least one each)."""
+    shares = np.array([c.share for c in constraints], dtype=float)
+    counts = np.maximum(1, np.round(batch_size * shares / shares.sum()).astype(int))
+    return counts.tolist()
