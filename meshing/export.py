@@ -15,7 +15,8 @@ def export_ply(mesh: trimesh.Trimesh, path: str | os.PathLike, binary: bool = Tr
     """Write ``mesh`` to ``path`` as PLY (binary little-endian or ASCII), atomically.
 
     The file appears only once it is complete; an empty mesh raises ``ValueError`` and writes
-    nothing. Returns the path written.
+    nothing. Vertex coordinates are stored as PLY ``float`` (float32), as trimesh writes them.
+    Returns the path written.
     """
     path = Path(path)
     if path.suffix.lower() != ".ply":

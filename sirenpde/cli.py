@@ -1,0 +1,143 @@
+"""Command line: ``sirenpde solve NAME``, ``sirenpde demo``, ``sirenpde list`` and the shape commands."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from sirenpde import output
+
+
+def _kv(text: str):
+    """Parse ``key=value`` problem options; values are read as JSON when they can be."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    key, value = text.split("=", 1)
+    key = key.replace("-", "_")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value  # a plain string such as image=camera or path=/tmp/a.wav
+
+
+def cmd_list(args) -> int:
+    from sirenpde.nn import MODELS
+    from sirenpde.problems import PROBLEMS
+
+    print("problems:")
+    for name, cls in sorted(PROBLEMS.items()):
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"  {name:20s} {doc}")
+    print("models: " + ", ".join(MODELS))
+    return 0
+
+
+def cmd_solve(args) -> int:
+    from sirenpde.problems import get_problem
+    from sirenpde.solver import fit
+
+    options = dict(args.option or [])
+    problem = get_problem(args.name, **options)
+    model_kwargs = {}
+    if args.hidden_features:
+        model_kwargs["hidden_features"] = args.hidden_features
+    if args.hidden_layers is not None:
+        model_kwargs["hidden_layers"] = args.hidden_layers
+    model = problem.make_model(args.model, **model_kwargs)
+    result = fit(problem, model, steps=args.steps, lr=args.lr, batch_size=args.batch_size, device=args.device,
+                 seed=args.seed, progress=not args.quiet, checkpoint=args.checkpoint, optimizer=args.optimizer,
+                 schedule=args.schedule)
+    paths = output.write_solution(args.out, problem, result, args.model, options)
+    for key, value in result.metrics.items():
+        print(f"{key}: {value:.6g}")
+    print(f"train time: {result.times['train_s']:.1f} s ({result.times['steps_per_s']:.2f} steps/s)")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Poisson reconstruction of the camera image from its gradients, then a shape."""
+    from sirenpde.problems import get_problem
+    from sirenpde.solver import fit
+
+    out = Path(args.out)
+    size = 32 if args.quick else 64
+    steps = 60 if args.quick else 400
+    print(f"[1/2] poisson-gradient: camera image at {size}x{size}, {steps} steps on the CPU/GPU")
+    problem = get_problem("poisson-gradient", image="camera", size=size)
+    model = problem.make_model("siren", hidden_features=128)
+    t0 = time.perf_counter()
+    result = fit(problem, model, steps=steps, progress=not args.quiet, device=args.device)
+    output.write_solution(out / "poisson-gradient", problem, result, "siren", {"image": "camera", "size": size})
+    print(f"poisson-gradient PSNR: {result.metrics['psnr']:.2f} dB "
+          f"(mean removed; {time.perf_counter() - t0:.0f} s)  -> {out / 'poisson-gradient'}")
+    try:
+        from sirenpde.cli_shape import demo_shape
+    except ImportError as err:
+        print(f"[2/2] shape reconstruction unavailable: {err}")
+        return 0
+    print("[2/2] shape reconstruction from a point cloud sampled on a torus")
+    stats = demo_shape(out / "shape", quick=args.quick)
+    print(f"shape Chamfer-L1: {stats['chamfer_l1']:.5f} (unit cube)  -> {out / 'shape'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sirenpde", description="Solve PDEs and reconstruct shapes with SIREN networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list the problems and models")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("solve", help="fit a network to a registered problem and write fields, a figure and metrics")
+    p.add_argument("name", help="problem name (see `sirenpde list`)")
+    p.add_argument("-O", "--option", type=_kv, action="append", metavar="KEY=VALUE",
+                   help="problem option, e.g. -O size=64 -O image=camera (repeatable)")
+    p.add_argument("--model", default="siren", help="siren, relu, relu-pe, tanh or fourier (default siren)")
+    p.add_argument("--hidden-features", type=int, default=None)
+    p.add_argument("--hidden-layers", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="default: the problem's")
+    p.add_argument("--lr", type=float, default=None, help="default: the problem's (1e-4 for most)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the problem's")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "lbfgs"])
+    p.add_argument("--schedule", default=None, choices=["cosine", "exponential", "step"])
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default=None, help="checkpoint file: saved during training, resumed if present")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("demo", help="solve poisson-gradient on the camera image and reconstruct a shape")
+    p.add_argument("--out", default="sirenpde-demo", help="output folder (default ./sirenpde-demo)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quick", action="store_true", help="a smaller, faster demo (for smoke tests)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    try:
+        from sirenpde.cli_shape import add_shape_commands
+    except ImportError:
+        add_shape_commands = None
+    if add_shape_commands is not None:
+        add_shape_commands(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, TypeError, FloatingPointError) as err:
+        print(f"sirenpde: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sirenpde: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

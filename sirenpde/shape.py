@@ -1,0 +1,310 @@
+"""Shapes from oriented point clouds: fit a SIREN SDF, save it, mesh it, preview it.
+
+Front door::
+
+    from sirenpde.shape import reconstruct
+    out = reconstruct("cloud.xyz", "mesh.ply", steps=2000, resolution=256)
+
+which is :func:`fit_sdf` (a :class:`ShapeModel`: the network plus the normalisation that maps the
+input's coordinates into the network's cube), :func:`mesh_shape` (marching cubes, vertices back
+in the input's units), :func:`~sirenpde.meshing.export_ply` and :func:`write_preview` (a PNG of
+a few rendered views next to the ``.ply``).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from sirenpde.atomic import atomic_path
+from sirenpde.fields import supports_jets
+from sirenpde.nn import build_from_config, model_config
+from sirenpde.pointcloud import Normalization, PointCloud, sample_surface
+
+FORMAT = "sirenpde-shape-1"
+_KEYS = ("format", "version", "config", "normalization", "state_dict", "metadata")
+CUBE = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
+
+
+class ShapeModel(nn.Module):
+    """A network on the normalised cube and the :class:`Normalization` that leads there.
+
+    ``forward`` (and ``forward_jet``) take normalised points ``(n, 3)`` and return ``(n, 1)``
+    signed distances in normalised units, so the model trains like any other; ``extract_mesh``
+    reads ``.normalization`` and puts vertices back in the input's coordinates.
+
+    Parameters
+    ----------
+    net : nn.Module mapping (n, 3) to (n, 1); a built-in sirenpde model to be savable
+    normalization : Normalization
+    metadata : dict of plain values (str, numbers, lists, dicts), saved with the model
+    """
+
+    def __init__(self, net: nn.Module, normalization: Normalization, metadata: Optional[dict] = None):
+        super().__init__()
+        if not isinstance(normalization, Normalization):
+            raise ValueError(f"ShapeModel: normalization must be a Normalization, got {type(normalization).__name__}")
+        for attr, want in (("in_features", 3), ("out_features", 1)):
+            got = getattr(net, attr, want)
+            if got != want:
+                raise ValueError(f"ShapeModel: the network must map (n, 3) to (n, 1); it has {attr}={got}")
+        self.net = net
+        self.normalization = normalization
+        self.metadata = dict(metadata or {})
+        self.in_features, self.out_features = 3, 1
+        if not supports_jets(net):
+            # Shadow the method so sirenpde.field falls back to autograd for foreign networks.
+            self.forward_jet = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def forward_jet(self, x: torch.Tensor, order: int = 2, second: str = "diagonal"):
+        return self.net.forward_jet(x, order=order, second=second)
+
+    def sdf(self, points, batch_size: int = 65536) -> np.ndarray:
+        """Signed distance at ``points (n, 3)`` in the input's coordinates and units: ``(n,)``."""
+        x = torch.as_tensor(self.normalization.apply(points), dtype=torch.float32)
+        dev = next(self.parameters()).device
+        with torch.no_grad():
+            values = [self.net(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
+        return torch.cat(values)[:, 0].double().numpy() * self.normalization.scale
+
+    def save(self, path) -> Path:
+        """Write weights, network config, normalisation and metadata to one file, atomically.
+
+        The file loads with ``torch.load(weights_only=True)`` (plain tensors, numbers, strings).
+        """
+        import sirenpde
+
+        state = {
+            "format": FORMAT,
+            "version": sirenpde.__version__,
+            "config": model_config(self.net),
+            "normalization": self.normalization.to_dict(),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
+            "metadata": json.loads(json.dumps(self.metadata)),
+        }
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+        return path
+
+
+def load_shape_model(path, device: Union[str, torch.device] = "cpu") -> ShapeModel:
+    """Read a file written by :meth:`ShapeModel.save`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a sirenpde shape model: unreadable by ``torch.load(weights_only=True)``
+        (another format, a text file, a pickle of arbitrary objects), another format tag, missing
+        keys, or weights that do not fit the stored configuration.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"shape model file not found: {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a shape model file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types (UnpicklingError, RuntimeError, EOFError...)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a sirenpde shape model: torch.load(weights_only=True) "
+                         f"could not read it ({first})") from err
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a sirenpde shape model: it holds a {type(state).__name__}, "
+                         f"not a dict with format {FORMAT!r}")
+    tag = state.get("format")
+    if tag != FORMAT:
+        raise ValueError(f"{path} is not a sirenpde shape model: format tag is {tag!r}, expected {FORMAT!r}")
+    missing = [k for k in _KEYS if k not in state]
+    if missing:
+        raise ValueError(f"{path}: sirenpde shape model lacks keys {missing} (has {sorted(state)})")
+    try:
+        net = build_from_config(state["config"])
+        net.load_state_dict(state["state_dict"])
+        normalization = Normalization.from_dict(state["normalization"])
+    except (ValueError, TypeError, KeyError, RuntimeError) as err:
+        raise ValueError(f"{path}: sirenpde shape model is inconsistent: {err}") from err
+    metadata = dict(state["metadata"], saved_with_version=state["version"])
+    return ShapeModel(net, normalization, metadata).to(device).eval()
+
+
+# ---------------------------------------------------------------------------- fitting
+
+
+def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *, normals: str = "error",
+            model: Optional[nn.Module] = None, hidden_features: Optional[int] = None,
+            hidden_layers: Optional[int] = None, w0: float = 30.0, lr: Optional[float] = None,
+            batch_size: Optional[int] = None, schedule: Optional[str] = None, device: str = "auto",
+            seed: int = 0, progress: bool = True, engine: str = "auto", **problem_kwargs):
+    """Fit a signed distance function to an oriented point cloud.
+
+    Parameters
+    ----------
+    cloud : PointCloud or path (``.xyz``: ``x y z nx ny nz`` per line, ``.ply``, ``.pcd``)
+    steps : int, default ``SDF.default_steps``
+    normals : {"error", "drop", "estimate"}, policy for bad normals when reading a file
+    model : a network on the normalised cube (default: a Siren sized by ``SDF.model_kwargs``,
+        overridden by ``hidden_features``, ``hidden_layers`` and ``w0``)
+    lr, batch_size, schedule, device, seed, progress, engine : passed to :func:`sirenpde.fit`
+    **problem_kwargs : passed to :class:`~sirenpde.problems.sdf.SDF` (weights, ``near_sigma``,
+        ``reference_mesh``...)
+
+    Returns
+    -------
+    (ShapeModel, FitResult)
+    """
+    from sirenpde.problems.sdf import SDF
+    from sirenpde.solver import fit
+
+    problem = SDF(cloud, normals=normals, **problem_kwargs)
+    if model is None:
+        overrides = {"first_omega_0": w0, "hidden_omega_0": w0}
+        if hidden_features is not None:
+            overrides["hidden_features"] = hidden_features
+        if hidden_layers is not None:
+            overrides["hidden_layers"] = hidden_layers
+        model = problem.make_model("siren", **overrides)
+    shape = ShapeModel(model, problem.normalization)
+    result = fit(problem, shape, steps=steps, lr=lr, batch_size=batch_size, device=device, seed=seed,
+                 progress=progress, schedule=schedule, engine=engine)
+    shape.metadata.update({
+        "source": problem.cloud.source, "points": len(problem.cloud), "steps": result.steps,
+        "train_s": result.times["train_s"], "problem": problem.describe(),
+        "final_loss": {k: v[-1] for k, v in result.history.items() if v},
+    })
+    shape.eval()
+    return shape, result
+
+
+def mesh_shape(shape: ShapeModel, resolution: int = 256, *, method: str = "sparse", device: str = "auto",
+               progress: bool = True, cleanup=None, bounds=CUBE):
+    """Mesh the zero level of ``shape`` on ``bounds`` (normalised cube by default); vertices are
+    in the input's coordinates (``shape.normalization`` is applied)."""
+    from sirenpde.meshing import extract_mesh
+
+    if not isinstance(shape, ShapeModel):
+        raise ValueError(f"mesh_shape needs a ShapeModel (it carries the normalisation), got {type(shape).__name__}")
+    return extract_mesh(shape, bounds=bounds, resolution=resolution, method=method, device=device,
+                        progress=progress, cleanup=cleanup)
+
+
+@dataclass
+class Reconstruction:
+    """What :func:`reconstruct` returns: the mesh, the model, the fit and the files written."""
+
+    mesh: object
+    model: ShapeModel
+    fit: object
+    ply: Path
+    preview: Optional[Path]
+    model_path: Optional[Path]
+    times: dict = dc_field(default_factory=dict)
+    scores: dict = dc_field(default_factory=dict)
+
+
+def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[int] = None, resolution: int = 256,
+                device: str = "auto", progress: bool = True, *, normals: str = "error", preview: bool = True,
+                save_model=None, cleanup=None, reference=None, **fit_kwargs) -> Reconstruction:
+    """Point cloud to ``.ply`` in one go: fit, mesh, export, preview.
+
+    Parameters
+    ----------
+    cloud : PointCloud or path
+    out_ply : path ending in ``.ply``; the preview goes next to it with the suffix ``.png``
+    steps, device, progress, normals : see :func:`fit_sdf`
+    resolution : int, grid points per axis of the normalised cube [-1, 1]^3
+    preview : bool, write the PNG
+    save_model : path, optional; also save the :class:`ShapeModel` there
+    cleanup : None, "largest" or a face fraction; drop small floating components
+    reference : trimesh.Trimesh or path, optional; score the mesh against it (``scores``)
+    **fit_kwargs : passed to :func:`fit_sdf`
+    """
+    from sirenpde.meshing import export_ply
+
+    out_ply = Path(out_ply)
+    if out_ply.suffix.lower() != ".ply":
+        raise ValueError(f"the output mesh must be a .ply file, got {str(out_ply)!r}")
+    shape, result = fit_sdf(cloud, steps, normals=normals, device=device, progress=progress, **fit_kwargs)
+    t0 = time.perf_counter()
+    mesh = mesh_shape(shape, resolution, device=device, progress=progress, cleanup=cleanup)
+    times = {"fit_s": result.times["train_s"], "mesh_s": time.perf_counter() - t0}
+    export_ply(mesh, out_ply)
+    png = None
+    if preview:
+        png = write_preview(mesh, out_ply.with_suffix(".png"), title=out_ply.name)
+    model_path = shape.save(save_model) if save_model is not None else None
+    scores = {}
+    if reference is not None:
+        from sirenpde.shape_metrics import evaluate_mesh
+
+        scores = evaluate_mesh(mesh, reference)
+    return Reconstruction(mesh, shape, result, out_ply, png, model_path, times, scores)
+
+
+# ---------------------------------------------------------------------------- preview
+
+VIEWS = (("front", 0.0, 0.0), ("side", 90.0, 0.0), ("above", 35.0, 35.0))
+
+
+def _rotation(azimuth: float, elevation: float) -> np.ndarray:
+    a, e = np.radians(azimuth), np.radians(elevation)
+    turn = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    tilt = np.array([[1, 0, 0], [0, np.cos(e), -np.sin(e)], [0, np.sin(e), np.cos(e)]])
+    return tilt @ turn
+
+
+def render_points(points: np.ndarray, normals: np.ndarray, rotation: np.ndarray, size: int) -> np.ndarray:
+    """Orthographic z-buffered splat of oriented points, Lambert-shaded: ``(size, size)`` in [0, 1],
+    NaN where nothing was drawn. ``points`` are expected in [-1, 1]^3 (the image spans that square),
+    the camera looks down -z after ``rotation``."""
+    p = points @ rotation.T
+    shade = np.abs(normals @ rotation.T @ np.array([0.3, 0.4, 0.866]))
+    col = np.clip(((p[:, 0] + 1) / 2 * size).astype(int), 0, size - 1)
+    row = np.clip(((1 - p[:, 1]) / 2 * size).astype(int), 0, size - 1)
+    pixel = row * size + col
+    # Nearest point per pixel: sort by pixel, then by decreasing depth, keep the first of each pixel.
+    order = np.lexsort((-p[:, 2], pixel))
+    first = np.unique(pixel[order], return_index=True)[1]
+    image = np.full(size * size, np.nan)
+    image[pixel[order][first]] = shade[order][first]
+    return image.reshape(size, size)
+
+
+def write_preview(mesh, path, size: int = 360, title: str = "", seed: int = 0) -> Path:
+    """Write a PNG with three shaded views of ``mesh`` (front, side, above), atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    n = 10 * size * size  # about ten points per pixel of the object's silhouette keeps it hole-free
+    cloud = sample_surface(mesh, n, seed=seed)
+    center = (cloud.points.max(axis=0) + cloud.points.min(axis=0)) / 2
+    radius = float(np.linalg.norm(cloud.points - center, axis=1).max()) * 1.05 or 1.0
+    pts = (cloud.points - center) / radius
+    fig, axes = plt.subplots(1, len(VIEWS), figsize=(4 * len(VIEWS), 4.3))
+    cmap = matplotlib.colormaps["bone"].copy()
+    cmap.set_bad("white")
+    for ax, (name, azimuth, elevation) in zip(axes, VIEWS):
+        img = render_points(pts, cloud.normals, _rotation(azimuth, elevation), size)
+        ax.imshow(0.15 + 0.8 * img, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(name)
+        ax.axis("off")
+    fig.suptitle(f"{title}  ({len(mesh.vertices):,} vertices, {len(mesh.faces):,} faces)".strip())
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
