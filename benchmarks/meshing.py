@@ -38,10 +38,17 @@ def make_model(width: int, layers: int) -> torch.nn.Module:
 
 
 def shape_sdf(n_surface: int, seed: int):
-    """(sdf(points) -> values, name). Bunny scaled into [-0.8, 0.8]^3, sign from the nearest normal."""
+    """-> (sdf(points) -> values, surface points (n, 3), description).
+
+    The bunny is scaled into [-0.8, 0.8]^3; distances are to dense surface samples, signed by
+    the normal of the nearest sample (exact enough for a brief fit).
+    """
     from scipy.spatial import cKDTree
+    rng = np.random.default_rng(seed)
     if not BUNNY.exists():
-        return (lambda p: np.linalg.norm(p, axis=1) - 0.6), "sphere r=0.6 (bunny.obj not found)"
+        pts = rng.normal(size=(n_surface, 3))
+        pts *= 0.6 / np.linalg.norm(pts, axis=1, keepdims=True)
+        return (lambda p: np.linalg.norm(p, axis=1) - 0.6), pts, "sphere r=0.6 (bunny.obj not found)"
     import trimesh
     mesh = trimesh.load(BUNNY, force="mesh")
     mesh.apply_translation(-mesh.bounds.mean(axis=0))
@@ -54,40 +61,27 @@ def shape_sdf(n_surface: int, seed: int):
         d, i = tree.query(p)
         return np.where(((p - pts[i]) * normals[i]).sum(axis=1) < 0, -d, d)
 
-    return sdf, f"Stanford bunny ({len(mesh.vertices)} vertices) scaled into [-0.8, 0.8]^3"
+    return sdf, pts, f"Stanford bunny ({len(mesh.vertices)} vertices) scaled into [-0.8, 0.8]^3"
 
 
-def fit(model: torch.nn.Module, sdf, steps: int, batch: int, seed: int) -> float:
-    """Regress the sdf on near-surface and uniform samples; returns the final mean |error|."""
+def fit(model: torch.nn.Module, sdf, surface: np.ndarray, steps: int, batch: int, lr: float, seed: int) -> float:
+    """Regress the sdf on uniform and near-surface samples (L1); returns the last batch's mean |error|."""
     rng = np.random.default_rng(seed)
-    n = 60 * batch
-    base = rng.uniform(-1, 1, (n, 3))
-    near = sdf_surface_points(sdf, rng, n)
-    x = np.concatenate([base, near + rng.normal(0, 0.01, near.shape), near + rng.normal(0, 0.05, near.shape)])
+    n = min(len(surface), 20 * batch)
+    near = surface[rng.choice(len(surface), n, replace=False)]
+    x = np.concatenate([rng.uniform(-1, 1, (n, 3)), near + rng.normal(0, 0.01, near.shape),
+                        near + rng.normal(0, 0.05, near.shape)])
     x = np.clip(x, -1, 1)
-    y = sdf(x)
-    xt, yt = torch.from_numpy(x).float(), torch.from_numpy(y).float()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    torch.manual_seed(seed)
+    xt, yt = torch.from_numpy(x).float(), torch.from_numpy(sdf(x)).float()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
     for _ in range(steps):
-        i = torch.randint(0, len(xt), (batch,))
+        i = torch.randint(0, len(xt), (batch,), generator=gen)
         loss = (model(xt[i])[:, 0] - yt[i]).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return float(loss)
-
-
-def sdf_surface_points(sdf, rng, n):
-    """Points near the zero set: uniform samples pulled onto it by a few Newton-like steps."""
-    p = rng.uniform(-1, 1, (n, 3))
-    for _ in range(8):
-        eps = 1e-3
-        d = sdf(p)
-        g = np.stack([(sdf(p + eps * e) - d) / eps for e in np.eye(3)], axis=1)
-        g /= np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-9)
-        p = np.clip(p - d[:, None] * g, -1, 1)
-    return p
+    return float(loss.detach())
 
 
 def child(spec: dict) -> None:

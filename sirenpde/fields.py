@@ -1,7 +1,8 @@
 """The field a residual is written against: ``u.value``, ``u.grad``, ``u.laplacian``...
 
-``field(model, x, order)`` evaluates the model once with the fastest engine it supports:
-jets (``model.forward_jet``) for the built-in models, autograd for any other module.
+``field(model, x, order)`` evaluates the model once with the fastest engine for the job:
+jets (``model.forward_jet``) for second derivatives of the built-in models, autograd for
+first derivatives alone and for any other module.
 
 Shapes (``n`` points, ``d`` coordinates, ``m`` output channels):
 
@@ -143,7 +144,8 @@ def field(model: nn.Module, x: Tensor, order: int = 2, second: str = "diagonal",
         ``laplacian``), the Laplacian alone (cheapest), or the full Hessian too. The
         autograd engine computes any of them on demand.
     engine : {"auto", "jet", "autograd"}
-        "auto" uses jets when the model has ``forward_jet``.
+        "auto" uses jets when the model has ``forward_jet`` and second derivatives are
+        needed (or none), and autograd for first derivatives alone, which it does faster.
     hessian : bool
         Shorthand for ``second="hessian"``.
     """
@@ -157,7 +159,10 @@ def field(model: nn.Module, x: Tensor, order: int = 2, second: str = "diagonal",
         raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
     if not isinstance(x, Tensor) or x.ndim != 2:
         raise ValueError(f"x must be an (n, d) tensor, got {getattr(x, 'shape', type(x).__name__)}")
-    use_jet = engine == "jet" or (engine == "auto" and supports_jets(model))
+    # Reverse mode gets all d first derivatives from one backward pass, while jets carry d
+    # extra rows through every layer: for a gradient-only loss autograd is ~1.5x cheaper
+    # (benchmarks/derivatives.py). For second derivatives jets win by 1.9-2.5x.
+    use_jet = engine == "jet" or (engine == "auto" and supports_jets(model) and order != 1)
     if use_jet:
         if not supports_jets(model):
             raise ValueError(f"engine='jet' needs a model with forward_jet; {type(model).__name__} has none")

@@ -118,10 +118,6 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
             opt.zero_grad(set_to_none=True)
             losses = compute_losses(constraints, model, batches, engine)
             total = sum(c.weight * l for c, l in zip(constraints, losses))
-            if not torch.isfinite(total):
-                raise FloatingPointError(
-                    "loss became non-finite: " + ", ".join(f"{c.name}={l.item():.3g}" for c, l in zip(constraints, losses))
-                    + ". Lower the learning rate or check the problem's data.")
             total.backward()
             closure.losses = losses
             closure.total = total
@@ -136,6 +132,11 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
         batches = [_to(c.sampler(n, gen), dev, c.name) for c, n in zip(constraints, counts)]
         closure = closure_for(batches)
         opt.step(closure)
+        if not torch.isfinite(closure.total):
+            raise FloatingPointError(
+                f"loss became non-finite at step {step}: "
+                + ", ".join(f"{c.name}={l.item():.3g}" for c, l in zip(constraints, closure.losses))
+                + ". Lower the learning rate or check the problem's data.")
         if sched is not None:
             sched.step()
         pending.append(torch.stack([l.detach() for l in closure.losses] + [closure.total.detach()]))

@@ -98,7 +98,10 @@ def test_field_shapes_and_errors():
     model = Siren(2, 1, hidden_features=16, hidden_layers=1)
     x = torch.rand(10, 2)
     u = field(model, x, order=1)
-    assert u.value.shape == (10, 1) and u.grad.shape == (10, 2) and u.engine == "jet"
+    assert u.value.shape == (10, 1) and u.grad.shape == (10, 2) and u.engine == "autograd"
+    assert field(model, x, order=2).engine == "jet"
+    u = field(model, x, order=1, engine="jet")
+    assert u.engine == "jet"
     with pytest.raises(RuntimeError, match="order >= 2"):
         u.laplacian
     lap_only = field(model, x, order=2, second="laplacian")

@@ -1,0 +1,201 @@
+"""2D Helmholtz equation with a perfectly matched layer, the SIREN paper's forward problem.
+
+Sign convention (shared with :mod:`sirenpde.problems.helmholtz_reference`): time dependence
+``exp(-i ω t)`` and
+
+    Δu + k² m(x) u = -f(x),      m = 1 / c(x)²,
+
+with the outgoing radiation condition; for ``m = 1`` and ``f = δ`` the solution is
+``(i/4) H0^(1)(k r)``. The complex field is two output channels, ``u = value[:, 0] + i value[:, 1]``.
+
+The domain ``[-L, L]²`` is a physical region ``[-(L - w), L - w]²`` surrounded by an absorbing
+band of width ``w``. In the band derivatives are divided by the stretching factor
+``s(x) = 1 + i a0 (d/w)²`` (``d`` the depth into the band), so the residual is
+
+    (1/s_x) ∂x(u_x / s_x) + (1/s_y) ∂y(u_y / s_y) + k² m u + f
+    = u_xx/s_x² - s_x' u_x / s_x³ + (same in y) + k² m u + f,
+
+which reads ``u.grad`` and ``u.d2(i)`` only. An outgoing wave is damped by ``exp(-k a0 w / 3)``
+across the band; the outer wall holds ``u = 0`` (a small constraint), as in the reference solver.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sirenpde.problem import Constraint, Problem
+from sirenpde.problems._pde_common import (VelocityMap, check_point, model_values, panel_figure, square_grid,
+                                           stretch_torch)
+from sirenpde.problems.helmholtz_reference import FDFD, gaussian_source, helmholtz_uniform
+
+
+class Helmholtz(Problem):
+    """Helmholtz point source with a PML (complex field as two channels); reference by quadrature or FDFD.
+
+    Parameters
+    ----------
+    k : float, wavenumber of the background medium (default 20)
+    source : (2,) float, source centre, inside the physical region
+    sigma : float, source standard deviation (default 0.01: the paper's variance 1e-4)
+    velocity : "uniform", "square", "disk", a positive number or an ``(H, W)`` array on ``[-L, L]²``
+        (see :class:`~sirenpde.problems._pde_common.VelocityMap`)
+    half_width, pml_width, pml_strength : L, w and a0 of the domain and absorbing band
+    source_share : share of the interior points drawn near the source (normal, std ``3 sigma``)
+    wall_share : share of points on the outer wall (``u = 0``)
+    reference_n : grid intervals of the FDFD reference (heterogeneous media only; h = 2L/n)
+    metric_n : grid points per axis of the physical region for ``metrics`` and ``fields``
+    """
+
+    name = "helmholtz"
+    in_features = 2
+    out_features = 2
+    default_steps = 3000
+    default_batch_size = 4096
+    default_lr = 1e-4
+    model_kwargs = {"siren": {"hidden_features": 256, "hidden_layers": 3}}
+
+    def __init__(self, k: float = 20.0, source=(0.0, 0.0), sigma: float = 0.01, velocity="uniform",
+                 half_width: float = 1.0, pml_width: float = 0.5, pml_strength: float = 5.0,
+                 source_share: float = 0.2, wall_share: float = 0.02, reference_n: int = 400,
+                 metric_n: int = 128):
+        if not (np.isfinite(k) and k > 0):
+            raise ValueError(f"helmholtz: k must be a positive number, got {k!r}")
+        if not (np.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"helmholtz: sigma must be a positive number, got {sigma!r}")
+        if not (0 < pml_width < half_width):
+            raise ValueError(f"helmholtz: need 0 < pml_width < half_width, got {pml_width}, {half_width}")
+        if not (0 <= source_share < 1 and 0 <= wall_share < 1 and source_share + wall_share < 1):
+            raise ValueError(f"helmholtz: shares must be in [0, 1) and sum below 1, got source_share="
+                             f"{source_share}, wall_share={wall_share}")
+        self.k, self.sigma = float(k), float(sigma)
+        self.half_width, self.pml_width, self.pml_strength = float(half_width), float(pml_width), float(pml_strength)
+        self.inner = self.half_width - self.pml_width
+        self.source = check_point("helmholtz: source", source, -self.inner, self.inner)
+        self.velocity = VelocityMap(velocity, self.half_width)
+        self.source_share, self.wall_share = float(source_share), float(wall_share)
+        self.reference_n, self.metric_n = int(reference_n), int(metric_n)
+        self._fdfd = None
+        self._source_t = torch.as_tensor(self.source, dtype=torch.float32)
+
+    # -- the equation ----------------------------------------------------------------------
+    def slowness2_numpy(self, points) -> np.ndarray:
+        return 1.0 / self.velocity.numpy(points) ** 2
+
+    def source_torch(self, x: torch.Tensor) -> torch.Tensor:
+        r2 = ((x - self._source_t.to(x.device)) ** 2).sum(dim=1)
+        return torch.exp(-r2 / (2 * self.sigma**2)) / (2 * np.pi * self.sigma**2)
+
+    def _with_coefficients(self, x: torch.Tensor) -> dict:
+        return {"x": x, "m": 1.0 / self.velocity.torch(x) ** 2, "f": self.source_torch(x)}
+
+    def residual(self, u, batch) -> torch.Tensor:
+        """Stretched Helmholtz residual divided by ``k²`` (so it is O(|u|) away from the source): (n, 2)."""
+        x = u.x.detach()
+        sx, dsx = stretch_torch(x[:, 0], self.half_width, self.pml_width, self.pml_strength)
+        sy, dsy = stretch_torch(x[:, 1], self.half_width, self.pml_width, self.pml_strength)
+        g = u.grad  # (n, channel, coordinate)
+        value = torch.complex(u.value[:, 0], u.value[:, 1])
+        ux, uy = torch.complex(g[:, 0, 0], g[:, 1, 0]), torch.complex(g[:, 0, 1], g[:, 1, 1])
+        dxx, dyy = u.d2(0), u.d2(1)
+        uxx, uyy = torch.complex(dxx[:, 0], dxx[:, 1]), torch.complex(dyy[:, 0], dyy[:, 1])
+        lap = uxx / sx**2 - dsx * ux / sx**3 + uyy / sy**2 - dsy * uy / sy**3
+        r = (lap + self.k**2 * batch["m"] * value + batch["f"]) / self.k**2
+        return torch.stack([r.real, r.imag], dim=1)
+
+    # -- sampling ----------------------------------------------------------------------------
+    def _sample_domain(self, n, generator):
+        x = (torch.rand(n, 2, generator=generator) * 2 - 1) * self.half_width
+        return self._with_coefficients(x)
+
+    def _sample_source(self, n, generator):
+        x = self._source_t + 3 * self.sigma * torch.randn(n, 2, generator=generator)
+        return self._with_coefficients(x.clamp(-self.half_width, self.half_width))
+
+    def _sample_wall(self, n, generator):
+        t = (torch.rand(n, generator=generator) * 2 - 1) * self.half_width
+        side = torch.randint(0, 4, (n,), generator=generator)
+        L = self.half_width
+        x = torch.where(side < 2, torch.where(side == 0, -L, L), t)
+        y = torch.where(side < 2, t, torch.where(side == 2, -L, L))
+        return {"x": torch.stack([x, y], dim=1)}
+
+    def constraints(self) -> list[Constraint]:
+        cons = [Constraint("pde", self._sample_domain, self.residual, order=2,
+                           share=1.0 - self.source_share - self.wall_share)]
+        if self.source_share > 0:
+            cons.append(Constraint("pde_source", self._sample_source, self.residual, order=2,
+                                   share=self.source_share))
+        if self.wall_share > 0:
+            cons.append(Constraint("wall", self._sample_wall, lambda u, b: u.value, order=0,
+                                   share=self.wall_share))
+        return cons
+
+    # -- reference ---------------------------------------------------------------------------
+    def fdfd(self) -> FDFD:
+        """The FDFD solver of this problem (built on first use, factorised once)."""
+        if self._fdfd is None:
+            self._fdfd = FDFD(self.k, self.reference_n, self.half_width, self.pml_width, self.pml_strength,
+                              slowness2=self.slowness2_numpy)
+        return self._fdfd
+
+    def reference_complex(self, points) -> np.ndarray:
+        """Reference field at ``points`` (n, 2): exact quadrature for a uniform medium inside the
+        physical region, the FDFD solution (second order, ~2.4e-3 relative at the defaults) elsewhere."""
+        p = np.asarray(points, dtype=float)
+        out = np.empty(len(p), dtype=complex)
+        inside = np.all(np.abs(p) <= self.inner + 1e-12, axis=1)
+        if self.velocity.uniform and inside.all():
+            return helmholtz_uniform(p, self.k / self.velocity.value, self.source, self.sigma)
+        if self.velocity.uniform:
+            out[inside] = helmholtz_uniform(p[inside], self.k / self.velocity.value, self.source, self.sigma)
+            rest = ~inside
+        else:
+            rest = np.ones(len(p), dtype=bool)
+        if not hasattr(self, "_fdfd_solution"):
+            self._fdfd_solution = self.fdfd().solve(lambda q: gaussian_source(q, self.source, self.sigma))
+        out[rest] = self._fdfd_solution(p[rest])
+        return out
+
+    def reference(self, x: torch.Tensor) -> torch.Tensor:
+        u = self.reference_complex(x.detach().cpu().double().numpy())
+        return torch.as_tensor(np.stack([u.real, u.imag], 1), dtype=torch.float32)
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _physical_grid(self):
+        axis, pts = square_grid(-self.inner, self.inner, self.metric_n)
+        if not hasattr(self, "_ref_grid"):
+            self._ref_grid = self.reference_complex(pts.double().numpy()).reshape(self.metric_n, self.metric_n)
+        return axis, pts, self._ref_grid
+
+    def _model_grid(self, model):
+        _, pts, ref = self._physical_grid()
+        v = model_values(model, pts)
+        return (v[:, 0] + 1j * v[:, 1]).reshape(ref.shape), ref
+
+    def metrics(self, model) -> dict[str, float]:
+        """``rel_l2``: ``||u - u_ref|| / ||u_ref||`` of the complex field on the physical-region grid."""
+        u, ref = self._model_grid(model)
+        return {"rel_l2": float(np.linalg.norm(u - ref) / np.linalg.norm(ref))}
+
+    def fields(self, model) -> dict[str, np.ndarray]:
+        axis, pts, _ = self._physical_grid()
+        u, ref = self._model_grid(model)
+        c = self.velocity.numpy(pts.double().numpy()).reshape(u.shape)
+        return {"x": axis, "real": u.real, "imag": u.imag, "reference_real": ref.real,
+                "reference_imag": ref.imag, "error": np.abs(u - ref), "velocity": c}
+
+    def figure(self, model, history):
+        f = self.fields(model)
+        ext = [-self.inner, self.inner, -self.inner, self.inner]
+        rel = np.linalg.norm(f["error"]) / np.linalg.norm(f["reference_real"] + 1j * f["reference_imag"])
+        panels = [("Re u (network)", f["real"], ext, "RdBu_r", True),
+                  ("Re u (reference)", f["reference_real"], ext, "RdBu_r", True),
+                  (f"|error|, rel L2 {rel:.3g}", f["error"], ext, "magma", False)]
+        if not self.velocity.uniform:
+            panels.append(("velocity", f["velocity"], ext, "viridis", False))
+        return panel_figure(panels, history, f"helmholtz k={self.k:g}")
+
+    def describe(self) -> dict:
+        return {"name": self.name, "k": self.k, "source": self.source.tolist(), "sigma": self.sigma,
+                "velocity": self.velocity.describe(), "half_width": self.half_width,
+                "pml_width": self.pml_width, "pml_strength": self.pml_strength}

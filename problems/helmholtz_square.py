@@ -1,0 +1,211 @@
+"""The standard PINN Helmholtz benchmark on the unit square, with an exact solution.
+
+    Δu + k0² u = q  on [0, 1]²,   u = 0 on the boundary,
+    q(x, y) = -k0² sin(k0 x) sin(k0 y),   so that   u = sin(k0 x) sin(k0 y)
+
+(``k0`` a multiple of π keeps ``u = 0`` on the boundary; the usual choice is ``k0 = 4π``).
+This is a real, interior problem: no radiation condition, so the sign of ``q`` is the only
+convention (the one of the Helmholtz problems: ``Δu + k²u`` plus a source term).
+
+With ``hard_bc=True`` the boundary condition holds exactly through an output transform,
+``u = B(x) · net(x)`` with ``B = 16 x(1-x) y(1-y)`` (scaled to peak 1): see :class:`HardBoundary`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from sirenpde.fields import supports_jets
+from sirenpde.jets import Jet
+from sirenpde.problem import Constraint, Problem
+from sirenpde.problems._pde_common import model_values, panel_figure
+
+
+class HardBoundary(nn.Module):
+    """Wrap a model as ``u(x) = B(x) · inner(x)`` with ``B = Π_i 4 (x_i - a)(b - x_i) / (b - a)²``.
+
+    ``B`` vanishes on the boundary of ``[a, b]^d`` and peaks at 1 in the centre. When the inner
+    model has ``forward_jet`` the wrapper has one too (product rule on every jet part), so the
+    fast derivative path still applies; otherwise the wrapper works through autograd.
+    """
+
+    def __init__(self, inner: nn.Module, low: float = 0.0, high: float = 1.0):
+        super().__init__()
+        if not high > low:
+            raise ValueError(f"HardBoundary: need high > low, got {low}, {high}")
+        self.inner = inner
+        self.low, self.high = float(low), float(high)
+        self.in_features = getattr(inner, "in_features", None)
+        self.out_features = getattr(inner, "out_features", None)
+        if not supports_jets(inner):
+            # an instance attribute None hides the method, so the field engine picks autograd
+            self.forward_jet = None
+
+    def _factors(self, x: torch.Tensor):
+        """Per coordinate: b, b', b'' of ``b(t) = 4 (t - a)(b - t) / (b - a)²``, each ``(n, d)``."""
+        a, b = self.low, self.high
+        scale = 4.0 / (b - a) ** 2
+        f = scale * (x - a) * (b - x)
+        df = scale * (a + b - 2 * x)
+        ddf = torch.full_like(x, -2 * scale)
+        return f, df, ddf
+
+    def boundary_factor(self, x: torch.Tensor) -> torch.Tensor:
+        return self._factors(x)[0].prod(dim=1, keepdim=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.boundary_factor(x) * self.inner(x)
+
+    def forward_jet(self, x: torch.Tensor, order: int = 2, second: str = "diagonal") -> Jet:
+        inner = self.inner.forward_jet(x, order=order, second=second)
+        f, df, ddf = self._factors(x)
+        n, d = x.shape
+
+        def others(i, j=None):
+            # product of f over the coordinates other than i (and j), without dividing by f
+            keep = [c for c in range(d) if c != i and c != j]
+            return f[:, keep].prod(dim=1) if keep else torch.ones_like(f[:, 0])
+
+        bv = f.prod(dim=1)
+        N = inner.value
+        out = Jet(bv[:, None] * N)
+        if order == 0:
+            return out
+        bg = torch.stack([df[:, i] * others(i) for i in range(d)], dim=1)  # (n, d)
+        Ng = inner.grad  # (n, d, m)
+        out.grad = bv[:, None, None] * Ng + bg[:, :, None] * N[:, None, :]
+        if order < 2:
+            return out
+        bd2 = torch.stack([ddf[:, i] * others(i) for i in range(d)], dim=1)
+        if inner.d2 is not None:
+            out.d2 = bv[:, None, None] * inner.d2 + 2 * bg[:, :, None] * Ng + bd2[:, :, None] * N[:, None, :]
+        if inner.hessian is not None:
+            bh = torch.stack([torch.stack([bd2[:, i] if i == j else df[:, i] * df[:, j] * others(i, j)
+                                           for j in range(d)], dim=1) for i in range(d)], dim=1)
+            cross = bg[:, :, None, None] * Ng[:, None, :, :]
+            out.hessian = (bv[:, None, None, None] * inner.hessian + cross + cross.transpose(1, 2)
+                           + bh[:, :, :, None] * N[:, None, None, :])
+        if inner.lap is not None:
+            out.lap = (bv[:, None] * inner.lap + 2 * (bg[:, :, None] * Ng).sum(dim=1)
+                       + bd2.sum(dim=1)[:, None] * N)
+        return out
+
+
+class HelmholtzSquare(Problem):
+    """PINN benchmark: Δu + k0²u = q on [0,1]², u = sin(k0 x) sin(k0 y), u = 0 on the boundary.
+
+    Parameters
+    ----------
+    k0 : float, wavenumber (default 4π); the exact solution vanishes on the boundary only
+        when ``k0`` is a multiple of π, which is enforced
+    points : int, fixed interior collocation points (default 400, drawn once uniformly)
+    boundary_points : int, fixed boundary points for the soft boundary condition (default 160)
+    hard_bc : bool, impose ``u = 0`` exactly through :class:`HardBoundary` (``make_model`` wraps)
+    bc_weight : float, weight of the soft boundary term
+    seed : int, seed of the fixed collocation points
+    metric_n : int, grid points per axis for ``metrics``/``fields``
+
+    The PDE residual is divided by ``k0²`` so it is O(1), like the boundary residual.
+    The batch is the whole fixed set (full batch), as in the standard benchmark.
+    """
+
+    name = "helmholtz-square"
+    in_features = 2
+    out_features = 1
+    default_steps = 5000
+    default_lr = 1e-3
+    model_kwargs = {"siren": {"hidden_features": 150, "hidden_layers": 3, "first_omega_0": 1.0,
+                              "hidden_omega_0": 1.0}}
+
+    def __init__(self, k0: float = 4 * math.pi, points: int = 400, boundary_points: int = 160,
+                 hard_bc: bool = False, bc_weight: float = 1.0, seed: int = 0, metric_n: int = 101):
+        if not (np.isfinite(k0) and k0 > 0):
+            raise ValueError(f"helmholtz-square: k0 must be a positive number, got {k0!r}")
+        if abs(k0 / math.pi - round(k0 / math.pi)) > 1e-9:
+            raise ValueError(f"helmholtz-square: k0 must be a multiple of pi so that u = 0 on the boundary, "
+                             f"got k0 = {k0} = {k0 / math.pi:.6g} pi")
+        if int(points) < 1 or int(boundary_points) < 0:
+            raise ValueError(f"helmholtz-square: need points >= 1 and boundary_points >= 0, got {points}, "
+                             f"{boundary_points}")
+        self.k0, self.hard_bc, self.bc_weight = float(k0), bool(hard_bc), float(bc_weight)
+        self.metric_n, self.seed = int(metric_n), int(seed)
+        gen = torch.Generator().manual_seed(self.seed)
+        self.interior = torch.rand(int(points), 2, generator=gen)
+        t = torch.rand(int(boundary_points), generator=gen)
+        side = torch.arange(int(boundary_points)) % 4  # equal numbers on the four sides
+        x = torch.where(side < 2, side.float(), t)
+        y = torch.where(side < 2, t, (side - 2).float())
+        self.boundary = torch.stack([x, y], dim=1)
+        n_bc = 0 if self.hard_bc else len(self.boundary)
+        self.default_batch_size = len(self.interior) + n_bc
+
+    def exact_torch(self, x: torch.Tensor) -> torch.Tensor:
+        return (torch.sin(self.k0 * x[:, 0]) * torch.sin(self.k0 * x[:, 1]))[:, None]
+
+    def exact(self, points) -> np.ndarray:
+        p = np.asarray(points, dtype=float)
+        return np.sin(self.k0 * p[:, 0]) * np.sin(self.k0 * p[:, 1])
+
+    def make_model(self, name: str = "siren", **overrides):
+        model = super().make_model(name, **overrides)
+        return HardBoundary(model) if self.hard_bc else model
+
+    @staticmethod
+    def _fixed(points: torch.Tensor):
+        def sample(n, generator):
+            if n >= len(points):
+                return {"x": points}
+            return {"x": points[torch.randperm(len(points), generator=generator)[:n]]}
+        return sample
+
+    def residual(self, u, batch) -> torch.Tensor:
+        q = -self.k0**2 * self.exact_torch(u.x.detach()).to(u.value.dtype)
+        return (u.laplacian + self.k0**2 * u.value - q) / self.k0**2
+
+    def constraints(self) -> list[Constraint]:
+        n_in, n_bc = len(self.interior), len(self.boundary)
+        cons = [Constraint("pde", self._fixed(self.interior), self.residual, order=2, second="laplacian",
+                           share=n_in)]
+        if not self.hard_bc and n_bc:
+            cons.append(Constraint("boundary", self._fixed(self.boundary), lambda u, b: u.value, order=0,
+                                   weight=self.bc_weight, share=n_bc))
+        return cons
+
+    def reference(self, x: torch.Tensor) -> torch.Tensor:
+        return self.exact_torch(x.detach().float())
+
+    def _grid(self):
+        axis = np.linspace(0.0, 1.0, self.metric_n)
+        xx, yy = np.meshgrid(axis, axis, indexing="ij")
+        pts = np.stack([xx.ravel(), yy.ravel()], 1)
+        return axis, pts
+
+    def metrics(self, model) -> dict[str, float]:
+        """``rel_l2`` on a ``metric_n²`` grid of [0, 1]² (boundary included) against the exact solution."""
+        _, pts = self._grid()
+        u = model_values(model, torch.as_tensor(pts, dtype=torch.float32))[:, 0]
+        ref = self.exact(pts)
+        return {"rel_l2": float(np.linalg.norm(u - ref) / np.linalg.norm(ref))}
+
+    def fields(self, model) -> dict[str, np.ndarray]:
+        axis, pts = self._grid()
+        u = model_values(model, torch.as_tensor(pts, dtype=torch.float32))[:, 0].reshape(len(axis), -1)
+        ref = self.exact(pts).reshape(u.shape)
+        return {"x": axis, "u": u, "reference": ref, "error": np.abs(u - ref)}
+
+    def figure(self, model, history):
+        f = self.fields(model)
+        rel = np.linalg.norm(f["u"] - f["reference"]) / np.linalg.norm(f["reference"])
+        ext = [0, 1, 0, 1]
+        panels = [("u (network)", f["u"], ext, "RdBu_r", True), ("u (exact)", f["reference"], ext, "RdBu_r", True),
+                  (f"|error|, rel L2 {rel:.3g}", f["error"], ext, "magma", False)]
+        return panel_figure(panels, history, f"helmholtz-square k0={self.k0 / math.pi:g}π"
+                            + (" (hard BC)" if self.hard_bc else ""))
+
+    def describe(self) -> dict:
+        return {"name": self.name, "k0": self.k0, "points": len(self.interior),
+                "boundary_points": len(self.boundary), "hard_bc": self.hard_bc, "bc_weight": self.bc_weight,
+                "seed": self.seed}

@@ -1,0 +1,254 @@
+"""Shapes end to end: fit a sphere, mesh it in the input's units, save/load, preview, CLI."""
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from sirenpde.nn import Siren
+from sirenpde.pointcloud import Normalization, PointCloud, write_xyz
+from sirenpde.shape import (FORMAT, ShapeModel, fit_sdf, load_shape_model, mesh_shape, render_points,
+                            write_preview, _rotation)
+from sirenpde.shape_metrics import evaluate_mesh
+from sirenpde.cli_shape import add_shape_commands
+
+CENTER = np.array([10.0, -5.0, 3.0])
+RADIUS = 2.0
+# Fit settings measured to converge on 2 CPU cores in ~10 s (see test_sphere_is_reconstructed).
+FIT = dict(steps=300, hidden_features=64, hidden_layers=2, batch_size=2000, lr=3e-4, device="cpu",
+           progress=False)
+
+
+def sphere_cloud(n: int, seed: int = 0) -> PointCloud:
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    return PointCloud(CENTER + RADIUS * d, d, source="sphere")
+
+
+def true_sphere() -> trimesh.Trimesh:
+    mesh = trimesh.creation.icosphere(subdivisions=6, radius=RADIUS)
+    mesh.apply_translation(CENTER)
+    return mesh
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    shape, result = fit_sdf(sphere_cloud(3000), **FIT)
+    return shape, result
+
+
+@pytest.fixture(scope="module")
+def sphere_mesh(fitted):
+    return mesh_shape(fitted[0], 64, progress=False, device="cpu")
+
+
+@pytest.mark.slow
+def test_sphere_is_reconstructed(fitted, sphere_mesh):
+    """A 64x3 Siren fitted for 300 steps to 3,000 points meshes (64^3) to within a Chamfer
+    distance of 2e-3 of the bounding box (about 0.4% of the radius), vertices in input units."""
+    shape, result = fitted
+    scores = evaluate_mesh(sphere_mesh, true_sphere(), n_samples=50_000)
+    assert scores["chamfer_l1_exact"] < 2e-3
+    assert scores["normal_consistency"] > 0.99
+    radii = np.linalg.norm(sphere_mesh.vertices - CENTER, axis=1)
+    assert np.abs(radii - RADIUS).max() < 0.02 * RADIUS
+    assert result.metrics["surface_abs_f_input_units"] < 5e-3 * RADIUS
+    assert result.history["total"][-1] < result.history["total"][0]
+
+
+def test_sdf_in_input_units(fitted):
+    shape, _ = fitted
+    on = sphere_cloud(500, seed=5).points
+    assert np.abs(shape.sdf(on)).max() < 0.02 * RADIUS
+    # one radius from the surface, inside and outside
+    assert shape.sdf(CENTER[None] + [0.0, 0.0, 0.5 * RADIUS])[0] == pytest.approx(-0.5 * RADIUS, rel=0.1)
+    assert shape.sdf(CENTER[None] + [0.0, 1.5 * RADIUS, 0.0])[0] == pytest.approx(0.5 * RADIUS, rel=0.1)
+
+
+def test_saved_model_reloads_and_meshes_identically(fitted, sphere_mesh, tmp_path):
+    shape, _ = fitted
+    path = shape.save(tmp_path / "sphere.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sphere.pt"]  # no temporary left behind
+    loaded = load_shape_model(path)
+    assert np.array_equal(loaded.normalization.center, shape.normalization.center)
+    assert loaded.normalization.scale == shape.normalization.scale
+    assert loaded.metadata["points"] == 3000 and loaded.metadata["steps"] == FIT["steps"]
+    for key, value in shape.net.state_dict().items():
+        assert torch.equal(loaded.net.state_dict()[key], value)
+    again = mesh_shape(loaded, 64, progress=False, device="cpu")
+    assert np.array_equal(again.vertices, sphere_mesh.vertices)
+    assert np.array_equal(again.faces, sphere_mesh.faces)
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == FORMAT and raw["config"]["name"] == "siren"
+
+
+def test_normalisation_round_trip_through_a_saved_model(tmp_path):
+    """A network that is exactly a sphere of radius 0.45 about 0.1 e_x in normalised units, under
+    the normalisation (center c, scale s), must mesh to the sphere about c + 0.1 s e_x of radius
+    0.45 s: the saved normalisation maps vertices back to the input's units."""
+    norm = Normalization(center=np.array([-3.0, 7.0, 100.0]), scale=25.0)
+    net = Siren(3, 1, hidden_features=8, hidden_layers=0)
+    shape = ShapeModel(net, norm)
+    loaded = load_shape_model(shape.save(tmp_path / "m.pt"))
+
+    class Sphere(torch.nn.Module):  # same normalisation, exact SDF instead of the network
+        normalization = loaded.normalization
+
+        def forward(self, x):
+            return (x - torch.tensor([0.1, 0.0, 0.0])).norm(dim=1, keepdim=True) - 0.45
+
+    from sirenpde.meshing import extract_mesh
+
+    mesh = extract_mesh(Sphere(), ((-1, -1, -1), (1, 1, 1)), 48, progress=False)
+    center = norm.center + [0.1 * 25.0, 0, 0]
+    radii = np.linalg.norm(mesh.vertices - center, axis=1)
+    assert np.abs(radii / (0.45 * 25.0) - 1).max() < 0.01
+
+
+class NotAModel:
+    pass
+
+
+@pytest.mark.parametrize("content, match", [
+    ({"weights": torch.zeros(3)}, "format tag is None"),
+    ({"format": "sirenpde-checkpoint-1", "model": {}}, "format tag is 'sirenpde-checkpoint-1'"),
+    ({"format": FORMAT, "config": {}}, "lacks keys"),
+    ([1, 2, 3], "holds a list"),
+    (NotAModel(), "could not read"),
+])
+def test_loading_a_foreign_file_raises(tmp_path, content, match):
+    path = tmp_path / "foreign.pt"
+    torch.save(content, path)
+    with pytest.raises(ValueError, match=match):
+        load_shape_model(path)
+
+
+def test_loading_a_text_file_or_missing_file_raises(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("these are not weights\n")
+    with pytest.raises(ValueError, match="not a sirenpde shape model"):
+        load_shape_model(path)
+    with open(tmp_path / "plain.pkl", "wb") as f:
+        pickle.dump({"format": FORMAT}, f)
+    with pytest.raises(ValueError, match="not a sirenpde shape model"):
+        load_shape_model(tmp_path / "plain.pkl")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_shape_model(tmp_path / "missing.pt")
+
+
+def test_loading_weights_that_do_not_fit_the_config_raises(tmp_path):
+    shape = ShapeModel(Siren(3, 1, hidden_features=8, hidden_layers=1), Normalization(np.zeros(3), 1.0))
+    path = shape.save(tmp_path / "m.pt")
+    state = torch.load(path, weights_only=True)
+    state["config"]["hidden_features"] = 16
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="inconsistent"):
+        load_shape_model(path)
+
+
+def test_shape_model_rejects_wrong_sizes():
+    with pytest.raises(ValueError, match="out_features=2"):
+        ShapeModel(Siren(3, 2), Normalization(np.zeros(3), 1.0))
+    with pytest.raises(ValueError, match="Normalization"):
+        ShapeModel(Siren(3, 1), {"center": [0, 0, 0], "scale": 1.0})
+
+
+def test_render_points_draws_a_disc_for_a_sphere():
+    """Orthographic view of a sphere of radius 0.5: the silhouette covers pi 0.25 / 4 of the
+    square [-1, 1]^2 (pixelation error ~ perimeter / size), and the centre faces the camera."""
+    mesh = trimesh.creation.icosphere(subdivisions=5, radius=0.5)
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=(400_000, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    img = render_points(0.5 * d, d, _rotation(30, 20), 200)
+    covered = np.isfinite(img).mean()
+    assert covered == pytest.approx(np.pi * 0.25 / 4, rel=0.03)
+    assert img[100, 100] == pytest.approx(0.866, abs=0.02)  # normal (0, 0, 1) . light
+    assert len(mesh.faces) > 0
+
+
+def test_write_preview_is_a_png(tmp_path):
+    path = write_preview(true_sphere(), tmp_path / "s.png", size=80)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.png"]
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="sirenpde")
+    add_shape_commands(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def run(*argv):
+    args = parser().parse_args([str(a) for a in argv])
+    return args.func(args)
+
+
+def test_cli_fit_mesh_evaluate(fitted, tmp_path, capsys):
+    cloud = sphere_cloud(400)
+    xyz = tmp_path / "s.xyz"
+    write_xyz(xyz, cloud.points, cloud.normals)
+    assert run("fit-sdf", xyz, "-o", tmp_path / "s.pt", "--steps", 3, "--hidden-features", 16,
+               "--hidden-layers", 1, "--batch-size", 300, "--device", "cpu", "--no-progress") == 0
+    assert load_shape_model(tmp_path / "s.pt").metadata["steps"] == 3
+    # mesh the well-fitted model through the CLI
+    fitted[0].save(tmp_path / "good.pt")
+    assert run("mesh", tmp_path / "good.pt", "-o", tmp_path / "good.ply", "--resolution", 40,
+               "--no-progress", "--cleanup", "largest") == 0
+    assert (tmp_path / "good.png").exists()
+    mesh = trimesh.load(tmp_path / "good.ply")
+    assert np.abs(np.linalg.norm(mesh.vertices - CENTER, axis=1) - RADIUS).max() < 0.05 * RADIUS
+    true_sphere().export(tmp_path / "truth.obj")
+    assert run("evaluate", tmp_path / "good.ply", "--reference", tmp_path / "truth.obj",
+               "--json", tmp_path / "scores.json", "--samples", 20000) == 0
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    direct = evaluate_mesh(tmp_path / "good.ply", tmp_path / "truth.obj", n_samples=20000)
+    for key in ("chamfer_l1", "chamfer_l1_exact", "normal_consistency", "fscore"):
+        assert scores[key] == pytest.approx(direct[key], rel=1e-12)
+    assert "Chamfer-L1" in capsys.readouterr().out
+
+
+def test_cli_reconstruct(tmp_path, capsys):
+    cloud = sphere_cloud(500)
+    xyz = tmp_path / "s.xyz"
+    write_xyz(xyz, cloud.points, cloud.normals)
+    assert run("reconstruct", xyz, "-o", tmp_path / "out.ply", "--steps", 40, "--resolution", 24,
+               "--hidden-features", 32, "--hidden-layers", 1, "--batch-size", 1000, "--lr", 1e-3,
+               "--device", "cpu", "--no-progress", "--save-model", tmp_path / "out.pt") == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["out.ply", "out.png", "out.pt", "s.xyz"]
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, error, match", [
+    (["fit-sdf", "{xyz}", "-o", "{tmp}/model.txt"], ValueError, r"\.pt"),
+    (["reconstruct", "{xyz}", "-o", "{tmp}/mesh.obj"], ValueError, r"\.ply"),
+    (["mesh", "{xyz}", "-o", "{tmp}/m.ply"], ValueError, "not a sirenpde shape model"),
+    (["mesh", "{tmp}/none.pt", "-o", "{tmp}/m.ply"], FileNotFoundError, "not found"),
+    (["evaluate", "{tmp}/none.ply", "--reference", "{tmp}/none.obj"], FileNotFoundError, "not found"),
+    (["fit-sdf", "{tmp}/none.xyz", "-o", "{tmp}/m.pt"], FileNotFoundError, "not found"),
+])
+def test_cli_errors(tmp_path, argv, error, match):
+    cloud = sphere_cloud(50)
+    xyz = tmp_path / "s.xyz"
+    write_xyz(xyz, cloud.points, cloud.normals)
+    argv = [a.format(xyz=xyz, tmp=tmp_path) for a in argv]
+    with pytest.raises(error, match=match):
+        run(*argv)
+
+
+def test_cli_rejects_bad_numbers(capsys):
+    with pytest.raises(SystemExit):
+        parser().parse_args(["reconstruct", "c.xyz", "-o", "m.ply", "--steps", "0"])
+    with pytest.raises(SystemExit):
+        parser().parse_args(["mesh", "m.pt", "-o", "m.ply", "--cleanup", "2"])
+    assert "positive integer" in capsys.readouterr().err
