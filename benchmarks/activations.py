@@ -21,6 +21,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -38,26 +39,32 @@ MODEL_NAMES = ("siren", "relu", "relu-pe", "tanh", "fourier")
 # Sitzmann et al. 2020, Poisson reconstruction of the 256x256 camera image, PSNR in dB.
 PAPER_PSNR = {"poisson-gradient": {"siren": 32.91, "relu-pe": 26.35, "tanh": 25.79},
               "poisson-laplacian": {"siren": 14.95}}
-HIGHER_IS_BETTER = ("psnr", "iou", "fscore", "f_score", "normal_consistency", "accuracy")
 # Size knobs per mode. ``image``/``poisson`` are image sides in pixels, ``audio`` the samples kept,
-# ``batch`` the points per step of the problems not supervised on pixels (None: problem default).
+# ``batch`` the points per step of the problems not fitting sampled data (None: problem default),
+# ``grid`` the evaluation grid of the PDE problems, ``mesh`` whether the SDF is meshed for its metrics.
 MODES = {
     "smoke": dict(width=16, layers=1, steps=4, eval_every=2, seeds=1, image=12, poisson=12, audio=200, batch=64,
-                  threads=1),
+                  grid=16, mesh=False, threads=1),
     "quick": dict(width=64, layers=3, steps=300, eval_every=30, seeds=2, image=64, poisson=32, audio=2000,
-                  batch=1024, threads=1),
+                  batch=1024, grid=64, mesh=False, threads=1),
     "full": dict(width=256, layers=3, steps=10000, eval_every=500, seeds=1, image=512, poisson=256, audio=None,
-                 batch=None, threads=None),
+                 batch=None, grid=None, mesh=True, threads=None),
 }
-POINT_CLOUD = Path("/work/shared/data/bunny_50k.xyz")
+DATA = Path("/work/shared/data")
+# Input frequency scales of the paper at 256 samples per axis: SIREN's first-layer w0 and the
+# Fourier-feature scale (the package default).
+W0_AT_256, FOURIER_SCALE_AT_256 = 30.0, 10.0
 
 
 def problem_kwargs(name: str, mode: dict) -> dict:
     """Wanted constructor arguments; a tuple key lists alternative names for one argument."""
+    grid = {("metric_n", "grid_n", "resolution"): mode["grid"]}
     wanted = {"image-fit": {"size": mode["image"]}, "audio-fit": {"max_samples": mode["audio"]},
               "poisson-gradient": {"size": mode["poisson"]}, "poisson-laplacian": {"size": mode["poisson"]},
-              "gradient-composite": {"size": mode["poisson"]},
-              "sdf": {("path", "xyz", "points", "point_cloud", "pointcloud", "source"): str(POINT_CLOUD)}}
+              "gradient-composite": {"size": mode["poisson"]}, "helmholtz": grid, "helmholtz-square": grid,
+              "wave": grid,
+              "sdf": {("cloud", "path", "xyz"): str(DATA / "bunny_50k.xyz"),
+                      "reference_mesh": str(DATA / "bunny.obj") if mode["mesh"] else None}}
     return {k: v for k, v in wanted.get(name, {}).items() if v is not None}
 
 
@@ -89,22 +96,28 @@ def resolution(problem) -> int | None:
 
 
 def encoding_kwargs(problem, name: str, width: int) -> dict:
-    """Input-encoding settings scaled to the data, unless the problem sets its own.
+    """Input-frequency settings for ``n`` samples per axis of the problem's data, unless the
+    problem sets its own (``problem.model_kwargs``); none for problems without sampled data.
 
-    Positional encoding: the paper's Nyquist rule, ``floor(log2(n / 4))`` frequencies for
-    ``n`` samples per axis. Fourier features: ``width`` features (Tancik et al. use 256 at width
-    256) with scale ``n / 25.6``, i.e. the package default 10 at 256 samples, so the features
-    stay below the Nyquist frequency ``n / 4`` on [-1, 1] at every size.
+    Positional encoding: the paper's Nyquist rule, ``floor(log2(n / 4))`` frequencies.
+    SIREN: the paper's first-layer w0 = 30 from 256 px up, ``30 n / 256`` below: at 32 px,
+    w0 = 30 puts 1.9 radians of phase between neighbouring pixels, and derivative supervision
+    at the pixel centres is then met by an aliased field (zero loss, wrong image).
+    Fourier features: ``width`` features (Tancik et al. use 256 at width 256) with scale
+    ``10 n / 256``, the package default at 256 samples and a fixed fraction of the Nyquist
+    frequency ``n / 4`` at every size.
     """
     n = resolution(problem)
-    own = problem.model_kwargs.get(name, {})
+    if n is None:
+        return {}
     kw = {}
-    if name == "relu-pe" and n is not None:
+    if name == "siren":
+        kw["first_omega_0"] = W0_AT_256 * min(1.0, n / 256)
+    elif name == "relu-pe":
         kw["num_frequencies"] = max(1, int(math.floor(math.log2(max(n / 4, 2)))))
     elif name == "fourier":
-        kw["num_features"] = width
-        if n is not None:
-            kw["scale"] = n / 25.6
+        kw.update(num_features=width, scale=FOURIER_SCALE_AT_256 * n / 256)
+    own = problem.model_kwargs.get(name, {})
     return {k: v for k, v in kw.items() if k not in own}
 
 
@@ -125,13 +138,18 @@ def matched_width(problem, name: str, target: int, layers: int, kw: dict) -> int
     return int(best)
 
 
-def build_models(problem, mode: dict) -> dict[str, dict]:
-    """Width and kwargs of each model, matched in parameter count to a SIREN of ``mode['width']``."""
+def build_models(problem, mode: dict, scale_frequencies: bool = True) -> dict[str, dict]:
+    """Width and kwargs of each model, matched in parameter count to a SIREN of ``mode['width']``
+    (built first). Without ``scale_frequencies`` models keep their (or the problem's) frequencies."""
     layers = mode["layers"]
     specs = {}
-    target = n_params(problem.make_model("siren", hidden_features=mode["width"], hidden_layers=layers))
+    target = None
     for name in MODEL_NAMES:
-        kw = encoding_kwargs(problem, name, mode["width"])
+        kw = {k: v for k, v in problem.model_kwargs.get(name, {}).items()  # the width is set here
+              if k not in ("hidden_features", "hidden_layers")}
+        kw.update(encoding_kwargs(problem, name, mode["width"]) if scale_frequencies else {})
+        if name == "siren":
+            target = n_params(problem.make_model("siren", hidden_features=mode["width"], hidden_layers=layers, **kw))
         width = mode["width"] if name == "siren" else matched_width(problem, name, target, layers, kw)
         kw.update(hidden_features=width, hidden_layers=layers)
         count = n_params(problem.make_model(name, **kw))
@@ -154,6 +172,9 @@ def run_model(problem, name: str, spec: dict, seed: int, args, steps: int, lr: f
     return {"seed": seed, "status": "ok", "metrics": _floats(res.metrics), "train_s": res.times["train_s"],
             "final_loss": res.history["total"][-1], "evaluations": [_floats(e) for e in [start] + res.evaluations]}, \
         res.model
+
+
+AXIS_NAMES = ("t", "x", "y", "z", "time", "r")
 
 
 def _floats(d: dict) -> dict:
@@ -189,8 +210,9 @@ def plot_fields(path: Path, title: str, ref: dict, panels: dict[str, dict]) -> N
         k in panels[m] and np.array_equal(panels[m][k], panels[models[0]][k]) for m in models)}
     if not ref:  # arrays equal for every model (references, coordinates) go on the reference row
         ref = {k: panels[models[0]][k] for k in keys if k in shared}
-    coords = [v for k, v in ref.items() if v.ndim == 1 and k.lower() in ("t", "x", "time", "r")]
-    ref = {k: v for k, v in ref.items() if not (v.ndim == 1 and k.lower() in ("t", "x", "time", "r"))}
+    is_axis = lambda k, v: v.ndim == 1 and k.lower() in AXIS_NAMES  # noqa: E731
+    coords = [v for k, v in ref.items() if is_axis(k, v)]
+    ref = {k: v for k, v in ref.items() if not is_axis(k, v)}
     coord = coords[0] if coords else None
     behind = next((v for v in ref.values() if v.ndim == 1), None)  # a 1D reference is drawn under each model
     cols = [k for k in keys if k not in shared] or keys
@@ -282,8 +304,14 @@ def _stat(values) -> str:
     return _fmt(v.mean()) if v.size == 1 else f"{_fmt(v.mean())} ± {v.std(ddof=1):.2g}"
 
 
+def numeric_metrics(entry: dict) -> list[str]:
+    """Names of the numeric metrics any run reported (some problems add text, e.g. a meshing error)."""
+    return list(dict.fromkeys(k for m in entry["models"].values() for r in m["runs"]
+                              for k, v in r["metrics"].items() if isinstance(v, (int, float))))
+
+
 def table(entry: dict) -> list[str]:
-    names = list(dict.fromkeys(k for m in entry["models"].values() for r in m["runs"] for k in r["metrics"]))
+    names = numeric_metrics(entry)
     head = ["model", "width", "params (/ SIREN)", *names, "train s", "ms/step", "steps", "status"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, m in entry["models"].items():
@@ -346,17 +374,27 @@ def write_outputs(out: Path, header: dict, results: dict, skipped: dict) -> Path
              f"Rule: every model trains with the same learning rate ({header['lr_rule']}), Adam, the same steps "
              "and the same batch (all pixels for image problems). Widths are chosen so that parameter counts "
              f"match a {header['width']}-wide SIREN with {header['layers']} hidden-to-hidden layers. Metrics "
-             "are mean ± std over " + str(header["seeds"]) + " seed(s).", ""]
+             "are mean ± std over " + str(header["seeds"]) + " seed(s).", "",
+             "Input frequencies: " + ("each model's defaults (`--fixed-frequencies`)." if header["fixed_frequencies"]
+                                      else "scaled to the data's n samples per axis: SIREN first-layer w0 = "
+                                      "30 min(1, n/256) (the paper's 30 from 256 px up), positional encoding "
+                                      "floor(log2(n/4)) frequencies (the paper's Nyquist rule), Fourier features "
+                                      "scale 10 n/256 with as many features as SIREN has units; problems without "
+                                      "sampled data keep the defaults, and a problem's own model settings win."), ""]
     for p, entry in results.items():
+        settings = "; ".join(f"{n} " + ", ".join(f"{k}={v:g}" for k, v in m["kwargs"].items()
+                                                  if k not in ("hidden_features", "hidden_layers"))
+                             for n, m in entry["models"].items() if len(m["kwargs"]) > 2)
         lines += [f"## {p}", "", f"Problem arguments: `{entry['problem_kwargs']}`; lr {entry['lr']}; batch "
-                  f"{entry['batch']}.", *([f"Wanted arguments the problem does not take: {entry['dropped']}."]
-                                          if entry["dropped"] else []), "", *table(entry), ""]
+                  f"{entry['batch']}. Model settings: {settings or 'defaults'}.",
+                  *([f"Wanted arguments the problem does not take: {entry['dropped']}."] if entry["dropped"] else []),
+                  "", *table(entry), ""]
         for kind in ("curves", "fields"):
             if entry.get(kind):
                 lines.append(f"![{p} {kind}]({entry[kind]})")
         lines.append("")
     lines += paper_section(results)
-    lines += ["## Skipped problems", ""] + ([f"- {p}: {why}" for p, why in skipped.items()] or ["none"]) + [""]
+    lines += ["## Skipped or failed problems", ""] + ([f"- {p}: {why}" for p, why in skipped.items()] or ["none"]) + [""]
     with atomic_open(out / "results.md") as f:
         f.write("\n".join(lines))
     with atomic_open(out / "results.json") as f:
@@ -380,6 +418,9 @@ def parse_args(argv):
     ap.add_argument("--eval-every", type=int)
     ap.add_argument("--lr", type=float, help="learning rate for every model (default: the problem's, 1e-4)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--fixed-frequencies", action="store_true",
+                    help="keep every model's default input frequencies (SIREN w0 30, 10 PE frequencies, "
+                    "Fourier scale 10 with 256 features) instead of scaling them to the data's resolution")
     ap.add_argument("--threads", type=int, help="torch CPU threads (quick/smoke: 1, since these small "
                     "matrices gain little from more and a shared machine makes extra threads spin; full: torch's)")
     ap.add_argument("--problem-kw", action="append", default=[], metavar="PROBLEM:KEY=VALUE",
@@ -423,6 +464,40 @@ def main(argv=None) -> dict:
         torch.set_num_threads(threads)
 
 
+def run_problem(p: str, args, mode: dict, extra: dict, out: Path) -> dict:
+    """Fit every model to problem ``p`` with every seed, plot, and return its results entry."""
+    problem, used, dropped = build_problem(p, mode, extra)
+    # problems fitting sampled data (pixels, audio) train on all of it every step, as in the paper
+    batch = None if resolution(problem) is not None else mode["batch"]
+    lr = args.lr if args.lr is not None else problem.default_lr
+    specs = build_models(problem, mode, not args.fixed_frequencies)
+    print(f"\n== {p} ({used}); lr {lr}, {mode['steps']} steps; parameters: "
+          + ", ".join(f"{n} {s['params']} (width {s['kwargs']['hidden_features']})" for n, s in specs.items()),
+          flush=True)
+    entry = {"problem_kwargs": used, "dropped": dropped, "lr": lr, "batch": batch or "problem default",
+             "steps": mode["steps"], "problem_shape": list(getattr(problem, "shape", [])) or None, "models": {}}
+    panels = {}
+    for name, spec in specs.items():
+        runs = []
+        for seed in range(mode["seeds"]):
+            run, model = run_model(problem, name, spec, seed, args, mode["steps"], lr, batch)
+            runs.append(run)
+            print(f"  {name:8s} seed {seed}: {run['status']}, {run['metrics']}, train {run['train_s']} s", flush=True)
+            if seed == 0 and model is not None:
+                panels[name] = picture_panels(problem, model.cpu())
+        entry["models"][name] = {**spec, "runs": runs}
+    entry["metric"] = primary_metric(numeric_metrics(entry))
+    if entry["metric"]:
+        entry["curves"] = f"{p}_curves.png"
+        plot_curves(out / entry["curves"], f"{p}: {entry['metric']}", entry["metric"],
+                    {n: m["runs"] for n, m in entry["models"].items()})
+    if panels:
+        entry["fields"] = f"{p}_fields.png"
+        plot_fields(out / entry["fields"], p, reference_panels(problem), panels)
+    print("\n".join(table(entry)), flush=True)
+    return entry
+
+
 def _run(args, mode: dict, extra: dict, argv) -> dict:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -435,49 +510,20 @@ def _run(args, mode: dict, extra: dict, argv) -> dict:
             print(f"[skip] {p}: not registered yet", flush=True)
             continue
         try:
-            problem, used, dropped = build_problem(p, mode, extra.get(p, {}))
-        except (TypeError, ValueError, FileNotFoundError) as err:
-            skipped[p] = f"could not be built: {type(err).__name__}: {err}"
-            print(f"[skip] {p}: {skipped[p]}", flush=True)
-            continue
-        # problems fitting sampled data (pixels, audio) train on all of it every step, as in the paper
-        batch = None if resolution(problem) is not None else mode["batch"]
-        lr = args.lr if args.lr is not None else problem.default_lr
-        specs = build_models(problem, mode)
-        print(f"\n== {p} ({used}); lr {lr}, {mode['steps']} steps; parameters: "
-              + ", ".join(f"{n} {s['params']} (width {s['kwargs']['hidden_features']})" for n, s in specs.items()),
-              flush=True)
-        entry = {"problem_kwargs": used, "dropped": dropped, "lr": lr, "batch": batch or "problem default",
-                 "steps": mode["steps"], "problem_shape": list(getattr(problem, "shape", [])) or None, "models": {}}
-        panels = {}
-        for name, spec in specs.items():
-            runs = []
-            for seed in range(mode["seeds"]):
-                run, model = run_model(problem, name, spec, seed, args, mode["steps"], lr, batch)
-                runs.append(run)
-                print(f"  {name:8s} seed {seed}: {run['status']}, {run['metrics']}, {run['train_s']:.1f} s", flush=True)
-                if seed == 0 and model is not None:
-                    panels[name] = picture_panels(problem, model.cpu())
-            entry["models"][name] = {**spec, "runs": runs}
-        metric = primary_metric(k for m in entry["models"].values() for r in m["runs"] for k in r["metrics"])
-        entry["metric"] = metric
-        if metric:
-            entry["curves"] = f"{p}_curves.png"
-            plot_curves(out / entry["curves"], f"{p}: {metric}",
-                        metric, {n: m["runs"] for n, m in entry["models"].items()})
-        if panels:
-            entry["fields"] = f"{p}_fields.png"
-            plot_fields(out / entry["fields"], p, reference_panels(problem), panels)
-        results[p] = entry
-        print("\n".join(table(entry)), flush=True)
+            results[p] = run_problem(p, args, mode, extra.get(p, {}), out)
+        except Exception as err:  # a broken problem is reported, and must not lose the others' results
+            traceback.print_exc()
+            skipped[p] = f"failed: {type(err).__name__}: {err}"
+            print(f"[fail] {p}: {skipped[p]}", flush=True)
     header = {"command": "python benchmarks/activations.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "mode": args.mode, "device": str(resolve_device(args.device)),
               "cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
               "load_start": load_start, "load_end": os.getloadavg()[0], "total_s": time.perf_counter() - t_all,
               "lr_rule": f"{args.lr} for all" if args.lr else "each problem's default_lr, 1e-4 as in the paper",
+              "fixed_frequencies": args.fixed_frequencies,
               **mode}
     path = write_outputs(out, header, results, skipped)
-    print(f"\nwrote {path}" + (f"; skipped: {', '.join(skipped)}" if skipped else ""), flush=True)
+    print(f"\nwrote {path}" + (f"; skipped or failed: {', '.join(skipped)}" if skipped else ""), flush=True)
     return {"settings": header, "results": results, "skipped": skipped}
 
 

@@ -129,37 +129,42 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/meshing.md", help="markdown table written here")
     ap.add_argument("--dense-max", type=int, default=256, help="largest dense resolution for the main model")
     ap.add_argument("--steps", type=int, default=None, help="Adam steps for fitting the main model")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on a shared 2-core machine 2 threads ran slower)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(json.loads(args.child))
         return
 
+    torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()[0]
+    # (width, hidden layers, Adam steps, batch, learning rate) per model
     if args.quick:
-        main_net, small_net, steps, batch = (32, 1), (16, 1), args.steps or 30, 1024
+        nets = {"main": (32, 1, args.steps or 200, 1024, 1e-3), "small": (16, 1, 200, 1024, 1e-3)}
         main_res, dense_res, small_res, n_surface = (16, 32, 64), (16, 32), 32, 20_000
     else:
-        main_net, small_net, steps, batch = (256, 3), (32, 1), args.steps or 150, 4096
+        nets = {"main": (256, 3, args.steps or 100, 4096, 3e-4), "small": (32, 1, 300, 1024, 1e-3)}
         main_res, dense_res, small_res, n_surface = (128, 256, 512, 1024), (128, 256), 512, 300_000
         dense_res = tuple(r for r in dense_res if r <= args.dense_max)
+    main_net, small_net = nets["main"][:2], nets["small"][:2]
     torch.manual_seed(0)
-    sdf, shape = shape_sdf(n_surface, seed=7)
+    sdf, surface, shape = shape_sdf(n_surface, seed=7)
     tmp = Path(tempfile.mkdtemp(prefix="meshing_bench_"))
     fits = {}
-    for name, (width, layers) in (("main", main_net), ("small", small_net)):
+    for name, (width, layers, steps, batch, lr) in nets.items():
         model = make_model(width, layers)
         t = time.perf_counter()
-        err = fit(model, sdf, steps if name == "main" else 3 * steps, batch, seed=1)
-        fits[name] = (width, layers, err, time.perf_counter() - t)
+        err = fit(model, sdf, surface, steps, batch, lr, seed=1)
+        fits[name] = (width, layers, err, time.perf_counter() - t, steps)
         torch.save(model.state_dict(), tmp / f"{name}.pt")
-        print(f"fitted {name} Siren {layers}x{width}: mean |sdf error| {err:.4f} in {fits[name][3]:.0f} s", flush=True)
+        print(f"fitted {name} Siren {layers}x{width}: L1 sdf error {err:.4f} in {fits[name][3]:.0f} s", flush=True)
 
     plan = [("main", "dense", r) for r in dense_res] + [("main", "sparse", r) for r in main_res]
     plan += [("small", "dense", small_res), ("small", "sparse", small_res)]
     rows, saved = [], {}
     base = {}
-    for name in ("main", "small"):
+    for name in nets:
         width, layers = fits[name][:2]
         base[name] = run_child({"method": "baseline", "width": width, "layers": layers, "threads": args.threads,
                                 "weights": str(tmp / f"{name}.pt")})["peak_rss_mb"]
@@ -170,17 +175,17 @@ def main() -> None:
                 "weights": str(tmp / f"{name}.pt"), "mesh": str(mesh_file)}
         r = run_child(spec)
         saved[(name, method, res)] = mesh_file
-        r.update(model=f"Siren {layers}x{width}", method=method, res=res)
+        r.update(net=name, model=f"Siren {layers}x{width}", method=method, res=res)
         rows.append(r)
         print(f"{r['model']:>12} {method:>6} {res:>5}: {r['evaluations']:>11,d} evaluations "
               f"({r['evaluations'] / res ** 3:.2%} of the grid), {r['wall_time']:7.1f} s, "
               f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['faces']:,d} faces", flush=True)
     for r in rows:
-        key = ("main" if r["model"].endswith(f"{main_net[1]}x{main_net[0]}") else "small", r["method"], r["res"])
-        other = (key[0], "dense" if key[1] == "sparse" else "sparse", key[2])
-        r["vs_other"] = compare(saved[key], saved[other]) if other in saved and key[1] == "sparse" else ""
+        dense = (r["net"], "dense", r["res"])
+        r["vs_dense"] = compare(saved[(r["net"], "sparse", r["res"])], saved[dense]) \
+            if r["method"] == "sparse" and dense in saved else ""
 
-    report = render(rows, fits, shape, base, args, main_net, small_net)
+    report = render(rows, fits, shape, base, args, main_net, small_net, (load_start, os.getloadavg()[0]))
     print(report)
     out = Path(args.out)
     from sirenpde.atomic import atomic_open
@@ -189,18 +194,20 @@ def main() -> None:
     print(f"written to {out}")
 
 
-def render(rows, fits, shape, base, args, main_net, small_net) -> str:
+def render(rows, fits, shape, base, args, main_net, small_net, load) -> str:
     lines = [
         "# Mesh extraction: dense vs sparse",
         "",
         f"- date: {datetime.date.today().isoformat()}; machine: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, torch {torch.__version__} with {args.threads} threads; "
+        f"{os.cpu_count()} CPUs (1-min load average {load[0]:.1f} at start, {load[1]:.1f} at end), "
+        f"torch {torch.__version__} with {args.threads} thread(s); "
         f"command: `python benchmarks/meshing.py{' --quick' if args.quick else ''}"
         f"{'' if args.quick or args.dense_max == 256 else f' --dense-max {args.dense_max}'}`",
         f"- shape: {shape}; bounds [-1, 1]^3; chunk_size 64; batch 16384; sparse safety 2.0 (default)",
-        f"- main model: Siren {main_net[1]}x{main_net[0]} fitted {fits['main'][3]:.0f} s "
-        f"(mean |sdf error| {fits['main'][2]:.4f}); small model: Siren {small_net[1]}x{small_net[0]} "
-        f"(mean |sdf error| {fits['small'][2]:.4f}), used to run dense and sparse at the same large resolution",
+        f"- main model: Siren {main_net[1]}x{main_net[0]}, {fits['main'][4]} Adam steps in {fits['main'][3]:.0f} s "
+        f"(L1 sdf error on the last batch {fits['main'][2]:.4f}); small model: Siren {small_net[1]}x{small_net[0]}, "
+        f"{fits['small'][4]} steps (error {fits['small'][2]:.4f}), cheap enough to run dense and sparse at "
+        f"{max(r['res'] for r in rows if r['net'] == 'small')}",
         f"- peak RSS is VmHWM of a fresh process per row; importing torch and loading the model alone "
         f"peaks at {base['main']:.0f} MB (main) / {base['small']:.0f} MB (small)",
         "- evaluations: points passed to the network; fraction: of the res^3 dense grid",
@@ -212,7 +219,7 @@ def render(rows, fits, shape, base, args, main_net, small_net) -> str:
         lines.append(
             f"| {r['model']} | {r['method']} | {r['res']} | {r['evaluations']:,d} | "
             f"{r['evaluations'] / r['res'] ** 3:.2%} | {r['wall_time']:.1f} | {r['peak_rss_mb']:.0f} | "
-            f"{r['faces']:,d} | {'yes' if r['watertight'] else 'no'} | {r['vs_other']} |"
+            f"{r['faces']:,d} | {'yes' if r['watertight'] else 'no'} | {r['vs_dense']} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from sirenpde.problem import Box, Constraint, Problem
 from sirenpde.problems.audio_fit import AudioFit
+from sirenpde.problems.helmholtz import Helmholtz
+from sirenpde.problems.helmholtz_square import HelmholtzSquare
 from sirenpde.problems.image_fit import ImageFit
 from sirenpde.problems.poisson import GradientComposite, PoissonGradient, PoissonLaplacian
+from sirenpde.problems.sdf import SDF
 
 PROBLEMS: dict[str, type[Problem]] = {
     "image-fit": ImageFit,
@@ -12,6 +15,9 @@ PROBLEMS: dict[str, type[Problem]] = {
     "poisson-gradient": PoissonGradient,
     "poisson-laplacian": PoissonLaplacian,
     "gradient-composite": GradientComposite,
+    "helmholtz": Helmholtz,
+    "helmholtz-square": HelmholtzSquare,
+    "sdf": SDF,
 }
 
 
@@ -25,4 +31,4 @@ def get_problem(name: str, **kwargs) -> Problem:
 
 
 __all__ = ["PROBLEMS", "get_problem", "Problem", "Constraint", "Box", "AudioFit", "ImageFit",
-           "PoissonGradient", "PoissonLaplacian", "GradientComposite"]
+           "PoissonGradient", "PoissonLaplacian", "GradientComposite", "Helmholtz", "HelmholtzSquare", "SDF"]

@@ -88,19 +88,31 @@ class Helmholtz(Problem):
     def _with_coefficients(self, x: torch.Tensor) -> dict:
         return {"x": x, "m": 1.0 / self.velocity.torch(x) ** 2, "f": self.source_torch(x)}
 
-    def residual(self, u, batch) -> torch.Tensor:
-        """Stretched Helmholtz residual divided by ``k²`` (so it is O(|u|) away from the source): (n, 2)."""
+    def stretched_laplacians(self, u, pairs) -> list[torch.Tensor]:
+        """Stretched Laplacians of the complex fields ``value[:, re] + i value[:, im]``: complex (n,) each."""
         x = u.x.detach()
         sx, dsx = stretch_torch(x[:, 0], self.half_width, self.pml_width, self.pml_strength)
         sy, dsy = stretch_torch(x[:, 1], self.half_width, self.pml_width, self.pml_strength)
-        g = u.grad  # (n, channel, coordinate)
-        value = torch.complex(u.value[:, 0], u.value[:, 1])
-        ux, uy = torch.complex(g[:, 0, 0], g[:, 1, 0]), torch.complex(g[:, 0, 1], g[:, 1, 1])
+        ax, bx, ay, by = 1 / sx**2, -dsx / sx**3, 1 / sy**2, -dsy / sy**3
+        g = u.grad if u.value.shape[1] > 1 else u.grad[:, None]  # (n, channel, coordinate)
         dxx, dyy = u.d2(0), u.d2(1)
-        uxx, uyy = torch.complex(dxx[:, 0], dxx[:, 1]), torch.complex(dyy[:, 0], dyy[:, 1])
-        lap = uxx / sx**2 - dsx * ux / sx**3 + uyy / sy**2 - dsy * uy / sy**3
+        out = []
+        for re, im in pairs:
+            ux, uy = torch.complex(g[:, re, 0], g[:, im, 0]), torch.complex(g[:, re, 1], g[:, im, 1])
+            uxx, uyy = torch.complex(dxx[:, re], dxx[:, im]), torch.complex(dyy[:, re], dyy[:, im])
+            out.append(ax * uxx + bx * ux + ay * uyy + by * uy)
+        return out
+
+    def residual(self, u, batch) -> torch.Tensor:
+        """Stretched Helmholtz residual divided by ``k²`` (so it is O(|u|) away from the source): (n, 2)."""
+        (lap,) = self.stretched_laplacians(u, [(0, 1)])
+        value = torch.complex(u.value[:, 0], u.value[:, 1])
         r = (lap + self.k**2 * batch["m"] * value + batch["f"]) / self.k**2
         return torch.stack([r.real, r.imag], dim=1)
+
+    def wall_residual(self, u, batch) -> torch.Tensor:
+        """The field on the outer wall (it should vanish): (n, 2)."""
+        return u.value[:, :2]
 
     # -- sampling ----------------------------------------------------------------------------
     def _sample_domain(self, n, generator):
@@ -126,7 +138,7 @@ class Helmholtz(Problem):
             cons.append(Constraint("pde_source", self._sample_source, self.residual, order=2,
                                    share=self.source_share))
         if self.wall_share > 0:
-            cons.append(Constraint("wall", self._sample_wall, lambda u, b: u.value, order=0,
+            cons.append(Constraint("wall", self._sample_wall, self.wall_residual, order=0,
                                    share=self.wall_share))
         return cons
 

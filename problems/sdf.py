@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from sirenpde.evaluate import evaluate
 from sirenpde.problem import Constraint, Problem
 from sirenpde.pointcloud import Normalization, PointCloud, read_point_cloud
+from sirenpde.shape import DEFAULT_PRIOR_RADIUS, ShapeModel
 
 # Points used for the field-only metrics (fixed seed so metrics are comparable across runs).
 _METRIC_POINTS = 20_000
@@ -125,6 +126,13 @@ class SDF(Problem):
         self.reference_sdf = reference_sdf
         self.points = torch.as_tensor(self.normalization.apply(cloud.points), dtype=torch.float32)
         self.normals = torch.as_tensor(cloud.normals, dtype=torch.float32)
+
+    def make_model(self, name: str = "siren", prior_radius: Optional[float] = DEFAULT_PRIOR_RADIUS, **overrides):
+        """A :class:`~sirenpde.shape.ShapeModel`: a built-in network (``model_kwargs`` under
+        ``overrides``) plus the sphere prior of radius ``prior_radius`` (None: no prior), carrying
+        this problem's normalisation."""
+        net = super().make_model(name, **overrides)
+        return ShapeModel(net, self.normalization, prior_radius=prior_radius)
 
     # ------------------------------------------------------------------------ sampling
     def _surface(self, n: int, generator: torch.Generator) -> dict:

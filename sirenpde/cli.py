@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from sirenpde import output
+from sirenpde.cli_shape import add_shape_commands
 
 
 def _kv(text: str):
@@ -73,11 +74,8 @@ def cmd_demo(args) -> int:
     output.write_solution(out / "poisson-gradient", problem, result, "siren", {"image": "camera", "size": size})
     print(f"poisson-gradient PSNR: {result.metrics['psnr']:.2f} dB "
           f"(mean removed; {time.perf_counter() - t0:.0f} s)  -> {out / 'poisson-gradient'}")
-    try:
-        from sirenpde.cli_shape import demo_shape
-    except ImportError as err:
-        print(f"[2/2] shape reconstruction unavailable: {err}")
-        return 0
+    from sirenpde.cli_shape import demo_shape
+
     print("[2/2] shape reconstruction from a point cloud sampled on a torus")
     stats = demo_shape(out / "shape", quick=args.quick)
     print(f"shape Chamfer-L1: {stats['chamfer_l1']:.5f} (unit cube)  -> {out / 'shape'}")
@@ -117,12 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
 
-    try:
-        from sirenpde.cli_shape import add_shape_commands
-    except ImportError:
-        add_shape_commands = None
-    if add_shape_commands is not None:
-        add_shape_commands(sub)
+    add_shape_commands(sub)
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sirenpde.fields import field, supports_jets
+from sirenpde.fields import field
 
 
 def evaluate(model, x: torch.Tensor, order: int = 0, chunk: int = 16384) -> dict[str, np.ndarray]:
@@ -25,7 +25,7 @@ def evaluate(model, x: torch.Tensor, order: int = 0, chunk: int = 16384) -> dict
     try:
         for start in range(0, x.shape[0], chunk):
             xc = x[start:start + chunk].to(dev)
-            with torch.set_grad_enabled(order > 0 and not supports_jets(model)):
+            with torch.set_grad_enabled(order > 0):
                 u = field(model, xc, order=order, second="laplacian")
                 out["value"].append(u.value.detach().cpu())
                 if order >= 1:

@@ -13,6 +13,7 @@ a few rendered views next to the ``.ply``).
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
@@ -24,16 +25,49 @@ from torch import nn
 
 from sirenpde.atomic import atomic_path
 from sirenpde.fields import supports_jets
+from sirenpde.jets import Jet
 from sirenpde.nn import build_from_config, model_config
 from sirenpde.pointcloud import Normalization, PointCloud, sample_surface
 
 FORMAT = "sirenpde-shape-1"
-_KEYS = ("format", "version", "config", "normalization", "state_dict", "metadata")
+_KEYS = ("format", "version", "config", "normalization", "prior_radius", "state_dict", "metadata")
+DEFAULT_PRIOR_RADIUS = 0.5
 CUBE = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
 
+def sphere_jet(x: torch.Tensor, radius: float, order: int = 2, second: str = "diagonal") -> Jet:
+    """Jet of the sphere SDF ``|x| - radius`` at ``x (n, d)``, with the parts ``second`` asks for.
+
+    grad = x / r, Hessian = (I - x x^T / r^2) / r, its diagonal (1 - x_i^2 / r^2) / r and the
+    Laplacian (d - 1) / r, for r = |x| (clamped away from 0, where the cone has no derivative).
+    """
+    r = x.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    jet = Jet(r - radius)
+    if order == 0:
+        return jet
+    u = x / r
+    jet.grad = u.unsqueeze(-1)
+    if order == 2:
+        d = x.shape[1]
+        if second == "laplacian":
+            jet.lap = (d - 1) / r
+        else:
+            jet.d2 = ((1 - u.square()) / r).unsqueeze(-1)
+            if second == "hessian":
+                eye = torch.eye(d, dtype=x.dtype, device=x.device)
+                jet.hessian = ((eye - u.unsqueeze(2) * u.unsqueeze(1)) / r.unsqueeze(-1)).unsqueeze(-1)
+    return jet
+
+
 class ShapeModel(nn.Module):
-    """A network on the normalised cube and the :class:`Normalization` that leads there.
+    """A network on the normalised cube, an optional sphere prior, and the :class:`Normalization`
+    that leads to the cube.
+
+    ``f(x) = net(x) + (|x| - prior_radius)``: the network learns the shape's difference from a
+    sphere (a geometric initialisation, as in SAL and DiGS). A Siren starts as low-amplitude
+    noise whose zero set fills the whole cube; with the prior the field starts as a true distance
+    whose zero set is one sphere, so the spurious surfaces far from the data that plague short
+    fits never form. ``prior_radius=None`` turns the prior off.
 
     ``forward`` (and ``forward_jet``) take normalised points ``(n, 3)`` and return ``(n, 1)``
     signed distances in normalised units, so the model trains like any other; ``extract_mesh``
@@ -44,9 +78,11 @@ class ShapeModel(nn.Module):
     net : nn.Module mapping (n, 3) to (n, 1); a built-in sirenpde model to be savable
     normalization : Normalization
     metadata : dict of plain values (str, numbers, lists, dicts), saved with the model
+    prior_radius : float > 0 or None, in normalised units (the data spans [-0.9, 0.9])
     """
 
-    def __init__(self, net: nn.Module, normalization: Normalization, metadata: Optional[dict] = None):
+    def __init__(self, net: nn.Module, normalization: Normalization, metadata: Optional[dict] = None,
+                 prior_radius: Optional[float] = DEFAULT_PRIOR_RADIUS):
         super().__init__()
         if not isinstance(normalization, Normalization):
             raise ValueError(f"ShapeModel: normalization must be a Normalization, got {type(normalization).__name__}")
@@ -54,8 +90,13 @@ class ShapeModel(nn.Module):
             got = getattr(net, attr, want)
             if got != want:
                 raise ValueError(f"ShapeModel: the network must map (n, 3) to (n, 1); it has {attr}={got}")
+        if prior_radius is not None:
+            prior_radius = float(prior_radius)
+            if not (math.isfinite(prior_radius) and prior_radius > 0):
+                raise ValueError(f"ShapeModel: prior_radius must be a positive number or None, got {prior_radius!r}")
         self.net = net
         self.normalization = normalization
+        self.prior_radius = prior_radius
         self.metadata = dict(metadata or {})
         self.in_features, self.out_features = 3, 1
         if not supports_jets(net):
@@ -63,17 +104,26 @@ class ShapeModel(nn.Module):
             self.forward_jet = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        f = self.net(x)
+        if self.prior_radius is not None:
+            f = f + (x.norm(dim=1, keepdim=True) - self.prior_radius)
+        return f
 
-    def forward_jet(self, x: torch.Tensor, order: int = 2, second: str = "diagonal"):
-        return self.net.forward_jet(x, order=order, second=second)
+    def forward_jet(self, x: torch.Tensor, order: int = 2, second: str = "diagonal") -> Jet:
+        jet = self.net.forward_jet(x, order=order, second=second)
+        if self.prior_radius is None:
+            return jet
+        prior = sphere_jet(x, self.prior_radius, order, second)
+        return Jet(*[None if a is None else a + b for a, b in zip(
+            (jet.value, jet.grad, jet.d2, jet.hessian, jet.lap),
+            (prior.value, prior.grad, prior.d2, prior.hessian, prior.lap))])
 
     def sdf(self, points, batch_size: int = 65536) -> np.ndarray:
         """Signed distance at ``points (n, 3)`` in the input's coordinates and units: ``(n,)``."""
         x = torch.as_tensor(self.normalization.apply(points), dtype=torch.float32)
         dev = next(self.parameters()).device
         with torch.no_grad():
-            values = [self.net(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
+            values = [self(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
         return torch.cat(values)[:, 0].double().numpy() * self.normalization.scale
 
     def save(self, path) -> Path:
@@ -88,6 +138,7 @@ class ShapeModel(nn.Module):
             "version": sirenpde.__version__,
             "config": model_config(self.net),
             "normalization": self.normalization.to_dict(),
+            "prior_radius": self.prior_radius,
             "state_dict": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
             "metadata": json.loads(json.dumps(self.metadata)),
         }
@@ -129,14 +180,15 @@ def load_shape_model(path, device: Union[str, torch.device] = "cpu") -> ShapeMod
     missing = [k for k in _KEYS if k not in state]
     if missing:
         raise ValueError(f"{path}: sirenpde shape model lacks keys {missing} (has {sorted(state)})")
+    metadata = state["metadata"] if isinstance(state["metadata"], dict) else {}
     try:
         net = build_from_config(state["config"])
         net.load_state_dict(state["state_dict"])
-        normalization = Normalization.from_dict(state["normalization"])
+        shape = ShapeModel(net, Normalization.from_dict(state["normalization"]),
+                           dict(metadata, saved_with_version=state["version"]), prior_radius=state["prior_radius"])
     except (ValueError, TypeError, KeyError, RuntimeError) as err:
         raise ValueError(f"{path}: sirenpde shape model is inconsistent: {err}") from err
-    metadata = dict(state["metadata"], saved_with_version=state["version"])
-    return ShapeModel(net, normalization, metadata).to(device).eval()
+    return shape.to(device).eval()
 
 
 # ---------------------------------------------------------------------------- fitting
@@ -146,7 +198,8 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
             model: Optional[nn.Module] = None, hidden_features: Optional[int] = None,
             hidden_layers: Optional[int] = None, w0: float = 30.0, lr: Optional[float] = None,
             batch_size: Optional[int] = None, schedule: Optional[str] = None, device: str = "auto",
-            seed: int = 0, progress: bool = True, engine: str = "auto", **problem_kwargs):
+            seed: int = 0, progress: bool = True, engine: str = "auto",
+            prior_radius: Optional[float] = DEFAULT_PRIOR_RADIUS, **problem_kwargs):
     """Fit a signed distance function to an oriented point cloud.
 
     Parameters
@@ -156,6 +209,7 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
     normals : {"error", "drop", "estimate"}, policy for bad normals when reading a file
     model : a network on the normalised cube (default: a Siren sized by ``SDF.model_kwargs``,
         overridden by ``hidden_features``, ``hidden_layers`` and ``w0``)
+    prior_radius : float or None, the sphere prior of :class:`ShapeModel`
     lr, batch_size, schedule, device, seed, progress, engine : passed to :func:`sirenpde.fit`
     **problem_kwargs : passed to :class:`~sirenpde.problems.sdf.SDF` (weights, ``near_sigma``,
         ``reference_mesh``...)
@@ -174,8 +228,12 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
             overrides["hidden_features"] = hidden_features
         if hidden_layers is not None:
             overrides["hidden_layers"] = hidden_layers
-        model = problem.make_model("siren", **overrides)
-    shape = ShapeModel(model, problem.normalization)
+        shape = problem.make_model("siren", prior_radius=prior_radius, **overrides)
+    elif isinstance(model, ShapeModel):
+        raise ValueError("fit_sdf: pass the bare network as model; the ShapeModel around it is built here "
+                         "with the cloud's normalisation")
+    else:
+        shape = ShapeModel(model, problem.normalization, prior_radius=prior_radius)
     result = fit(problem, shape, steps=steps, lr=lr, batch_size=batch_size, device=device, seed=seed,
                  progress=progress, schedule=schedule, engine=engine)
     shape.metadata.update({

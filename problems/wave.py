@@ -1,0 +1,211 @@
+"""2D acoustic wave equation in (t, x, y) with a Gaussian initial pulse.
+
+    u_tt = c(x)² (u_xx + u_yy)   on [0, T] × [-L, L]²,
+    u(0, x) = exp(-|x - x0|² / (2 σ²)),   u_t(0, x) = 0,   u = 0 on the walls.
+
+Inputs are ``(t, x, y)`` (time first), output the scalar field. The reference is the exact
+sine-series propagator for a uniform velocity and second-order leapfrog for a velocity map
+(:mod:`sirenpde.problems.wave_reference`), on a grid fine enough that its error is far below a
+network's.
+
+Residuals are scaled to be O(1) for an O(1) error: the PDE by ``σ² / c_max²`` (a pulse of width σ
+has ``u_tt ~ c²/σ²``), the initial velocity by ``σ / c_max``.
+
+A time curriculum (on by default, as in the SIREN paper) grows the sampled time window from
+``curriculum_start · T`` to ``T`` over the first ``curriculum_fraction`` of the steps; the solver
+drives it through :meth:`Wave.on_step`. Without ``on_step`` calls the whole interval is sampled.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sirenpde.problem import Constraint, Problem
+from sirenpde.problems._pde_common import VelocityMap, check_point, model_values, panel_figure
+from sirenpde.problems.wave_reference import SpectralWave, WaveSolution, gaussian_pulse, leapfrog_wave, node_grid
+
+
+class Wave(Problem):
+    """2D wave equation u_tt = c² Δu from a Gaussian pulse at rest, walls u = 0; spectral/leapfrog reference.
+
+    Parameters
+    ----------
+    t_end : float, T (default 1.0)
+    center : (2,) float, pulse centre, inside the box
+    sigma : float, pulse width (default 0.1)
+    velocity : "uniform", "square", "disk", a positive number or an ``(H, W)`` array on ``[-L, L]²``
+    half_width : float, L
+    curriculum : bool, grow the time window during training
+    curriculum_start, curriculum_fraction : window start (fraction of T) and the fraction of steps
+        after which the whole interval is sampled
+    initial_weight, wall_weight : loss weights of the initial conditions and of the walls
+    reference_n : grid intervals per axis of the reference (h = 2L/n)
+    metric_n, metric_times : spatial points per axis (a divisor-compatible subset of the reference
+        nodes) and number of times in ``[0, T]`` for ``metrics``
+    """
+
+    name = "wave"
+    in_features = 3
+    out_features = 1
+    default_steps = 3000
+    default_batch_size = 4096
+    default_lr = 1e-4
+    model_kwargs = {"siren": {"hidden_features": 256, "hidden_layers": 3, "first_omega_0": 10.0}}
+
+    def __init__(self, t_end: float = 1.0, center=(0.0, 0.0), sigma: float = 0.1, velocity="uniform",
+                 half_width: float = 1.0, curriculum: bool = True, curriculum_start: float = 0.1,
+                 curriculum_fraction: float = 0.5, initial_weight: float = 10.0, wall_weight: float = 1.0,
+                 initial_share: float = 0.2, wall_share: float = 0.1, reference_n: int = 256,
+                 metric_n: int = 129, metric_times: int = 6):
+        if not (np.isfinite(t_end) and t_end > 0):
+            raise ValueError(f"wave: t_end must be a positive number, got {t_end!r}")
+        if not (np.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"wave: sigma must be a positive number, got {sigma!r}")
+        if not (0 < curriculum_start <= 1 and 0 < curriculum_fraction <= 1):
+            raise ValueError(f"wave: curriculum_start and curriculum_fraction must lie in (0, 1], got "
+                             f"{curriculum_start}, {curriculum_fraction}")
+        if reference_n % (metric_n - 1):
+            raise ValueError(f"wave: metric_n - 1 = {metric_n - 1} must divide reference_n = {reference_n}")
+        if not (0 < initial_share and 0 <= wall_share and initial_share + wall_share < 1):
+            raise ValueError(f"wave: need initial_share > 0, wall_share >= 0 and a sum below 1, got "
+                             f"{initial_share}, {wall_share}")
+        self.t_end, self.sigma, self.half_width = float(t_end), float(sigma), float(half_width)
+        self.center = check_point("wave: pulse center", center, -self.half_width, self.half_width)
+        self.velocity = VelocityMap(velocity, self.half_width)
+        self.curriculum = bool(curriculum)
+        self.curriculum_start, self.curriculum_fraction = float(curriculum_start), float(curriculum_fraction)
+        self.initial_weight, self.wall_weight = float(initial_weight), float(wall_weight)
+        self.initial_share, self.wall_share = float(initial_share), float(wall_share)
+        self.reference_n, self.metric_n, self.metric_times = int(reference_n), int(metric_n), int(metric_times)
+        x = node_grid(self.reference_n, self.half_width)
+        xx, yy = np.meshgrid(x, x, indexing="ij")
+        self._grid_c = self.velocity.numpy(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(xx.shape)
+        self.c_max = float(self._grid_c.max())
+        self.t_window = self.t_end
+        self._center_t = torch.as_tensor(self.center, dtype=torch.float32)
+        self._solution: WaveSolution | None = None
+
+    # -- curriculum --------------------------------------------------------------------------
+    def on_step(self, step: int, steps: int) -> None:
+        """Set the sampled time window for this step (the solver calls this before each step)."""
+        if not self.curriculum or steps <= 0:
+            self.t_window = self.t_end
+            return
+        progress = min(1.0, step / max(1.0, self.curriculum_fraction * steps))
+        start = self.curriculum_start
+        self.t_window = self.t_end * (start + (1.0 - start) * progress)
+
+    # -- the equation ----------------------------------------------------------------------
+    def initial_torch(self, xy: torch.Tensor) -> torch.Tensor:
+        r2 = ((xy - self._center_t.to(xy.device)) ** 2).sum(dim=1)
+        return torch.exp(-r2 / (2 * self.sigma**2))
+
+    def residual(self, u, batch) -> torch.Tensor:
+        """``(u_tt - c² Δ_xy u) σ² / c_max²``: (n, 1)."""
+        lap_xy = u.d2(1) + u.d2(2)
+        return (u.d2(0) - batch["c2"][:, None] * lap_xy) * (self.sigma / self.c_max) ** 2
+
+    def _space(self, n, generator):
+        return (torch.rand(n, 2, generator=generator) * 2 - 1) * self.half_width
+
+    def _sample_pde(self, n, generator):
+        t = torch.rand(n, 1, generator=generator) * self.t_window
+        xy = self._space(n, generator)
+        return {"x": torch.cat([t, xy], 1), "c2": self.velocity.torch(xy) ** 2}
+
+    def _sample_initial(self, n, generator):
+        xy = self._space(n, generator)
+        # half the initial points near the pulse, where the initial data has its structure
+        m = n // 2
+        xy[:m] = (self._center_t + 2 * self.sigma * torch.randn(m, 2, generator=generator)).clamp(
+            -self.half_width, self.half_width)
+        return {"x": torch.cat([torch.zeros(n, 1), xy], 1), "u0": self.initial_torch(xy)[:, None]}
+
+    def _sample_wall(self, n, generator):
+        L = self.half_width
+        t = torch.rand(n, generator=generator) * self.t_window
+        s = (torch.rand(n, generator=generator) * 2 - 1) * L
+        side = torch.randint(0, 4, (n,), generator=generator)
+        x = torch.where(side < 2, torch.where(side == 0, -L, L), s)
+        y = torch.where(side < 2, s, torch.where(side == 2, -L, L))
+        return {"x": torch.stack([t, x, y], 1)}
+
+    def constraints(self) -> list[Constraint]:
+        scale_v = self.sigma / self.c_max
+        cons = [
+            Constraint("pde", self._sample_pde, self.residual, order=2,
+                       share=1.0 - self.initial_share - self.wall_share),
+            Constraint("initial_value", self._sample_initial, lambda u, b: u.value - b["u0"], order=0,
+                       weight=self.initial_weight, share=self.initial_share / 2),
+            Constraint("initial_velocity", self._sample_initial, lambda u, b: u.grad[:, :1] * scale_v, order=1,
+                       weight=self.initial_weight, share=self.initial_share / 2),
+        ]
+        if self.wall_share > 0:
+            cons.append(Constraint("wall", self._sample_wall, lambda u, b: u.value, order=0,
+                                   weight=self.wall_weight, share=self.wall_share))
+        return cons
+
+    # -- reference ---------------------------------------------------------------------------
+    def solution(self) -> WaveSolution:
+        """Reference frames on the node grid (built on first use)."""
+        if self._solution is None:
+            x = node_grid(self.reference_n, self.half_width)
+            xx, yy = np.meshgrid(x, x, indexing="ij")
+            u0 = gaussian_pulse(np.stack([xx.ravel(), yy.ravel()], 1), self.center, self.sigma).reshape(xx.shape)
+            # frames every ~σ/(10 c) keep the cubic time interpolation error near 1e-5
+            frames = int(np.ceil(self.t_end * self.c_max * 10 / self.sigma)) + 1
+            if self.velocity.uniform:
+                self._solution = SpectralWave(u0, self.velocity.value, self.half_width).solution(self.t_end, frames)
+            else:
+                self._solution = leapfrog_wave(u0, self._grid_c, self.half_width, self.t_end, frames)
+        return self._solution
+
+    def reference(self, x: torch.Tensor) -> torch.Tensor:
+        p = x.detach().cpu().double().numpy()
+        return torch.as_tensor(self.solution()(p), dtype=torch.float32)[:, None]
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _eval_grid(self, model, times=None):
+        sol = self.solution()
+        stride = self.reference_n // (self.metric_n - 1)
+        axis = sol.x[::stride]
+        times = np.linspace(0.0, self.t_end, self.metric_times) if times is None else np.asarray(times)
+        frames = np.rint(times / (sol.times[1] - sol.times[0])).astype(int)
+        if not np.allclose(sol.times[frames], times, atol=1e-9):
+            ref = np.stack([sol(np.c_[np.full(axis.size**2, t), _pairs(axis)]).reshape(axis.size, -1)
+                            for t in times])
+        else:
+            ref = sol.u[frames][:, ::stride, ::stride]
+        pts = np.concatenate([np.c_[np.full(axis.size**2, t), _pairs(axis)] for t in times])
+        u = model_values(model, torch.as_tensor(pts, dtype=torch.float32))[:, 0].reshape(ref.shape)
+        return times, axis, u, ref
+
+    def metrics(self, model) -> dict[str, float]:
+        """``rel_l2`` over ``metric_times`` equispaced times in [0, T] and the spatial grid."""
+        _, _, u, ref = self._eval_grid(model)
+        return {"rel_l2": float(np.linalg.norm(u - ref) / np.linalg.norm(ref))}
+
+    def fields(self, model) -> dict[str, np.ndarray]:
+        times, axis, u, ref = self._eval_grid(model)
+        stride = self.reference_n // (self.metric_n - 1)
+        return {"times": times, "x": axis, "u": u, "reference": ref, "error": np.abs(u - ref),
+                "velocity": self._grid_c[::stride, ::stride]}
+
+    def figure(self, model, history):
+        times, axis, u, ref = self._eval_grid(model, [0.5 * self.t_end, self.t_end])
+        ext = [axis[0], axis[-1], axis[0], axis[-1]]
+        panels = [(f"u(t={times[0]:.2g}) network", u[0], ext, "RdBu_r", True),
+                  (f"u(t={times[1]:.2g}) network", u[1], ext, "RdBu_r", True),
+                  (f"u(t={times[1]:.2g}) reference", ref[1], ext, "RdBu_r", True),
+                  ("|error| at T", np.abs(u[1] - ref[1]), ext, "magma", False)]
+        return panel_figure(panels, history, "wave")
+
+    def describe(self) -> dict:
+        return {"name": self.name, "t_end": self.t_end, "center": self.center.tolist(), "sigma": self.sigma,
+                "velocity": self.velocity.describe(), "half_width": self.half_width,
+                "curriculum": self.curriculum}
+
+
+def _pairs(axis: np.ndarray) -> np.ndarray:
+    xx, yy = np.meshgrid(axis, axis, indexing="ij")
+    return np.stack([xx.ravel(), yy.ravel()], 1)

@@ -1,0 +1,271 @@
+"""Helmholtz problems: residuals vanish on exact/reference solutions, a short fit, clear errors."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sirenpde.fields import field
+from sirenpde.nn import Siren
+from sirenpde.problems._pde_splines import fdfd_module
+from sirenpde.problems.helmholtz import Helmholtz
+from sirenpde.problems.helmholtz_inverse import HelmholtzInverse
+from sirenpde.problems.helmholtz_reference import gaussian_source, radial_gaussian_solution
+from sirenpde.problems.helmholtz_square import HardBoundary, HelmholtzSquare
+from sirenpde.solver import fit
+
+
+def _residuals(problem, model, n=1500, seed=0, dtype=torch.float64):
+    """Every constraint's residual on ``model`` at its own samples, in double precision."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for con in problem.constraints():
+        batch = {k: v.to(dtype) if v.is_floating_point() else v for k, v in con.sampler(n, gen).items()}
+        u = field(model, batch["x"], order=con.order, second=con.second)
+        out[con.name] = (con.residual(u, batch).detach(), batch)
+    return out
+
+
+class _Exact(nn.Module):
+    def __init__(self, fn, out_features):
+        super().__init__()
+        self.fn, self.in_features, self.out_features = fn, 2, out_features
+        self.dummy = nn.Parameter(torch.zeros(()))  # evaluate() reads the device from a parameter
+
+    def forward(self, x):
+        return self.fn(x.double())
+
+
+# --------------------------------------------------------------------------------- helmholtz-square
+def test_square_residual_vanishes_on_the_exact_solution():
+    problem = HelmholtzSquare()
+    exact = _Exact(problem.exact_torch, 1)
+    res = _residuals(problem, exact)
+    assert set(res) == {"pde", "boundary"}
+    assert res["pde"][0].abs().max() < 1e-12
+    assert res["boundary"][0].abs().max() < 1e-12
+    assert problem.metrics(exact)["rel_l2"] < 1e-6  # float32 evaluation of the grid
+    # A wrong sign of the source is caught: the residual is then 2u, O(1).
+    wrong = _Exact(lambda x: -problem.exact_torch(x), 1)
+    assert _residuals(problem, wrong)["pde"][0].abs().max() > 1.0
+
+
+@pytest.mark.parametrize("second", ["diagonal", "laplacian", "hessian"])
+def test_hard_boundary_jets_match_autograd(second):
+    torch.manual_seed(0)
+    net = HardBoundary(Siren(2, 2, 32, 2, first_omega_0=5.0, hidden_omega_0=5.0).double())
+    x = torch.rand(64, 2, dtype=torch.float64)
+    jet = field(net, x, order=2, second=second, engine="jet")
+    auto = field(net, x, order=2, engine="autograd")
+    assert torch.allclose(jet.value, auto.value, atol=1e-12)
+    assert torch.allclose(jet.grad, auto.grad, atol=1e-10)
+    assert torch.allclose(jet.laplacian, auto.laplacian, atol=1e-9)
+    if second != "laplacian":
+        assert torch.allclose(jet.d2(0), auto.d2(0), atol=1e-9)
+    if second == "hessian":
+        assert torch.allclose(jet.hessian, auto.hessian, atol=1e-9)
+    edge = torch.tensor([[0.0, 0.3], [1.0, 0.7], [0.2, 0.0], [0.9, 1.0]], dtype=torch.float64)
+    assert net(edge).abs().max() == 0.0
+
+
+def test_hard_boundary_without_jets_uses_autograd():
+    inner = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    net = HardBoundary(inner)
+    u = field(net, torch.rand(5, 2, dtype=torch.float64), order=2)
+    assert u.engine == "autograd" and u.laplacian.shape == (5, 1)
+
+
+@pytest.mark.slow
+def test_square_short_fit_reaches_stated_error():
+    # k0 = π, hard boundary, 2x64 sine network, 300 full-batch Adam steps on 400 points.
+    problem = HelmholtzSquare(k0=math.pi, hard_bc=True)
+    torch.manual_seed(0)
+    model = problem.make_model("siren", hidden_features=64, hidden_layers=2)
+    result = fit(problem, model, steps=300, lr=1e-3, progress=False, seed=0)
+    assert result.metrics["rel_l2"] < 2e-2, result.metrics
+
+
+def test_square_rejects_bad_parameters():
+    with pytest.raises(ValueError, match="multiple of pi"):
+        HelmholtzSquare(k0=10.0)
+    with pytest.raises(ValueError, match="points"):
+        HelmholtzSquare(points=0)
+
+
+# ---------------------------------------------------------------------------------------- helmholtz
+def _stretched_plane_wave(problem, theta=0.7):
+    """exp(i k (cos θ x̃ + sin θ ỹ)) with x̃ = x + i a0 sign(x) d³/(3 w²): solves the stretched,
+    source-free equation with m = 1 in the physical region and in the band."""
+    k, a0, w, inner = problem.k, problem.pml_strength, problem.pml_width, problem.inner
+
+    def fn(x):
+        d = torch.clamp(x.abs() - inner, min=0.0)
+        tilde = torch.complex(x, a0 * torch.sign(x) * d**3 / (3 * w**2))
+        phase = 1j * k * (math.cos(theta) * tilde[:, 0] + math.sin(theta) * tilde[:, 1])
+        u = torch.exp(phase)
+        return torch.stack([u.real, u.imag], 1)
+
+    return _Exact(fn, 2)
+
+
+def test_pml_residual_vanishes_on_a_stretched_plane_wave():
+    problem = Helmholtz(k=20.0)
+    x = torch.rand(3000, 2, dtype=torch.float64) * 2 - 1
+    batch = {"x": x, "m": torch.ones(3000, dtype=torch.float64), "f": torch.zeros(3000, dtype=torch.float64)}
+    u = field(_stretched_plane_wave(problem), x, order=2)
+    r = problem.residual(u, batch)
+    # relative to |u|: the wave grows into the bands it enters from (incoming there) by up to 3e5
+    assert (r.norm(dim=1) / u.value.norm(dim=1)).max() < 1e-10
+    in_band = (x.abs() > problem.inner).any(dim=1)
+    assert in_band.sum() > 1000
+    # Where it leaves (x > inner, |y| < inner) |u| = exp(-k cos θ a0 d³/(3 w²)): 6e-6 at the wall.
+    out = (x[:, 0] > problem.inner) & (x[:, 1].abs() < problem.inner)
+    d = x[out, 0] - problem.inner
+    expected = torch.exp(-problem.k * math.cos(0.7) * problem.pml_strength * d**3 / (3 * problem.pml_width**2))
+    assert torch.allclose(u.value[out].norm(dim=1), expected, rtol=1e-12, atol=0)
+    assert expected.min() < 1e-4
+
+
+class _Chebyshev(nn.Module):
+    """The exact radial solution as a polynomial in r² (inside 12σ) or r (outside), fitted in numpy."""
+
+    def __init__(self, k, sigma, center, r_max=1.0, degree=60):
+        super().__init__()
+        self.r0, self.r_max, self.center = 12 * sigma, r_max, torch.tensor(center, dtype=torch.float64)
+        s = np.cos(np.linspace(0, np.pi, 400)) * 0.5 + 0.5
+        near_r, far_r = np.sqrt(s) * self.r0, self.r0 + s * (r_max - self.r0)
+        near, far = radial_gaussian_solution(near_r, k, sigma), radial_gaussian_solution(far_r, k, sigma)
+        self.c_near = [np.polynomial.chebyshev.chebfit(2 * s - 1, v, degree) for v in (near.real, near.imag)]
+        self.c_far = [np.polynomial.chebyshev.chebfit(2 * s - 1, v, degree) for v in (far.real, far.imag)]
+        self.in_features, self.out_features = 2, 2
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    @staticmethod
+    def _clenshaw(coef, t):
+        b1 = b2 = torch.zeros_like(t)
+        for c in coef[:0:-1]:
+            b1, b2 = 2 * t * b1 - b2 + float(c), b1
+        return t * b1 - b2 + float(coef[0])
+
+    def forward(self, x):
+        r2 = ((x.double() - self.center) ** 2).sum(1)
+        near = r2 < self.r0**2
+        t_near = 2 * r2 / self.r0**2 - 1
+        t_far = 2 * (torch.sqrt(torch.clamp(r2, min=self.r0**2)) - self.r0) / (self.r_max - self.r0) - 1
+        cols = [torch.where(near, self._clenshaw(cn, t_near), self._clenshaw(cf, t_far))
+                for cn, cf in zip(self.c_near, self.c_far)]
+        return torch.stack(cols, 1)
+
+
+def test_residual_vanishes_on_the_exact_radial_solution_in_the_physical_region():
+    problem = Helmholtz(k=12.0, sigma=0.04, source=(0.1, -0.05))
+    exact = _Chebyshev(problem.k, problem.sigma, problem.source.tolist())
+    gen = torch.Generator().manual_seed(1)
+    for sample in (problem._sample_domain, problem._sample_source):
+        batch = {k: v.double() for k, v in sample(3000, gen).items()}
+        keep = (batch["x"].abs() <= problem.inner).all(dim=1)
+        batch = {k: v[keep] for k, v in batch.items()}
+        u = field(exact, batch["x"], order=2)
+        r = problem.residual(u, batch)
+        scale = batch["f"].max() / problem.k**2  # the source term of the scaled residual
+        assert r.abs().max() < 1e-6 * max(scale, 1.0), r.abs().max()
+    # The polynomial is the quadrature solution: metrics against the reference read ~0.
+    assert problem.metrics(exact)["rel_l2"] < 1e-6
+
+
+def test_residual_on_fdfd_reference_in_a_heterogeneous_medium():
+    # The FDFD field, as a C² spline, nearly satisfies the network's residual everywhere, PML band
+    # included: what remains is the grid's O(h²) error (h = 0.01 here).
+    problem = Helmholtz(k=10.0, sigma=0.05, velocity="square", reference_n=200)
+    sol = problem.fdfd().solve(lambda q: gaussian_source(q, problem.source, problem.sigma))
+    res = _residuals(problem, fdfd_module([sol]), n=3000)
+    r_pde, batch = res["pde"]
+    # |u| <= 0.27 here; measured rms 1.5e-4 and max 4e-3 (at the smoothed edges of the square)
+    assert r_pde.square().mean().sqrt() < 1e-3
+    assert r_pde.abs().max() < 0.03
+    r_src, batch = res["pde_source"]
+    assert r_src.abs().max() < 0.03 * (batch["f"].max() / problem.k**2)
+    assert res["wall"][0].abs().max() < 1e-12
+    # A sign error in the source would leave a residual of 2f/k² there.
+    flipped = {**batch, "f": -batch["f"]}
+    u = field(fdfd_module([sol]), batch["x"], order=2)
+    assert problem.residual(u, flipped).abs().max() > 1.0 * (batch["f"].max() / problem.k**2)
+
+
+def test_helmholtz_reference_and_metrics_in_a_heterogeneous_medium():
+    problem = Helmholtz(k=10.0, sigma=0.05, velocity="disk", reference_n=160, metric_n=48)
+
+    class Ref(nn.Module):
+        out_features = 2
+
+        def __init__(self):
+            super().__init__()
+            self.dummy = nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return problem.reference(x)
+
+    assert problem.metrics(Ref())["rel_l2"] < 1e-6
+    fields = problem.fields(Ref())
+    assert fields["real"].shape == (48, 48) and fields["velocity"].max() == pytest.approx(2.0, abs=1e-3)
+
+
+def test_helmholtz_rejects_bad_input():
+    with pytest.raises(ValueError, match="outside"):
+        Helmholtz(source=(0.7, 0.0))  # inside the PML band, not the physical region
+    with pytest.raises(ValueError, match="outside"):
+        Helmholtz(source=(3.0, 0.0))
+    with pytest.raises(ValueError, match=r"entry \[1, 2\]"):
+        bad = np.ones((8, 8))
+        bad[1, 2] = -1.0
+        Helmholtz(velocity=bad)
+    with pytest.raises(ValueError, match="finite"):
+        Helmholtz(velocity=np.full((8, 8), np.nan))
+    with pytest.raises(ValueError, match="shape"):
+        Helmholtz(velocity=np.ones((4, 4, 4)))
+    with pytest.raises(ValueError, match="velocity must be one of"):
+        Helmholtz(velocity="marmousi")
+    with pytest.raises(ValueError, match="positive"):
+        Helmholtz(velocity=-2.0)
+    with pytest.raises(ValueError, match="k must"):
+        Helmholtz(k=-1.0)
+
+
+def test_velocity_array_is_interpolated_bilinearly():
+    arr = np.add.outer(np.linspace(1, 2, 5), np.linspace(0, 1, 9))  # linear in x and y
+    problem = Helmholtz(velocity=arr)
+    p = np.random.default_rng(0).uniform(-1, 1, (50, 2))
+    expected = 1 + (p[:, 0] + 1) / 2 + (p[:, 1] + 1) / 2
+    assert np.allclose(problem.velocity.numpy(p), expected)
+    t = problem.velocity.torch(torch.as_tensor(p, dtype=torch.float64))
+    assert np.allclose(t.numpy(), expected)
+
+
+# -------------------------------------------------------------------------------- helmholtz-inverse
+def test_inverse_residuals_vanish_on_the_true_fields_and_medium():
+    problem = HelmholtzInverse(k=8.0, sigma=0.05, velocity="disk", reference_n=160,
+                               sources=((-0.25, -0.25), (0.25, 0.25)), receivers_per_side=10, metric_n=40)
+    assert problem.out_features == 5
+    sols = problem.true_fields()
+    x = sols[0].x
+    xx, yy = np.meshgrid(x, x, indexing="ij")
+    m_true = problem.slowness2_numpy(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(xx.shape)
+    truth = fdfd_module(sols, extra=[m_true - 1.0])  # the last channel is m - 1
+    res = _residuals(problem, truth, n=3000)
+    assert res["data"][0].abs().max() < 1e-6  # the data are this interpolant at the receivers
+    assert res["pde"][0].abs().max() < 0.03
+    assert res["wall"][0].abs().max() < 1e-12
+    # Wrong medium (uniform m = 1): the residual inside the disk is far larger.
+    wrong = fdfd_module(sols, extra=[np.zeros_like(m_true)])
+    assert _residuals(problem, wrong, n=3000)["pde"][0].abs().max() > 5 * res["pde"][0].abs().max()
+    metrics = problem.metrics(truth)
+    # the spline of m on the h = 0.0125 grid misses the disk's 0.01-wide edge a little (measured 2.4e-3)
+    assert metrics["velocity_rel_l2"] < 5e-3 and metrics["field_rel_l2"] < 1e-5
+
+
+def test_inverse_rejects_bad_sources():
+    with pytest.raises(ValueError, match="source 1"):
+        HelmholtzInverse(sources=((0.0, 0.0), (0.9, 0.0)))
+    with pytest.raises(ValueError, match=r"shape \(S, 2\)"):
+        HelmholtzInverse(sources=(0.0, 0.0, 0.0))
