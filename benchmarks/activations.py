@@ -31,6 +31,8 @@ import sirenpde
 from sirenpde.atomic import atomic_open, atomic_path
 from sirenpde.problems import PROBLEMS
 from sirenpde.problems import spectral
+from sirenpde.problems.audio_fit import AudioFit
+from sirenpde.problems.pixels import PixelProblem
 from sirenpde.solver import resolve_device
 
 BENCH_PROBLEMS = ("image-fit", "audio-fit", "poisson-gradient", "poisson-laplacian", "gradient-composite",
@@ -88,14 +90,14 @@ def build_problem(name: str, mode: dict, extra: dict) -> tuple[sirenpde.Problem,
 
 def resolution(problem) -> int | None:
     """Samples along the shortest axis of the problem's data, when it has a sampled signal."""
-    if hasattr(problem, "shape"):
+    if isinstance(problem, PixelProblem):
         return int(min(problem.shape))
-    if hasattr(problem, "signal"):
+    if isinstance(problem, AudioFit):
         return int(np.size(problem.signal))
     return None
 
 
-def encoding_kwargs(problem, name: str, width: int) -> dict:
+def encoding_kwargs(problem, name: str) -> dict:
     """Input-frequency settings for ``n`` samples per axis of the problem's data, unless the
     problem sets its own (``problem.model_kwargs``); none for problems without sampled data.
 
@@ -103,9 +105,8 @@ def encoding_kwargs(problem, name: str, width: int) -> dict:
     SIREN: the paper's first-layer w0 = 30 from 256 px up, ``30 n / 256`` below: at 32 px,
     w0 = 30 puts 1.9 radians of phase between neighbouring pixels, and derivative supervision
     at the pixel centres is then met by an aliased field (zero loss, wrong image).
-    Fourier features: ``width`` features (Tancik et al. use 256 at width 256) with scale
-    ``10 n / 256``, the package default at 256 samples and a fixed fraction of the Nyquist
-    frequency ``n / 4`` at every size.
+    Fourier features: scale ``10 n / 256``, the package default at 256 samples and a fixed
+    fraction of the Nyquist frequency ``n / 4`` at every size.
     """
     n = resolution(problem)
     if n is None:
@@ -116,7 +117,7 @@ def encoding_kwargs(problem, name: str, width: int) -> dict:
     elif name == "relu-pe":
         kw["num_frequencies"] = max(1, int(math.floor(math.log2(max(n / 4, 2)))))
     elif name == "fourier":
-        kw.update(num_features=width, scale=FOURIER_SCALE_AT_256 * n / 256)
+        kw["scale"] = FOURIER_SCALE_AT_256 * n / 256
     own = problem.model_kwargs.get(name, {})
     return {k: v for k, v in kw.items() if k not in own}
 
@@ -147,7 +148,9 @@ def build_models(problem, mode: dict, scale_frequencies: bool = True) -> dict[st
     for name in MODEL_NAMES:
         kw = {k: v for k, v in problem.model_kwargs.get(name, {}).items()  # the width is set here
               if k not in ("hidden_features", "hidden_layers")}
-        kw.update(encoding_kwargs(problem, name, mode["width"]) if scale_frequencies else {})
+        if name == "fourier":  # as many features as units (Tancik et al. use 256 at width 256)
+            kw.setdefault("num_features", mode["width"])
+        kw.update(encoding_kwargs(problem, name) if scale_frequencies else {})
         if name == "siren":
             target = n_params(problem.make_model("siren", hidden_features=mode["width"], hidden_layers=layers, **kw))
         width = mode["width"] if name == "siren" else matched_width(problem, name, target, layers, kw)
@@ -162,7 +165,7 @@ def run_model(problem, name: str, spec: dict, seed: int, args, steps: int, lr: f
     torch.manual_seed(seed)
     kw = dict(spec["kwargs"], **({"seed": seed} if name == "fourier" else {}))
     model = problem.make_model(name, **kw)
-    start = {"step": 0, "train_s": 0.0, **problem.metrics(model)}
+    start = _floats({"step": 0, "train_s": 0.0, **problem.metrics(model)})
     try:
         res = sirenpde.fit(problem, model, steps=steps, lr=lr, batch_size=batch, device=args.device, seed=seed,
                            progress=False, eval_every=args.eval_every)
@@ -170,7 +173,7 @@ def run_model(problem, name: str, spec: dict, seed: int, args, steps: int, lr: f
         return {"seed": seed, "status": f"diverged: {err}", "metrics": {}, "train_s": None,
                 "evaluations": [start]}, None
     return {"seed": seed, "status": "ok", "metrics": _floats(res.metrics), "train_s": res.times["train_s"],
-            "final_loss": res.history["total"][-1], "evaluations": [_floats(e) for e in [start] + res.evaluations]}, \
+            "final_loss": res.history["total"][-1], "evaluations": [start] + [_floats(e) for e in res.evaluations]}, \
         res.model
 
 
@@ -183,17 +186,17 @@ def _floats(d: dict) -> dict:
 
 def picture_panels(problem, model) -> dict[str, np.ndarray]:
     """Output, |gradient| and Laplacian on the pixel grid for image problems; ``fields`` otherwise."""
-    if hasattr(problem, "reconstruction"):
+    if isinstance(problem, PixelProblem):
         rec = problem.reconstruction(model, order=2)
         out = rec["reconstruction"]
-        if getattr(problem, "remove_mean", False):  # known up to a constant: show it on the truth's mean
+        if problem.remove_mean:  # known up to a constant: show it on the truth's mean
             out = out - out.mean() + problem.truth.mean()
         return {"output": out, "|grad u|": rec["grad_norm"], "laplacian u": rec["laplacian"]}
     return {k: np.asarray(v) for k, v in problem.fields(model).items()}
 
 
 def reference_panels(problem) -> dict[str, np.ndarray]:
-    if hasattr(problem, "reconstruction") and hasattr(problem, "truth"):
+    if isinstance(problem, PixelProblem):
         t = problem.truth
         return {"output": t, "|grad u|": np.linalg.norm(spectral.gradient(t), axis=-1),
                 "laplacian u": spectral.laplacian(t)}
@@ -379,8 +382,9 @@ def write_outputs(out: Path, header: dict, results: dict, skipped: dict) -> Path
                                       else "scaled to the data's n samples per axis: SIREN first-layer w0 = "
                                       "30 min(1, n/256) (the paper's 30 from 256 px up), positional encoding "
                                       "floor(log2(n/4)) frequencies (the paper's Nyquist rule), Fourier features "
-                                      "scale 10 n/256 with as many features as SIREN has units; problems without "
-                                      "sampled data keep the defaults, and a problem's own model settings win."), ""]
+                                      "scale 10 n/256; problems without sampled data keep the defaults, and a "
+                                      "problem's own model settings win.") + " Fourier features: as many as SIREN "
+             "has units.", ""]
     for p, entry in results.items():
         settings = "; ".join(f"{n} " + ", ".join(f"{k}={v:g}" for k, v in m["kwargs"].items()
                                                   if k not in ("hidden_features", "hidden_layers"))
@@ -420,7 +424,7 @@ def parse_args(argv):
     ap.add_argument("--device", default="auto")
     ap.add_argument("--fixed-frequencies", action="store_true",
                     help="keep every model's default input frequencies (SIREN w0 30, 10 PE frequencies, "
-                    "Fourier scale 10 with 256 features) instead of scaling them to the data's resolution")
+                    "Fourier scale 10) instead of scaling them to the data's resolution")
     ap.add_argument("--threads", type=int, help="torch CPU threads (quick/smoke: 1, since these small "
                     "matrices gain little from more and a shared machine makes extra threads spin; full: torch's)")
     ap.add_argument("--problem-kw", action="append", default=[], metavar="PROBLEM:KEY=VALUE",
@@ -475,7 +479,7 @@ def run_problem(p: str, args, mode: dict, extra: dict, out: Path) -> dict:
           + ", ".join(f"{n} {s['params']} (width {s['kwargs']['hidden_features']})" for n, s in specs.items()),
           flush=True)
     entry = {"problem_kwargs": used, "dropped": dropped, "lr": lr, "batch": batch or "problem default",
-             "steps": mode["steps"], "problem_shape": list(getattr(problem, "shape", [])) or None, "models": {}}
+             "steps": mode["steps"], "problem_shape": list(problem.shape) if isinstance(problem, PixelProblem) else None, "models": {}}
     panels = {}
     for name, spec in specs.items():
         runs = []

@@ -78,7 +78,8 @@ def mesh_block(values: np.ndarray, origin, grid: Grid, level: float) -> BlockMes
     keys = np.concatenate([p[0] for p in parts])
     pred = np.concatenate([p[1] for p in parts])
     pos = np.concatenate([p[2] for p in parts])
-    vkeys, ambiguous = _match(verts, pred, keys, origin)
+    vkeys, shared = _match(verts, pred, keys, origin)
+    ambiguous = _resolve(vkeys, shared, faces, grid) if shared else 0
     fk = vkeys[faces]
     fk = fk[(fk[:, 0] != fk[:, 1]) & (fk[:, 1] != fk[:, 2]) & (fk[:, 0] != fk[:, 2])]
     if len(fk) == 0:
@@ -143,7 +144,11 @@ def _centre_candidates(above, weight, origin, grid):
 
 
 def _match(verts, pred, keys, origin):
-    """Name each scikit-image vertex by the candidate with bit-identical float32 position."""
+    """Name each scikit-image vertex by the candidate with bit-identical float32 position.
+
+    Returns the keys (v,) and, for the rare vertices whose position several candidates share
+    (exact ties can put two cell centres on one spot), a dict vertex -> candidate keys.
+    """
     n = len(verts)
     rows = np.ascontiguousarray(np.concatenate([np.asarray(verts, dtype=np.float32), pred]))
     _, inv = np.unique(rows.view(np.dtype((np.void, 12))).ravel(), return_inverse=True)
@@ -162,7 +167,45 @@ def _match(verts, pred, keys, origin):
             f"position {first.tolist()} in the block at {origin.tolist()}); this scikit-image version "
             "computes vertex positions differently from the one sirenpde.meshing was written for"
         )
-    return vkeys, int(np.count_nonzero(lowest[inv[:n]] != highest[inv[:n]]))
+    shared = np.nonzero(lowest[inv[:n]] != highest[inv[:n]])[0]
+    return vkeys, {int(v): np.unique(keys[inv[n:] == inv[v]]) for v in shared}
+
+
+def _cells_of(key: int, grid: Grid) -> set:
+    """Grid cells (index triples) that contain the vertex named ``key``."""
+    point = grid.unravel(np.array([key // 5]))[0]
+    code = key % 5
+    if code == CENTRE:
+        return {tuple(point)}
+    free = [a for a in range(3) if a != code] if code < POINT else [0, 1, 2]
+    cells = set()
+    for step in np.ndindex(*(2,) * len(free)):
+        cell = point.copy()
+        for a, d in zip(free, step):
+            cell[a] -= d
+        if np.all(cell >= 0) and np.all(cell < grid.cells):
+            cells.add(tuple(cell))
+    return cells
+
+
+def _resolve(vkeys, shared, faces, grid):
+    """Pick, for each shared vertex, the candidate whose cells can hold all of its triangles.
+
+    A triangle lies in one cell, which must contain each of its vertices; the other vertices
+    of the triangles around a shared vertex rule out candidates in the wrong cell.
+    Returns the number of vertices left ambiguous (named by their smallest candidate).
+    """
+    unresolved = 0
+    for v, candidates in shared.items():
+        around = []
+        for face in faces[(faces == v).any(axis=1)]:
+            others = [_cells_of(int(vkeys[u]), grid) for u in face if u != v and u not in shared]
+            if others:
+                around.append(set.intersection(*others))
+        fits = [k for k in candidates.tolist() if all(_cells_of(k, grid) & cells for cells in around)]
+        vkeys[v] = min(fits) if fits else int(candidates.min())
+        unresolved += len(fits) != 1
+    return unresolved
 
 
 class MeshParts:

@@ -4,10 +4,12 @@ from __future__ import annotations
 from sirenpde.problem import Box, Constraint, Problem
 from sirenpde.problems.audio_fit import AudioFit
 from sirenpde.problems.helmholtz import Helmholtz
+from sirenpde.problems.helmholtz_inverse import HelmholtzInverse
 from sirenpde.problems.helmholtz_square import HelmholtzSquare
 from sirenpde.problems.image_fit import ImageFit
 from sirenpde.problems.poisson import GradientComposite, PoissonGradient, PoissonLaplacian
 from sirenpde.problems.sdf import SDF
+from sirenpde.problems.wave import Wave
 
 PROBLEMS: dict[str, type[Problem]] = {
     "image-fit": ImageFit,
@@ -16,7 +18,9 @@ PROBLEMS: dict[str, type[Problem]] = {
     "poisson-laplacian": PoissonLaplacian,
     "gradient-composite": GradientComposite,
     "helmholtz": Helmholtz,
+    "helmholtz-inverse": HelmholtzInverse,
     "helmholtz-square": HelmholtzSquare,
+    "wave": Wave,
     "sdf": SDF,
 }
 
@@ -31,4 +35,4 @@ def get_problem(name: str, **kwargs) -> Problem:
 
 
 __all__ = ["PROBLEMS", "get_problem", "Problem", "Constraint", "Box", "AudioFit", "ImageFit",
-           "PoissonGradient", "PoissonLaplacian", "GradientComposite", "Helmholtz", "HelmholtzSquare", "SDF"]
+           "PoissonGradient", "PoissonLaplacian", "GradientComposite", "Helmholtz", "HelmholtzInverse", "HelmholtzSquare", "Wave", "SDF"]

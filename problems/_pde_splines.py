@@ -84,8 +84,13 @@ def fdfd_module(solutions, extra=None, dtype=torch.float64) -> SplineField:
 
 
 def wave_module(solution, dtype=torch.float64) -> SplineField:
-    """Module of a :class:`~sirenpde.problems.wave_reference.WaveSolution` over ``(t, x[, y])``."""
+    """Module of a :class:`~sirenpde.problems.wave_reference.WaveSolution` over ``(t, x[, y])``,
+    the same spline as ``solution(points)`` (built on :meth:`WaveSolution.padded`)."""
     d = solution.u.ndim - 1
     dt = solution.times[1] - solution.times[0]
     h = solution.x[1] - solution.x[0]
-    return SplineField([solution.u], [solution.times[0]] + [solution.x[0]] * d, [dt] + [h] * d, dtype)
+    padded = solution.padded()
+    pt = (padded.shape[0] - solution.u.shape[0])
+    px = (padded.shape[1] - solution.u.shape[1]) // 2
+    origin = [solution.times[0] - pt * dt] + [solution.x[0] - px * h] * d
+    return SplineField([padded], origin, [dt] + [h] * d, dtype)

@@ -152,12 +152,16 @@ class Wave(Problem):
             x = node_grid(self.reference_n, self.half_width)
             xx, yy = np.meshgrid(x, x, indexing="ij")
             u0 = gaussian_pulse(np.stack([xx.ravel(), yy.ravel()], 1), self.center, self.sigma).reshape(xx.shape)
-            # frames every ~σ/(10 c) keep the cubic time interpolation error near 1e-5
+            # frames every ~σ/(10 c) keep the cubic time interpolation error near 1e-5; 8 more
+            # frames past T keep the spline's end condition away from [0, T]
             frames = int(np.ceil(self.t_end * self.c_max * 10 / self.sigma)) + 1
+            dt = self.t_end / (frames - 1)
+            frames += 8
+            t_ext = dt * (frames - 1)
             if self.velocity.uniform:
-                self._solution = SpectralWave(u0, self.velocity.value, self.half_width).solution(self.t_end, frames)
+                self._solution = SpectralWave(u0, self.velocity.value, self.half_width).solution(t_ext, frames)
             else:
-                self._solution = leapfrog_wave(u0, self._grid_c, self.half_width, self.t_end, frames)
+                self._solution = leapfrog_wave(u0, self._grid_c, self.half_width, t_ext, frames)
         return self._solution
 
     def reference(self, x: torch.Tensor) -> torch.Tensor:

@@ -179,9 +179,20 @@ def leapfrog_wave(u0, c, half_width: float, t_end: float, frames: int, cfl: floa
     return WaveSolution(times, node_grid(n, half_width), np.stack(out))
 
 
+# Nodes of explicit extension on each side before spline filtering, so the spline's own end
+# conditions act outside the data (their influence decays by ~0.27 per node).
+_PAD = 8
+
+
 @dataclass
 class WaveSolution:
     """Frames of a wave field: ``u[i]`` is the node-grid field at ``times[i]``.
+
+    Interpolation (``__call__``) is a cubic spline in ``(t, x[, y])`` built on the frames extended
+    oddly through the walls (Dirichlet) and evenly through ``t = 0`` (zero initial velocity), so the
+    spline is accurate up to the walls and the initial time. Past the last frame nothing is known,
+    so the last few frames interpolate less accurately in time: compute a few frames past the
+    times you need (as :class:`~sirenpde.problems.wave.Wave` does).
 
     Attributes
     ----------
@@ -194,6 +205,20 @@ class WaveSolution:
     x: np.ndarray
     u: np.ndarray
     _coef: np.ndarray | None = None
+
+    def padded(self) -> np.ndarray:
+        """The frames extended by ``_PAD`` nodes: evenly before ``t = 0``, oddly through every wall,
+        and by repeating the end condition after the last frame."""
+        u = self.u
+        p = min(_PAD, u.shape[0] - 1)
+        u = np.concatenate([u[p:0:-1], u], axis=0)
+        for axis in range(1, u.ndim):
+            q = min(_PAD, u.shape[axis] - 1)
+            lo = -np.flip(np.take(u, np.arange(1, q + 1), axis=axis), axis=axis)
+            n = u.shape[axis] - 1
+            hi = -np.flip(np.take(u, np.arange(n - q, n), axis=axis), axis=axis)
+            u = np.concatenate([lo, u, hi], axis=axis)
+        return u
 
     def __call__(self, points) -> np.ndarray:
         """Cubic-spline interpolation in (t, x[, y]); ``points`` (n, 1 + d) with time first -> (n,)."""
@@ -208,7 +233,9 @@ class WaveSolution:
         if np.any(p[:, 1:] < lo - 1e-9) or np.any(p[:, 1:] > hi + 1e-9):
             raise ValueError(f"WaveSolution: positions must lie in [{lo}, {hi}]")
         if self._coef is None:
-            self._coef = spline_filter(self.u, order=3, mode="mirror")
+            self._coef = spline_filter(self.padded(), order=3, mode="mirror")
         dt = self.times[1] - self.times[0]
-        idx = np.concatenate([(p[:, :1] - t0) / dt, (p[:, 1:] - lo) / (self.x[1] - self.x[0])], axis=1)
+        pt = min(_PAD, self.u.shape[0] - 1)
+        px = min(_PAD, self.u.shape[1] - 1)
+        idx = np.concatenate([(p[:, :1] - t0) / dt + pt, (p[:, 1:] - lo) / (self.x[1] - self.x[0]) + px], axis=1)
         return map_coordinates(self._coef, idx.T, order=3, mode="mirror", prefilter=False)

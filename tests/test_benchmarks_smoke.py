@@ -86,16 +86,15 @@ def test_matched_width_is_the_closest_in_parameter_count(width):
 
 def test_encoding_follows_the_nyquist_rule():
     problem = sirenpde.get_problem("image-fit", size=64)
-    assert activations.encoding_kwargs(problem, "relu-pe", 64) == {"num_frequencies": 4}  # log2(64 / 4)
-    ff = activations.encoding_kwargs(problem, "fourier", 64)
-    assert ff["num_features"] == 64 and ff["scale"] == pytest.approx(2.5)  # 10 * 64 / 256
-    assert activations.encoding_kwargs(problem, "siren", 64) == {"first_omega_0": 7.5}
+    assert activations.encoding_kwargs(problem, "relu-pe") == {"num_frequencies": 4}  # log2(64 / 4)
+    assert activations.encoding_kwargs(problem, "fourier") == {"scale": 2.5}  # 10 * 64 / 256
+    assert activations.encoding_kwargs(problem, "siren") == {"first_omega_0": 7.5}
     # SIREN keeps the paper's w0 from 256 samples on; a problem's own setting always wins
     big = sirenpde.get_problem("image-fit", size=300)
-    assert activations.encoding_kwargs(big, "siren", 256) == {"first_omega_0": 30.0}
-    assert activations.encoding_kwargs(big, "fourier", 256) == {"num_features": 256, "scale": 3000 / 256}
+    assert activations.encoding_kwargs(big, "siren") == {"first_omega_0": 30.0}
+    assert activations.encoding_kwargs(big, "fourier") == {"scale": 3000 / 256}
     audio = sirenpde.get_problem("audio-fit", max_samples=1000)
-    assert activations.encoding_kwargs(audio, "siren", 64) == {}  # keeps the problem's first_omega_0=3000
+    assert activations.encoding_kwargs(audio, "siren") == {}  # keeps the problem's first_omega_0=3000
 
 
 @pytest.mark.slow

@@ -1,0 +1,125 @@
+"""Wave problem: residuals vanish on exact/reference solutions, curriculum, metrics, clear errors."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sirenpde.fields import field
+from sirenpde.problems._pde_splines import wave_module
+from sirenpde.problems.wave import Wave
+
+
+def _residuals(problem, model, n=2000, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for con in problem.constraints():
+        batch = {k: v.double() for k, v in con.sampler(n, gen).items()}
+        u = field(model, batch["x"], order=con.order, second=con.second)
+        out[con.name] = (con.residual(u, batch).detach(), batch)
+    return out
+
+
+class _Mode(nn.Module):
+    """cos(c κ t) sin(p π (x+1)/2) sin(q π (y+1)/2): an exact standing wave between the walls."""
+
+    def __init__(self, c, p=3, q=2):
+        super().__init__()
+        self.c, self.kx, self.ky = c, p * math.pi / 2, q * math.pi / 2
+        self.in_features, self.out_features = 3, 1
+
+    def forward(self, x):
+        x = x.double()
+        omega = self.c * math.hypot(self.kx, self.ky)
+        return (torch.cos(omega * x[:, 0]) * torch.sin(self.kx * (x[:, 1] + 1))
+                * torch.sin(self.ky * (x[:, 2] + 1)))[:, None]
+
+
+def test_residuals_vanish_on_an_exact_standing_wave():
+    problem = Wave(velocity=1.7, reference_n=64, metric_n=33)
+    res = _residuals(problem, _Mode(1.7))
+    # c² comes from the float32 sampler (relative rounding 6e-8 on O(1) scaled terms)
+    assert res["pde"][0].abs().max() < 1e-7
+    assert res["wall"][0].abs().max() < 1e-12
+    assert res["initial_velocity"][0].abs().max() < 1e-12
+    # the mode is not the Gaussian pulse: the initial-value residual sees it
+    assert res["initial_value"][0].abs().max() > 0.1
+    # the wrong speed leaves a PDE residual
+    assert _residuals(problem, _Mode(1.2))["pde"][0].abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("velocity,tol", [("uniform", 6e-3), ("disk", 1.5e-2)])
+def test_residuals_on_the_reference_solution(velocity, tol):
+    # The reference (sine series for uniform c, leapfrog for a map) as a C² spline satisfies the
+    # problem's residuals up to its grid error. Scaled PDE terms are O(1) (2 at the pulse centre);
+    # measured max residuals: 2.8e-3 (uniform), 7.4e-3 (disk), for h = 1/64 and frames every 0.01.
+    problem = Wave(velocity=velocity, t_end=0.6, reference_n=128, metric_n=65)
+    res = _residuals(problem, wave_module(problem.solution()))
+    assert res["pde"][0].abs().max() < tol
+    assert res["initial_value"][0].abs().max() < 1e-4
+    assert res["initial_velocity"][0].abs().max() < 1e-4
+    assert res["wall"][0].abs().max() < 1e-12
+
+
+def test_disk_changes_the_reference_and_spectral_matches_leapfrog():
+    # uniform velocity 1 through both solvers: the spectral reference and a leapfrog run agree to
+    # the leapfrog's O(h²) error, while the disk map changes the field at order one.
+    from sirenpde.problems.wave_reference import leapfrog_wave
+
+    uniform = Wave(t_end=0.5, reference_n=128, metric_n=65)
+    disk = Wave(t_end=0.5, reference_n=128, metric_n=65, velocity="disk", center=(0.1, 0.1))
+    sol_u, sol_d = uniform.solution(), disk.solution()
+    lf = leapfrog_wave(sol_u.u[0], 1.0, 1.0, sol_u.times[-1], len(sol_u.times))
+    assert np.max(np.abs(lf.u - sol_u.u)) < 5e-3
+    assert np.max(np.abs(sol_d.u[50] - sol_u.u[50])) > 5e-2
+
+
+def test_metrics_of_the_reference_are_zero():
+    problem = Wave(velocity="square", t_end=0.5, reference_n=64, metric_n=33, metric_times=4)
+
+    class Ref(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dummy = nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return problem.reference(x)
+
+    assert problem.metrics(Ref())["rel_l2"] < 1e-6
+    fields = problem.fields(Ref())
+    assert fields["u"].shape == (4, 33, 33) and fields["velocity"].shape == (33, 33)
+    zero = nn.Sequential(nn.Linear(3, 1))
+    nn.init.zeros_(zero[0].weight)
+    nn.init.zeros_(zero[0].bias)
+    assert problem.metrics(zero)["rel_l2"] == pytest.approx(1.0)
+
+
+def test_time_curriculum_grows_the_sampled_window():
+    problem = Wave(t_end=2.0, curriculum_start=0.1, curriculum_fraction=0.5, reference_n=64, metric_n=33)
+    gen = torch.Generator().manual_seed(0)
+    windows = []
+    for step in (0, 250, 500, 900):
+        problem.on_step(step, 1000)
+        windows.append(problem.t_window)
+        t = torch.cat([c.sampler(4000, gen)["x"][:, 0] for c in problem.constraints()])
+        assert t.max() <= problem.t_window + 1e-6 and t.min() >= 0
+    assert windows == pytest.approx([0.2, 1.1, 2.0, 2.0])
+    off = Wave(t_end=2.0, curriculum=False, reference_n=64, metric_n=33)
+    off.on_step(0, 1000)
+    assert off.t_window == 2.0
+
+
+def test_wave_rejects_bad_input():
+    with pytest.raises(ValueError, match="outside"):
+        Wave(center=(1.5, 0.0))
+    with pytest.raises(ValueError, match=r"entry \[0, 0\]"):
+        Wave(velocity=np.zeros((5, 5)))
+    with pytest.raises(ValueError, match="finite"):
+        Wave(velocity=np.array([[1.0, np.nan], [1.0, 1.0]]))
+    with pytest.raises(ValueError, match="shape"):
+        Wave(velocity=np.ones(7))
+    with pytest.raises(ValueError, match="t_end"):
+        Wave(t_end=0.0)
+    with pytest.raises(ValueError, match="divide"):
+        Wave(reference_n=100, metric_n=33)
