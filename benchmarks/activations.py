@@ -29,50 +29,51 @@ import torch
 
 import sirenpde
 from sirenpde.atomic import atomic_open, atomic_path
-from sirenpde.problems import PROBLEMS
-from sirenpde.problems import spectral
+from sirenpde.problems import PROBLEMS, spectral
 from sirenpde.problems.audio_fit import AudioFit
 from sirenpde.problems.pixels import PixelProblem
 from sirenpde.solver import resolve_device
 
 BENCH_PROBLEMS = ("image-fit", "audio-fit", "poisson-gradient", "poisson-laplacian", "gradient-composite",
                   "helmholtz", "helmholtz-square", "wave", "sdf")
-MODEL_NAMES = ("siren", "relu", "relu-pe", "tanh", "fourier")
+MODEL_NAMES = ("siren", "relu", "relu-pe", "tanh", "fourier")  # siren first: the others match its size
 # Sitzmann et al. 2020, Poisson reconstruction of the 256x256 camera image, PSNR in dB.
 PAPER_PSNR = {"poisson-gradient": {"siren": 32.91, "relu-pe": 26.35, "tanh": 25.79},
               "poisson-laplacian": {"siren": 14.95}}
-# Size knobs per mode. ``image``/``poisson`` are image sides in pixels, ``audio`` the samples kept,
-# ``batch`` the points per step of the problems not fitting sampled data (None: problem default),
-# ``grid`` the evaluation grid of the PDE problems, ``mesh`` whether the SDF is meshed for its metrics.
+# Per mode: ``image``/``poisson`` image sides in pixels, ``audio`` samples kept, ``batch`` points per
+# step of the problems without sampled data (None: the problem's default), ``grid`` the evaluation
+# grid of the PDE problems, ``mesh`` whether the SDF is meshed for its metrics.
 MODES = {
-    "smoke": dict(width=16, layers=1, steps=4, eval_every=2, seeds=1, image=12, poisson=12, audio=200, batch=64,
-                  grid=16, mesh=False, threads=1),
+    "smoke": dict(width=16, layers=1, steps=4, eval_every=2, seeds=1, image=12, poisson=12, audio=200,
+                  batch=64, grid=16, mesh=False, threads=1),
     "quick": dict(width=64, layers=3, steps=300, eval_every=30, seeds=2, image=64, poisson=32, audio=2000,
                   batch=1024, grid=64, mesh=False, threads=1),
-    "full": dict(width=256, layers=3, steps=10000, eval_every=500, seeds=1, image=512, poisson=256, audio=None,
-                 batch=None, grid=None, mesh=True, threads=None),
+    "full": dict(width=256, layers=3, steps=10000, eval_every=500, seeds=1, image=512, poisson=256,
+                 audio=None, batch=None, grid=None, mesh=True, threads=None),
 }
 DATA = Path("/work/shared/data")
-# Input frequency scales of the paper at 256 samples per axis: SIREN's first-layer w0 and the
-# Fourier-feature scale (the package default).
+# The paper's SIREN first-layer w0 and the package's Fourier-feature scale, at 256 samples per axis.
 W0_AT_256, FOURIER_SCALE_AT_256 = 30.0, 10.0
+SIZE_KEYS = ("hidden_features", "hidden_layers")
+AXIS_NAMES = ("t", "x", "y", "z", "time", "times", "r")
 
 
+# -- problems and models ----------------------------------------------------------------------
 def problem_kwargs(name: str, mode: dict) -> dict:
     """Wanted constructor arguments; a tuple key lists alternative names for one argument."""
     grid = {("metric_n", "grid_n", "resolution"): mode["grid"]}
-    wanted = {"image-fit": {"size": mode["image"]}, "audio-fit": {"max_samples": mode["audio"]},
-              "poisson-gradient": {"size": mode["poisson"]}, "poisson-laplacian": {"size": mode["poisson"]},
-              "gradient-composite": {"size": mode["poisson"]}, "helmholtz": grid, "helmholtz-square": grid,
-              "wave": grid,
+    image, poisson = {"size": mode["image"]}, {"size": mode["poisson"]}
+    wanted = {"image-fit": image, "audio-fit": {"max_samples": mode["audio"]}, "poisson-gradient": poisson,
+              "poisson-laplacian": poisson, "gradient-composite": poisson,
+              "helmholtz": grid, "helmholtz-square": grid, "wave": grid,
               "sdf": {("cloud", "path", "xyz"): str(DATA / "bunny_50k.xyz"),
                       "reference_mesh": str(DATA / "bunny.obj") if mode["mesh"] else None}}
     return {k: v for k, v in wanted.get(name, {}).items() if v is not None}
 
 
-def build_problem(name: str, mode: dict, extra: dict) -> tuple[sirenpde.Problem, dict, list[str]]:
-    """The problem with the mode's arguments that its constructor accepts, then ``extra``.
-    Returns the problem, the arguments used and the wanted ones it does not take."""
+def build_problem(name: str, mode: dict, extra: dict):
+    """The problem built with the mode's arguments its constructor accepts, then ``extra``.
+    Returns ``(problem, arguments used, names of wanted arguments it does not take)``."""
     cls = PROBLEMS[name]
     params = inspect.signature(cls).parameters
     open_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
@@ -89,7 +90,7 @@ def build_problem(name: str, mode: dict, extra: dict) -> tuple[sirenpde.Problem,
 
 
 def resolution(problem) -> int | None:
-    """Samples along the shortest axis of the problem's data, when it has a sampled signal."""
+    """Samples along the shortest axis of the problem's data, for problems fitting sampled data."""
     if isinstance(problem, PixelProblem):
         return int(min(problem.shape))
     if isinstance(problem, AudioFit):
@@ -128,32 +129,32 @@ def n_params(model: torch.nn.Module) -> int:
 
 def matched_width(problem, name: str, target: int, layers: int, kw: dict) -> int:
     """The hidden width whose parameter count is closest to ``target``. The count is a quadratic
-    in the width, so three small models determine it exactly."""
-    counts = [n_params(problem.make_model(name, hidden_features=h, hidden_layers=layers, **kw)) for h in (1, 2, 3)]
-    c, b_, a = counts[0], counts[1] - counts[0], counts[2] - 2 * counts[1] + counts[0]
-    # p(h) = c + b_ (h - 1) + a (h - 1)(h - 2) / 2, solved for p(h) = target
-    qa, qb, qc = a / 2, b_ - 1.5 * a, c - b_ + a - target
-    root = (-qb + math.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa) if qa else -qc / qb
-    best = min({max(1, math.floor(root)), max(1, math.ceil(root))},
-               key=lambda h: abs(c + b_ * (h - 1) + a * (h - 1) * (h - 2) / 2 - target))
-    return int(best)
+    ``a2 h^2 + a1 h + a0`` in the width ``h``, so three small models determine it exactly."""
+    p1, p2, p3 = (n_params(problem.make_model(name, hidden_features=h, hidden_layers=layers, **kw))
+                  for h in (1, 2, 3))
+    a2 = (p3 - 2 * p2 + p1) / 2
+    a1 = p2 - p1 - 3 * a2
+    a0 = p1 - a1 - a2
+    c = a0 - target
+    root = (-a1 + math.sqrt(a1 * a1 - 4 * a2 * c)) / (2 * a2) if a2 else -c / a1
+    candidates = {max(1, math.floor(root)), max(1, math.ceil(root))}
+    return int(min(candidates, key=lambda h: abs(a2 * h * h + a1 * h + a0 - target)))
 
 
 def build_models(problem, mode: dict, scale_frequencies: bool = True) -> dict[str, dict]:
-    """Width and kwargs of each model, matched in parameter count to a SIREN of ``mode['width']``
-    (built first). Without ``scale_frequencies`` models keep their (or the problem's) frequencies."""
-    layers = mode["layers"]
-    specs = {}
-    target = None
+    """Width and kwargs of each model, matched in parameter count to a SIREN of ``mode['width']``.
+    Without ``scale_frequencies`` the models keep their (or the problem's) input frequencies."""
+    layers, specs, target = mode["layers"], {}, None
     for name in MODEL_NAMES:
-        kw = {k: v for k, v in problem.model_kwargs.get(name, {}).items()  # the width is set here
-              if k not in ("hidden_features", "hidden_layers")}
-        if name == "fourier":  # as many features as units (Tancik et al. use 256 at width 256)
+        kw = {k: v for k, v in problem.model_kwargs.get(name, {}).items() if k not in SIZE_KEYS}
+        if name == "fourier":  # as many features as units (Tancik et al.: 256 at width 256)
             kw.setdefault("num_features", mode["width"])
         kw.update(encoding_kwargs(problem, name) if scale_frequencies else {})
         if name == "siren":
-            target = n_params(problem.make_model("siren", hidden_features=mode["width"], hidden_layers=layers, **kw))
-        width = mode["width"] if name == "siren" else matched_width(problem, name, target, layers, kw)
+            width = mode["width"]
+            target = n_params(problem.make_model(name, hidden_features=width, hidden_layers=layers, **kw))
+        else:
+            width = matched_width(problem, name, target, layers, kw)
         kw.update(hidden_features=width, hidden_layers=layers)
         count = n_params(problem.make_model(name, **kw))
         specs[name] = {"kwargs": kw, "params": count, "params_ratio": count / target}
@@ -163,27 +164,25 @@ def build_models(problem, mode: dict, scale_frequencies: bool = True) -> dict[st
 def run_model(problem, name: str, spec: dict, seed: int, args, steps: int, lr: float, batch):
     """Fit one model with one seed: ``(record, trained model or None if it diverged)``."""
     torch.manual_seed(seed)
-    kw = dict(spec["kwargs"], **({"seed": seed} if name == "fourier" else {}))
-    model = problem.make_model(name, **kw)
+    model = problem.make_model(name, **spec["kwargs"], **({"seed": seed} if name == "fourier" else {}))
     start = _floats({"step": 0, "train_s": 0.0, **problem.metrics(model)})
     try:
-        res = sirenpde.fit(problem, model, steps=steps, lr=lr, batch_size=batch, device=args.device, seed=seed,
-                           progress=False, eval_every=args.eval_every)
+        res = sirenpde.fit(problem, model, steps=steps, lr=lr, batch_size=batch, device=args.device,
+                           seed=seed, progress=False, eval_every=args.eval_every)
     except FloatingPointError as err:
         return {"seed": seed, "status": f"diverged: {err}", "metrics": {}, "train_s": None,
                 "evaluations": [start]}, None
-    return {"seed": seed, "status": "ok", "metrics": _floats(res.metrics), "train_s": res.times["train_s"],
-            "final_loss": res.history["total"][-1], "evaluations": [start] + [_floats(e) for e in res.evaluations]}, \
-        res.model
-
-
-AXIS_NAMES = ("t", "x", "y", "z", "time", "r")
+    record = {"seed": seed, "status": "ok", "metrics": _floats(res.metrics), "train_s": res.times["train_s"],
+              "final_loss": res.history["total"][-1],
+              "evaluations": [start] + [_floats(e) for e in res.evaluations]}
+    return record, res.model
 
 
 def _floats(d: dict) -> dict:
-    return {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v) for k, v in d.items()}
+    return {k: float(v) if isinstance(v, (int, float, np.number)) else v for k, v in d.items()}
 
 
+# -- pictures ---------------------------------------------------------------------------------
 def picture_panels(problem, model) -> dict[str, np.ndarray]:
     """Output, |gradient| and Laplacian on the pixel grid for image problems; ``fields`` otherwise."""
     if isinstance(problem, PixelProblem):
@@ -196,17 +195,30 @@ def picture_panels(problem, model) -> dict[str, np.ndarray]:
 
 
 def reference_panels(problem) -> dict[str, np.ndarray]:
-    if isinstance(problem, PixelProblem):
-        t = problem.truth
-        return {"output": t, "|grad u|": np.linalg.norm(spectral.gradient(t), axis=-1),
-                "laplacian u": spectral.laplacian(t)}
-    return {}
+    if not isinstance(problem, PixelProblem):
+        return {}
+    t = problem.truth
+    return {"output": t, "|grad u|": np.linalg.norm(spectral.gradient(t), axis=-1),
+            "laplacian u": spectral.laplacian(t)}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, also on machines without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    _pyplot().close(fig)
 
 
 def plot_fields(path: Path, title: str, ref: dict, panels: dict[str, dict]) -> None:
     """One row per model (after a reference row), one column per field."""
-    import matplotlib.pyplot as plt
-
     models = list(panels)
     keys = list(dict.fromkeys(k for p in panels.values() for k in p))
     shared = {k for k in keys if len(models) > 1 and all(
@@ -214,16 +226,19 @@ def plot_fields(path: Path, title: str, ref: dict, panels: dict[str, dict]) -> N
     if not ref:  # arrays equal for every model (references, coordinates) go on the reference row
         ref = {k: panels[models[0]][k] for k in keys if k in shared}
     is_axis = lambda k, v: v.ndim == 1 and k.lower() in AXIS_NAMES  # noqa: E731
-    coords = [v for k, v in ref.items() if is_axis(k, v)]
+    coord = next((v for k, v in ref.items() if is_axis(k, v)), None)
     ref = {k: v for k, v in ref.items() if not is_axis(k, v)}
-    coord = coords[0] if coords else None
     behind = next((v for v in ref.values() if v.ndim == 1), None)  # a 1D reference is drawn under each model
     cols = [k for k in keys if k not in shared] or keys
     rows = ([("reference", ref)] if ref else []) + [(m, panels[m]) for m in models]
     ncol = max(len(cols), len(ref), 1)
     flat = all(np.ndim(v) == 1 for _, row in rows for v in row.values())
-    fig, axes = plt.subplots(len(rows), ncol, figsize=((9 if flat else 3.2) * ncol, (1.8 if flat else 3.0) * len(rows)),
-                             squeeze=False)
+    size = (9.0, 1.8) if flat else (3.2, 3.0)
+    fig, axes = _pyplot().subplots(len(rows), ncol, figsize=(size[0] * ncol, size[1] * len(rows)),
+                                   squeeze=False)
+    # one colour map per field over all rows, so that the models' pictures compare
+    signed = {k: any(np.percentile(np.real(row[k]), 1) < 0
+                     for _, row in rows if k in row and np.ndim(row[k]) > 1) for k in keys}
     for r, (label, row) in enumerate(rows):
         names = list(row) if label == "reference" else cols
         for c in range(ncol):
@@ -231,45 +246,49 @@ def plot_fields(path: Path, title: str, ref: dict, panels: dict[str, dict]) -> N
             if c >= len(names) or names[c] not in row:
                 ax.axis("off")
                 continue
-            _draw(ax, np.asarray(row[names[c]]), names[c], coord, None if label == "reference" else behind)
-            ax.set_title(f"{label}: {names[c]}", fontsize=8)
+            note = _draw(ax, np.asarray(row[names[c]]), names[c], signed.get(names[c], False), coord,
+                         None if label == "reference" else behind)
+            ax.set_title(f"{label}: {names[c]}{note}", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
-def _draw(ax, a: np.ndarray, key: str, coord=None, behind=None) -> None:
-    if np.iscomplexobj(a):
-        a = a.real
-    while a.ndim > 2:  # volumes and time series: the middle slice of the leading axis
+def _draw(ax, a: np.ndarray, key: str, signed: bool, coord=None, behind=None) -> str:
+    """Draw one field: a line (1D), an image (2D) or the middle slice of the leading axes (more).
+    Returns a note on what was drawn, for the title."""
+    note = " (real part)" if np.iscomplexobj(a) else ""
+    a = a.real
+    while a.ndim > 2:  # volumes and time series
+        note += f" [{a.shape[0] // 2} of {a.shape[0]}]"
         a = a[a.shape[0] // 2]
     if a.ndim == 1:
         x = coord if coord is not None and coord.size == a.size else np.arange(a.size)
         if behind is not None and behind.size == a.size:
             ax.plot(x, behind, lw=0.5, color="0.7")
         ax.plot(x, a, lw=0.5)
-        return
+        return note
     lo, hi = np.percentile(a, [1, 99])
-    if "grad" in key:
+    if "grad" in key or "error" in key:
         ax.imshow(a, cmap="magma", vmin=0, vmax=max(hi, 1e-12))
-    elif "lap" in key or (lo < 0 < hi and key not in ("output", "reconstruction", "reference")):
+    elif "lap" in key or (signed and key != "output"):
         lim = max(-lo, hi, 1e-12)
         ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim)
     else:
         ax.imshow(a, cmap="gray", vmin=lo, vmax=hi)
     ax.set_xticks([])
     ax.set_yticks([])
+    return note
 
 
 def plot_curves(path: Path, title: str, metric: str, runs: dict[str, list[dict]]) -> None:
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    """The metric against steps and against training wall time, one line per model and seed."""
+    fig, (a, b) = _pyplot().subplots(1, 2, figsize=(11, 4))
+    values = []
     for i, (name, seeds) in enumerate(runs.items()):
         for j, run in enumerate(seeds):
-            ev = [e for e in run["evaluations"] if metric in e]
+            ev = [e for e in run["evaluations"] if isinstance(e.get(metric), float)]
+            values += [e[metric] for e in ev]
             kw = dict(color=f"C{i}", lw=1.2, label=name if j == 0 else None)
             a.plot([e["step"] for e in ev], [e[metric] for e in ev], **kw)
             b.plot([e["train_s"] for e in ev], [e[metric] for e in ev], **kw)
@@ -278,21 +297,27 @@ def plot_curves(path: Path, title: str, metric: str, runs: dict[str, list[dict]]
     for ax in (a, b):
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
+        if "psnr" not in metric and values and min(values) > 0:  # errors span decades; dB are already logs
+            ax.set_yscale("log")
     a.legend()
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
-def primary_metric(metric_names) -> str | None:
-    names = list(metric_names)
+# -- tables -----------------------------------------------------------------------------------
+def primary_metric(names: list[str]) -> str | None:
     for pref in ("psnr", "rel_l2", "chamfer"):
         hit = next((n for n in names if pref in n), None)
         if hit:
             return hit
     return names[0] if names else None
+
+
+def numeric_metrics(entry: dict) -> list[str]:
+    """Names of the numeric metrics any run reported (some problems add text, e.g. a meshing error)."""
+    return list(dict.fromkeys(k for m in entry["models"].values() for r in m["runs"]
+                              for k, v in r["metrics"].items() if isinstance(v, (int, float))))
 
 
 def _fmt(v: float) -> str:
@@ -307,23 +332,17 @@ def _stat(values) -> str:
     return _fmt(v.mean()) if v.size == 1 else f"{_fmt(v.mean())} ± {v.std(ddof=1):.2g}"
 
 
-def numeric_metrics(entry: dict) -> list[str]:
-    """Names of the numeric metrics any run reported (some problems add text, e.g. a meshing error)."""
-    return list(dict.fromkeys(k for m in entry["models"].values() for r in m["runs"]
-                              for k, v in r["metrics"].items() if isinstance(v, (int, float))))
-
-
 def table(entry: dict) -> list[str]:
     names = numeric_metrics(entry)
     head = ["model", "width", "params (/ SIREN)", *names, "train s", "ms/step", "steps", "status"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, m in entry["models"].items():
         runs = m["runs"]
-        train = [r["train_s"] for r in runs]
-        status = ", ".join(sorted({r["status"].split(":")[0] for r in runs}))
+        train = [r["train_s"] for r in runs if r["train_s"] is not None]
         row = [name, str(m["kwargs"]["hidden_features"]), f"{m['params']} ({m['params_ratio']:.3f})",
-               *(_stat([r["metrics"].get(k, float("nan")) for r in runs]) for k in names),
-               _stat(train), _stat([1000 * t / entry["steps"] for t in train if t is not None]), str(entry["steps"]), status]
+               *(_stat([r["metrics"].get(k) for r in runs]) for k in names), _stat(train),
+               _stat([1000 * t / entry["steps"] for t in train]), str(entry["steps"]),
+               ", ".join(sorted({r["status"].split(":")[0] for r in runs}))]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -333,77 +352,113 @@ def paper_section(results: dict) -> list[str]:
     ran = [p for p in PAPER_PSNR if p in results]
     if not ran:
         return lines + ["Neither Poisson problem ran, so there is nothing to compare.", ""]
-    lines += ["| problem | size | steps | model | paper PSNR (256x256, 10k steps) | ours PSNR (mean removed) | "
-              "ours − paper |", "|---|---|---|---|---|---|---|"]
-    gaps = []
+    lines += ["| problem | size | steps | model | paper PSNR (256x256, 10k steps) | ours PSNR (mean removed) "
+              "| ours − paper |", "|---|---|---|---|---|---|---|"]
+    gaps, orders = [], []
+    rank = lambda d: " > ".join(sorted(d, key=d.get, reverse=True))  # noqa: E731
     for p in ran:
-        entry = results[p]
+        entry, ours = results[p], {}
+        size = "x".join(map(str, entry["problem_shape"]))
         for name, paper in PAPER_PSNR[p].items():
-            runs = entry["models"].get(name, {}).get("runs", [])
-            vals = [r["metrics"]["psnr"] for r in runs if "psnr" in r["metrics"]]
-            ours = float(np.mean(vals)) if vals else float("nan")
-            gaps.append(ours - paper)
-            size = "x".join(str(s) for s in entry["problem_shape"]) if entry.get("problem_shape") else "?"
-            lines.append(f"| {p} | {size} | {entry['steps']} | {name} | {paper:.2f} | {ours:.2f} | {ours - paper:+.2f} |")
+            vals = [r["metrics"]["psnr"] for r in entry["models"][name]["runs"] if "psnr" in r["metrics"]]
+            ours[name] = float(np.mean(vals)) if vals else float("nan")
+            gaps.append(ours[name] - paper)
+            lines.append(f"| {p} | {size} | {entry['steps']} | {name} | {paper:.2f} | {ours[name]:.2f} | "
+                         f"{ours[name] - paper:+.2f} |")
+        if len(ours) > 1:
+            same = "same order" if rank(ours) == rank(PAPER_PSNR[p]) else "a different order"
+            orders += [f"Model order on {p}: paper {rank(PAPER_PSNR[p])}; ours {rank(ours)} ({same}).", ""]
     finite = [g for g in gaps if np.isfinite(g)]
-    paper_setting = all(results[p].get("problem_shape") == [256, 256] and results[p]["steps"] >= 10000 for p in ran)
-    lines += ["", f"Where the numbers stand: ours are {min(finite):+.1f} to {max(finite):+.1f} dB from the paper's."
-              if finite else "Where the numbers stand: no finite PSNR was measured.", ""]
-    if not paper_setting:
-        lines.append("- This run is not at the paper's setting (256x256 camera, 10,000 steps), so the absolute "
-                     "numbers are not comparable: a smaller image has less detail per pixel and a short run "
-                     "has not converged. Only the ordering of the models carries over.")
-    lines += [
-        "- Targets differ: the paper supervises with Sobel-filtered gradients (and a Laplacian filter) of the "
-        "pixels; here the targets are the exact derivatives of the image's cosine interpolant on [-1, 1]^2, so "
-        "the exact answer is reachable (zero loss) and PSNR is not capped by filter error. That favours "
-        "higher numbers than the paper's at convergence.",
+    lines += ["", f"Where the numbers stand: ours are {min(finite):+.1f} to {max(finite):+.1f} dB from the "
+              "paper's." if finite else "Where the numbers stand: no finite PSNR was measured.", "", *orders]
+    if not all(results[p]["problem_shape"] == [256, 256] and results[p]["steps"] >= 10000 for p in ran):
+        lines.append("- This run is not at the paper's setting (256x256 camera, 10,000 steps), so the "
+                     "absolute numbers are not comparable: a downsampled image carries more detail per pixel "
+                     "and a short run has not converged. Only the ordering of the models can be compared.")
+    return lines + [
+        "- Targets differ: the paper supervises with Sobel-filtered gradients (and a Laplacian filter) of "
+        "the pixels; here the targets are the exact derivatives of the image's cosine interpolant on "
+        "[-1, 1]^2, so the exact answer is reachable with zero loss and, at convergence, the PSNR is not "
+        "capped by the filter's error.",
         "- PSNR is computed after removing the mean of both images (gradients fix an image only up to a "
         "constant), on images scaled to [-1, 1] with data range 2, which equals the usual PSNR on [0, 1].",
-        "- Models are matched in parameter count (the paper used equal widths), the positional encoding "
-        "uses the paper's Nyquist rule for its frequency count, and every model uses the same learning "
-        "rate, steps and full-image batch.",
-        "- From the Laplacian the image is fixed only up to harmonic functions, which the pixel-centre "
-        "loss does not see, hence the far lower PSNR there (in the paper too).", ""]
-    return lines
+        "- Models are matched in parameter count (the paper used equal widths), the input frequencies "
+        "follow the rules above, and every model uses the same learning rate, steps and full-image batch.",
+        "- From the Laplacian the image is fixed only up to harmonic functions, which leave the loss "
+        "unchanged (the DCT reference is the one with zero normal derivative on the border), hence the "
+        "far lower PSNR there, in the paper too.", ""]
 
 
 def write_outputs(out: Path, header: dict, results: dict, skipped: dict) -> Path:
+    h = header
+    freq = ("each model's defaults (`--fixed-frequencies`)" if h["fixed_frequencies"] else
+            "scaled to the data's n samples per axis: SIREN first-layer w0 = 30 min(1, n/256) (the "
+            "paper's 30 from 256 px up), positional encoding floor(log2(n/4)) frequencies (the paper's "
+            "Nyquist rule), Fourier-feature scale 10 n/256; problems without sampled data keep the "
+            "defaults, and a problem's own model settings win")
     lines = ["# Activation benchmark: SIREN vs ReLU, ReLU+PE, tanh, Fourier features", "",
-             f"Run: `{header['command']}` ({header['mode']}), device {header['device']}, {header['cpus']} CPUs "
-             f"visible, torch {header['torch']}, load average {header['load_start']:.1f} at start and "
-             f"{header['load_end']:.1f} at the end (other jobs on the machine slow every model alike, "
-             f"wall times are comparable within this run only). Total {header['total_s'] / 60:.1f} min.", "",
-             f"Rule: every model trains with the same learning rate ({header['lr_rule']}), Adam, the same steps "
-             "and the same batch (all pixels for image problems). Widths are chosen so that parameter counts "
-             f"match a {header['width']}-wide SIREN with {header['layers']} hidden-to-hidden layers. Metrics "
-             "are mean ± std over " + str(header["seeds"]) + " seed(s).", "",
-             "Input frequencies: " + ("each model's defaults (`--fixed-frequencies`)." if header["fixed_frequencies"]
-                                      else "scaled to the data's n samples per axis: SIREN first-layer w0 = "
-                                      "30 min(1, n/256) (the paper's 30 from 256 px up), positional encoding "
-                                      "floor(log2(n/4)) frequencies (the paper's Nyquist rule), Fourier features "
-                                      "scale 10 n/256; problems without sampled data keep the defaults, and a "
-                                      "problem's own model settings win.") + " Fourier features: as many as SIREN "
-             "has units.", ""]
+             f"Run: `{h['command']}` ({h['mode']}), device {h['device']}, {h['cpus']} CPUs visible, torch "
+             f"{h['torch']}, {h['threads'] or 'default'} torch thread(s). Load average {h['load_start']:.1f} "
+             f"at the start and {h['load_end']:.1f} at the end: other jobs on the machine slow every model "
+             f"alike, so wall times compare within this run only. Total {h['total_s'] / 60:.1f} min.", "",
+             f"Rule: every model of a problem trains with the same learning rate ({h['lr_rule']}), Adam, the "
+             "same steps and the same batch (all pixels or samples every step for data-fitting problems). "
+             f"Widths are chosen so that parameter counts match a {h['width']}-wide SIREN with "
+             f"{h['layers']} hidden-to-hidden layers. Metrics are mean ± std over {h['seeds']} seed(s).", "",
+             f"Input frequencies: {freq}. Fourier features: as many as SIREN has units.", ""]
     for p, entry in results.items():
-        settings = "; ".join(f"{n} " + ", ".join(f"{k}={v:g}" for k, v in m["kwargs"].items()
-                                                  if k not in ("hidden_features", "hidden_layers"))
-                             for n, m in entry["models"].items() if len(m["kwargs"]) > 2)
+        settings = "; ".join(f"{n} " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                                  for k, v in m["kwargs"].items() if k not in SIZE_KEYS)
+                             for n, m in entry["models"].items() if len(m["kwargs"]) > len(SIZE_KEYS))
         lines += [f"## {p}", "", f"Problem arguments: `{entry['problem_kwargs']}`; lr {entry['lr']}; batch "
-                  f"{entry['batch']}. Model settings: {settings or 'defaults'}.",
-                  *([f"Wanted arguments the problem does not take: {entry['dropped']}."] if entry["dropped"] else []),
-                  "", *table(entry), ""]
-        for kind in ("curves", "fields"):
-            if entry.get(kind):
-                lines.append(f"![{p} {kind}]({entry[kind]})")
-        lines.append("")
-    lines += paper_section(results)
-    lines += ["## Skipped or failed problems", ""] + ([f"- {p}: {why}" for p, why in skipped.items()] or ["none"]) + [""]
+                  f"{entry['batch']}. Model settings: {settings or 'defaults'}."]
+        if entry["dropped"]:
+            lines.append(f"Wanted arguments the problem does not take: {entry['dropped']}.")
+        lines += ["", *table(entry), ""]
+        lines += [f"![{p} {kind}]({entry[kind]})" for kind in ("curves", "fields") if entry.get(kind)] + [""]
+    lines += paper_section(results) + ["## Skipped or failed problems", ""]
+    lines += [f"- {p}: {why}" for p, why in skipped.items()] or ["none"]
     with atomic_open(out / "results.md") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + "\n")
     with atomic_open(out / "results.json") as f:
         json.dump({"settings": header, "results": results, "skipped": skipped}, f, indent=1, default=str)
     return out / "results.md"
+
+
+# -- running ----------------------------------------------------------------------------------
+def run_problem(p: str, args, mode: dict, extra: dict, out: Path) -> dict:
+    """Fit every model to problem ``p`` with every seed, plot, and return its results entry."""
+    problem, used, dropped = build_problem(p, mode, extra)
+    # problems fitting sampled data (pixels, audio) train on all of it every step, as in the paper
+    batch = None if resolution(problem) is not None else mode["batch"]
+    lr = args.lr if args.lr is not None else problem.default_lr
+    specs = build_models(problem, mode, not args.fixed_frequencies)
+    print(f"\n== {p} ({used}); lr {lr}, {mode['steps']} steps; parameters: " + ", ".join(
+        f"{n} {s['params']} (width {s['kwargs']['hidden_features']})" for n, s in specs.items()), flush=True)
+    entry = {"problem_kwargs": used, "dropped": dropped, "lr": lr, "batch": batch or "problem default",
+             "steps": mode["steps"], "models": {},
+             "problem_shape": list(problem.shape) if isinstance(problem, PixelProblem) else None}
+    panels = {}
+    for name, spec in specs.items():
+        runs = []
+        for seed in range(mode["seeds"]):
+            run, model = run_model(problem, name, spec, seed, args, mode["steps"], lr, batch)
+            runs.append(run)
+            print(f"  {name:8s} seed {seed}: {run['status']}, {run['metrics']}, train {run['train_s']} s",
+                  flush=True)
+            if seed == 0 and model is not None:
+                panels[name] = picture_panels(problem, model.cpu())
+        entry["models"][name] = {**spec, "runs": runs}
+    entry["metric"] = primary_metric(numeric_metrics(entry))
+    if entry["metric"]:
+        entry["curves"] = f"{p}_curves.png"
+        plot_curves(out / entry["curves"], f"{p}: {entry['metric']}", entry["metric"],
+                    {n: m["runs"] for n, m in entry["models"].items()})
+    if panels:
+        entry["fields"] = f"{p}_fields.png"
+        plot_fields(out / entry["fields"], p, reference_panels(problem), panels)
+    print("\n".join(table(entry)), flush=True)
+    return entry
 
 
 def parse_args(argv):
@@ -420,13 +475,13 @@ def parse_args(argv):
     ap.add_argument("--seeds", type=int, help="number of seeds (0, 1, ...)")
     ap.add_argument("--width", type=int, help="SIREN width the other models are matched to")
     ap.add_argument("--eval-every", type=int)
-    ap.add_argument("--lr", type=float, help="learning rate for every model (default: the problem's, 1e-4)")
+    ap.add_argument("--lr", type=float, help="learning rate for every model (default: the problem's)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--fixed-frequencies", action="store_true",
                     help="keep every model's default input frequencies (SIREN w0 30, 10 PE frequencies, "
                     "Fourier scale 10) instead of scaling them to the data's resolution")
-    ap.add_argument("--threads", type=int, help="torch CPU threads (quick/smoke: 1, since these small "
-                    "matrices gain little from more and a shared machine makes extra threads spin; full: torch's)")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (quick, smoke: 1, since these small "
+                    "matrices gain little from more and extra threads spin on a shared machine)")
     ap.add_argument("--problem-kw", action="append", default=[], metavar="PROBLEM:KEY=VALUE",
                     help="extra constructor argument (value parsed as JSON when it can be)")
     args = ap.parse_args(argv)
@@ -435,17 +490,16 @@ def parse_args(argv):
         if getattr(args, key) is not None:
             mode[key] = getattr(args, key)
     args.eval_every = mode["eval_every"]
-    bad = [p for p in args.problems if p not in BENCH_PROBLEMS]
-    if bad:
-        ap.error(f"unknown problem(s) {bad}; choose from {', '.join(BENCH_PROBLEMS)}")
     extra: dict[str, dict] = {}
     for item in args.problem_kw:
-        try:
-            prob, rest = item.split(":", 1)
-            key, value = rest.split("=", 1)
-        except ValueError:
+        prob, _, rest = item.partition(":")
+        key, eq, value = rest.partition("=")
+        if not (key and eq):
             ap.error(f"--problem-kw {item!r}: expected PROBLEM:KEY=VALUE")
         extra.setdefault(prob, {})[key] = _json_or_text(value)
+    bad = [p for p in [*args.problems, *extra] if p not in BENCH_PROBLEMS]
+    if bad:
+        ap.error(f"unknown problem(s) {bad}; choose from {', '.join(BENCH_PROBLEMS)}")
     return args, mode, extra
 
 
@@ -468,45 +522,9 @@ def main(argv=None) -> dict:
         torch.set_num_threads(threads)
 
 
-def run_problem(p: str, args, mode: dict, extra: dict, out: Path) -> dict:
-    """Fit every model to problem ``p`` with every seed, plot, and return its results entry."""
-    problem, used, dropped = build_problem(p, mode, extra)
-    # problems fitting sampled data (pixels, audio) train on all of it every step, as in the paper
-    batch = None if resolution(problem) is not None else mode["batch"]
-    lr = args.lr if args.lr is not None else problem.default_lr
-    specs = build_models(problem, mode, not args.fixed_frequencies)
-    print(f"\n== {p} ({used}); lr {lr}, {mode['steps']} steps; parameters: "
-          + ", ".join(f"{n} {s['params']} (width {s['kwargs']['hidden_features']})" for n, s in specs.items()),
-          flush=True)
-    entry = {"problem_kwargs": used, "dropped": dropped, "lr": lr, "batch": batch or "problem default",
-             "steps": mode["steps"], "problem_shape": list(problem.shape) if isinstance(problem, PixelProblem) else None, "models": {}}
-    panels = {}
-    for name, spec in specs.items():
-        runs = []
-        for seed in range(mode["seeds"]):
-            run, model = run_model(problem, name, spec, seed, args, mode["steps"], lr, batch)
-            runs.append(run)
-            print(f"  {name:8s} seed {seed}: {run['status']}, {run['metrics']}, train {run['train_s']} s", flush=True)
-            if seed == 0 and model is not None:
-                panels[name] = picture_panels(problem, model.cpu())
-        entry["models"][name] = {**spec, "runs": runs}
-    entry["metric"] = primary_metric(numeric_metrics(entry))
-    if entry["metric"]:
-        entry["curves"] = f"{p}_curves.png"
-        plot_curves(out / entry["curves"], f"{p}: {entry['metric']}", entry["metric"],
-                    {n: m["runs"] for n, m in entry["models"].items()})
-    if panels:
-        entry["fields"] = f"{p}_fields.png"
-        plot_fields(out / entry["fields"], p, reference_panels(problem), panels)
-    print("\n".join(table(entry)), flush=True)
-    return entry
-
-
 def _run(args, mode: dict, extra: dict, argv) -> dict:
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    t_all = time.perf_counter()
-    load_start = os.getloadavg()[0]
+    args.out.mkdir(parents=True, exist_ok=True)
+    t_all, load_start = time.perf_counter(), os.getloadavg()[0]
     results, skipped = {}, {}
     for p in args.problems:
         if p not in PROBLEMS:
@@ -514,19 +532,19 @@ def _run(args, mode: dict, extra: dict, argv) -> dict:
             print(f"[skip] {p}: not registered yet", flush=True)
             continue
         try:
-            results[p] = run_problem(p, args, mode, extra.get(p, {}), out)
+            results[p] = run_problem(p, args, mode, extra.get(p, {}), args.out)
         except Exception as err:  # a broken problem is reported, and must not lose the others' results
             traceback.print_exc()
             skipped[p] = f"failed: {type(err).__name__}: {err}"
             print(f"[fail] {p}: {skipped[p]}", flush=True)
-    header = {"command": "python benchmarks/activations.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "mode": args.mode, "device": str(resolve_device(args.device)),
-              "cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-              "load_start": load_start, "load_end": os.getloadavg()[0], "total_s": time.perf_counter() - t_all,
-              "lr_rule": f"{args.lr} for all" if args.lr else "each problem's default_lr, 1e-4 as in the paper",
-              "fixed_frequencies": args.fixed_frequencies,
-              **mode}
-    path = write_outputs(out, header, results, skipped)
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    header = {"command": f"python benchmarks/activations.py {command}", "mode": args.mode,
+              "device": str(resolve_device(args.device)), "cpus": os.cpu_count(), "torch": torch.__version__,
+              "python": platform.python_version(), "load_start": load_start, "load_end": os.getloadavg()[0],
+              "total_s": time.perf_counter() - t_all, "fixed_frequencies": args.fixed_frequencies,
+              "lr_rule": f"{args.lr} for all" if args.lr is not None else
+              "each problem's default_lr: 1e-4, the paper's value, unless the problem sets another", **mode}
+    path = write_outputs(args.out, header, results, skipped)
     print(f"\nwrote {path}" + (f"; skipped or failed: {', '.join(skipped)}" if skipped else ""), flush=True)
     return {"settings": header, "results": results, "skipped": skipped}
 

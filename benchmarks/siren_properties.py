@@ -28,15 +28,14 @@ from scipy import stats
 import sirenpde
 from sirenpde.atomic import atomic_open, atomic_path
 from sirenpde.evaluate import evaluate
-from sirenpde.metrics import psnr
 
 MODES = {
-    "smoke": dict(width=32, depth=3, points=256, fit_size=12, fit_width=16, fit_steps=3, extrapolation=24,
-                  threads=1),
-    "quick": dict(width=1024, depth=6, points=2048, fit_size=64, fit_width=128, fit_steps=300, extrapolation=192,
-                  threads=1),
-    "full": dict(width=2048, depth=6, points=8192, fit_size=256, fit_width=256, fit_steps=2000, extrapolation=768,
-                 threads=None),
+    "smoke": dict(width=32, depth=3, points=256, fit_size=12, fit_width=16, fit_steps=3,
+                  extrapolation=24, threads=1),
+    "quick": dict(width=1024, depth=6, points=2048, fit_size=64, fit_width=128, fit_steps=300,
+                  extrapolation=192, threads=1),
+    "full": dict(width=2048, depth=6, points=8192, fit_size=256, fit_width=256, fit_steps=2000,
+                 extrapolation=768, threads=None),
 }
 KS_SAMPLES = 200_000  # values per KS test: the statistic's sampling noise is then about 0.002
 
@@ -55,7 +54,8 @@ def layer_statistics(model: sirenpde.Siren, x: torch.Tensor) -> list[dict[str, n
     y = model.output(h)
     # the manual pass must be the model's own forward, or the statistics describe another network
     if not torch.allclose(y, model(x), rtol=1e-4, atol=1e-5):
-        raise RuntimeError("layer_statistics: manual forward disagrees with the model; has Siren.forward changed?")
+        raise RuntimeError("layer_statistics: manual forward disagrees with the model; "
+                           "has Siren.forward changed?")
     y.sum().backward()
     return [{"pre": z.detach().numpy().ravel(), "post": p.detach().numpy().ravel(),
              "grad": p.grad.numpy().ravel()} for z, p in zip(pre, post)]
@@ -84,7 +84,8 @@ def ks_table(layers, shifted, model: sirenpde.Siren, rng: np.random.Generator) -
         row = {"layer": i, "pre_std": std, "pre_std_paper": None, "pre_std_predicted": None,
                "ks_pre_normal": float(stats.kstest(pre, "norm").statistic), "ks_pre_normal_predicted": None,
                "ks_post_arcsine": float(stats.kstest((post + 1) / 2, "arcsine").statistic),
-               "ks_post_sin_normal": float(stats.ks_2samp(post, np.sin(rng.normal(0, std, post.size))).statistic),
+               "ks_post_sin_normal": float(stats.ks_2samp(post, np.sin(rng.normal(0, std, post.size)))
+                                           .statistic),
                "grad_std": float(a["grad"].std()),
                "ks_shift_pre": float(stats.ks_2samp(pre, _sub(b["pre"], rng)).statistic),
                "ks_shift_post": float(stats.ks_2samp(post, _sub(b["post"], rng)).statistic),
@@ -99,7 +100,7 @@ def ks_table(layers, shifted, model: sirenpde.Siren, rng: np.random.Generator) -
 
 
 def plot_distributions(path: Path, layers, title: str, shifted=None, shift: float = 0.0) -> None:
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     n = len(layers)
     fig, axes = plt.subplots(n, 3, figsize=(12, 2.0 * n), squeeze=False)
@@ -146,7 +147,7 @@ def radial_power(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_spectrum(path: Path, images: dict[str, np.ndarray]) -> dict[str, float]:
     """Images (same side) and their spectra; returns each one's spectral centroid in cycles per side."""
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, axes = plt.subplots(2, len(images) + 1, figsize=(3.2 * (len(images) + 1), 6.4), squeeze=False)
     centroid = {}
@@ -172,7 +173,7 @@ def plot_spectrum(path: Path, images: dict[str, np.ndarray]) -> dict[str, float]
 
 
 def plot_extrapolation(path: Path, image: np.ndarray, outside: np.ndarray, span: float) -> None:
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 5))
     a.imshow(image, cmap="gray", extent=(-1, 1, 1, -1))
@@ -185,12 +186,19 @@ def plot_extrapolation(path: Path, image: np.ndarray, outside: np.ndarray, span:
     _save(fig, path)
 
 
-def _save(fig, path: Path) -> None:
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, also on machines without a display
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 def grid(side: int, span: float) -> torch.Tensor:
@@ -236,7 +244,8 @@ def _run(args, mode: dict) -> dict:
     layers = layer_statistics(deep, x)
     shifted = layer_statistics(deep, x + args.shift)
     rows = ks_table(layers, shifted, deep, rng)
-    net = f"SIREN 1 -> {mode['depth']} x {mode['width']} -> 1, w0 = 30, {mode['points']} inputs uniform in [-1, 1]"
+    net = (f"SIREN 1 -> {mode['depth']} x {mode['width']} -> 1, w0 = 30, {mode['points']} inputs "
+           "uniform in [-1, 1]")
     plot_distributions(out / "distributions.png", layers, f"at initialisation: {net}")
     plot_distributions(out / "shift_invariance.png", layers, f"inputs x and x + {args.shift:g}: {net}",
                        shifted, args.shift)
@@ -275,18 +284,25 @@ def _run(args, mode: dict) -> dict:
 def write_summary(out: Path, s: dict) -> None:
     f3 = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
     rows = s["layers"]
-    lines = ["# SIREN properties", "", f"Setting `{s['mode']}`: {s['network']}. Total {s['total_s']:.0f} s.", "",
-             "## Distributions at initialisation (KS distances; 0 = identical, sampling noise about 0.003)", "",
+    # how far the sine of a standard normal is from the arcsine law: the paper's law is a limit
+    z = np.random.default_rng(0).normal(size=KS_SAMPLES)
+    ks_unit = stats.kstest((np.sin(z) + 1) / 2, "arcsine").statistic
+    h_sq_unit = (1 - np.exp(-2.0)) / 2  # E[sin(z)^2] for z ~ N(0, 1)
+    lines = ["# SIREN properties", "",
+             f"Setting `{s['mode']}`: {s['network']}. Total {s['total_s']:.0f} s.", "",
+             "## Distributions at initialisation (KS distances; 0 = identical, sampling noise ~0.003)", "",
              "Layer 0 reads the raw input, so its pre-activations are not normal; from layer 1 on the "
              "paper predicts N(0, 1) pre-activations and arcsine post-activations everywhere. "
              "Predicted stds use each layer's own weights W and biases b: w0 sqrt(mean_j |W_j|^2 E[h^2] + "
-             "mean b^2), with E[h^2] = 1/2 (arcsine inputs, the paper's assumption: \"paper\") or measured on "
-             "the previous layer (\"predicted\"). The arcsine law is exact only for sines of widely spread "
-             "inputs: sin(z) with z ~ N(0, 1) is itself at KS 0.044 from it and has E[h^2] = 0.43, so the "
-             "std shrinks slowly with depth; the column \"KS post vs sin(N)\" compares with sin(N(0, measured std)).",
+             "mean b^2), with E[h^2] = 1/2 (arcsine inputs, the paper's assumption: \"paper\") or measured "
+             "on the previous layer (\"predicted\"). The arcsine law is exact only for sines of widely "
+             f"spread inputs: sin(z) with z ~ N(0, 1) is itself at KS {ks_unit:.3f} from it and has "
+             f"E[h^2] = {h_sq_unit:.3f}, so the std shrinks slowly with depth; the column "
+             "\"KS post vs sin(N)\" compares with sin(N(0, measured std)).",
              "",
              "| layer | pre std | paper std | predicted std | KS pre vs N(0,1) | KS pre vs N(0, predicted) | "
-             "KS post vs arcsine | KS post vs sin(N) | grad std | KS shift pre | KS shift post | KS shift grad |",
+             "KS post vs arcsine | KS post vs sin(N) | grad std | KS shift pre | KS shift post | "
+             "KS shift grad |",
              "|" + "---|" * 12]
     for r in rows:
         lines.append("| " + " | ".join([str(r["layer"])] + [f3(r[k]) for k in (
@@ -295,8 +311,9 @@ def write_summary(out: Path, s: dict) -> None:
             "ks_shift_grad")]) + " |")
     deeper = rows[1:]
     worst = max((max(r["ks_shift_post"], r["ks_shift_pre"]) for r in deeper), default=float("nan"))
-    lines += ["", f"\"KS shift\" compares inputs x and x + {s['shift']:g}. Largest KS distance from layer 1 on: "
-              f"{f3(worst)} ({'the distributions do not depend on the shift' if worst < 0.02 else 'the shift changes them'}); "
+    verdict = "the distributions do not depend on the shift" if worst < 0.02 else "the shift changes them"
+    lines += ["", f"\"KS shift\" compares inputs x and x + {s['shift']:g}. Largest KS distance from layer 1 "
+              f"on: {f3(worst)} ({verdict}); "
               f"layer 0 pre-activations: {f3(rows[0]['ks_shift_pre'])}, post-activations: "
               f"{f3(rows[0]['ks_shift_post'])}.", "",
               "![distributions](distributions.png)", "![shift invariance](shift_invariance.png)", ""]
@@ -305,13 +322,15 @@ def write_summary(out: Path, s: dict) -> None:
     trend = ("grows with the first-layer w0" if all(a < b for a, b in zip(init, init[1:]))
              else "does not grow monotonically with the first-layer w0")
     lines += ["## Spectrum", "", "Spectral centroid (power-weighted mean radial frequency, cycles per side) "
-              "of each image: " + ", ".join(f"{k}: {v:.1f}" for k, v in c.items()) + f". At initialisation it {trend}.",
+              "of each image: " + ", ".join(f"{k}: {v:.1f}" for k, v in c.items())
+              + f". At initialisation it {trend}.",
               "", "![spectrum](spectrum.png)", ""]
     e = s["extrapolation"]
     ratio = e["std_outside"] / e["std_inside"] if e["std_inside"] > 0 else float("nan")
     lines += ["## Extrapolation", "",
-              f"Camera fitted at {s['fit_size']}x{s['fit_size']} for {s['fit_steps']} steps ({s['fit_train_s']:.0f} s, "
-              f"PSNR {e['psnr_fit']:.1f} dB), evaluated on the extended window. Output std inside the training "
+              f"Camera fitted at {s['fit_size']}x{s['fit_size']} for {s['fit_steps']} steps "
+              f"({s['fit_train_s']:.0f} s, PSNR {e['psnr_fit']:.1f} dB), evaluated on the extended window. "
+              "Output std inside the training "
               f"range {e['std_inside']:.3f}, outside {e['std_outside']:.3f} (ratio {ratio:.2f}): "
               + ("the network does not decay outside its training range but fills it with structure."
                  if ratio > 0.5 else "the output is much flatter outside its training range."),
