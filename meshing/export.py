@@ -46,7 +46,8 @@ def remove_small_components(mesh: trimesh.Trimesh, keep="largest") -> trimesh.Tr
         every component with at least that fraction of all faces. The largest component is
         always kept.
     """
-    if keep != "largest" and (isinstance(keep, bool) or not isinstance(keep, numbers.Real) or not 0 < keep <= 1):
+    fraction = not isinstance(keep, bool) and isinstance(keep, numbers.Real) and 0 < keep <= 1
+    if keep != "largest" and not fraction:
         raise ValueError(f"keep must be 'largest' or a face fraction in (0, 1]; got {keep!r}")
     faces = np.asarray(mesh.faces)
     if len(faces) == 0:

@@ -82,7 +82,8 @@ def extract_mesh(sdf, bounds, resolution, level: float = 0.0, method: str = "spa
         raise ValueError(f"unknown method {method!r}; expected one of {sorted(METHODS)}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) \
             or not 1 <= chunk_size <= MAX_BLOCK:
-        raise ValueError(f"chunk_size must be an int from 1 to {MAX_BLOCK} (cells per block); got {chunk_size!r}")
+        raise ValueError(f"chunk_size must be an int from 1 to {MAX_BLOCK} (cells per block); "
+                         f"got {chunk_size!r}")
     safety = _check_number(safety, "safety")
     if safety <= 0:
         raise ValueError(f"safety must be > 0; got {safety}")

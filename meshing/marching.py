@@ -15,6 +15,11 @@ point (a sample at, or within about 1e-5 relative of, the level) can round onto 
 scikit-image's output, where several edges may land on the same spot. Such vertices are welded
 onto the grid point they touch (moving them by less than ``2**-16`` cells), and faces that
 collapse are dropped. The rule depends only on the sample values, never on the block layout.
+For a smooth surface the welded vertices around a grid point form a disk and the mesh stays
+watertight; where many adjacent samples sit exactly on the level (noise, not a surface) a
+weld can leave a non-manifold edge (scikit-image's own output is not watertight there either).
+Exact ties can also put the centre vertices of two neighbouring cells on one spot; those are
+told apart by the cells their triangles must lie in.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.measure import marching_cubes
 
-from sirenpde.meshing.grid import Grid
+from sirenpde.meshing.grid import Grid, first_of_each, unique_sorted
 
 EPS = float(np.spacing(1.0))  # scikit-image's "FLT_EPSILON" (the double epsilon)
 MAX_BLOCK = 256
@@ -84,8 +89,8 @@ def mesh_block(values: np.ndarray, origin, grid: Grid, level: float) -> BlockMes
     fk = fk[(fk[:, 0] != fk[:, 1]) & (fk[:, 1] != fk[:, 2]) & (fk[:, 0] != fk[:, 2])]
     if len(fk) == 0:
         return None
-    known, first = np.unique(keys, return_index=True)
-    used = np.unique(fk)
+    known, first = first_of_each(keys)
+    used = unique_sorted(fk)
     return BlockMesh(used, pos[first[np.searchsorted(known, used)]], fk, ambiguous)
 
 
@@ -168,7 +173,7 @@ def _match(verts, pred, keys, origin):
             "computes vertex positions differently from the one sirenpde.meshing was written for"
         )
     shared = np.nonzero(lowest[inv[:n]] != highest[inv[:n]])[0]
-    return vkeys, {int(v): np.unique(keys[inv[n:] == inv[v]]) for v in shared}
+    return vkeys, {int(v): unique_sorted(keys[inv[n:] == inv[v]]) for v in shared}
 
 
 def _cells_of(key: int, grid: Grid) -> set:
@@ -231,7 +236,7 @@ class MeshParts:
         parts = [self.parts[b] for b in sorted(self.parts)]
         keys = np.concatenate([p.keys for p in parts])
         pos = np.concatenate([p.positions for p in parts])
-        uniq, first = np.unique(keys, return_index=True)
+        uniq, first = first_of_each(keys)
         faces = np.searchsorted(uniq, np.concatenate([p.faces for p in parts]))
         rot = np.argmin(faces, axis=1)
         rows = np.arange(len(faces))

@@ -23,7 +23,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from sirenpde.meshing.dense import block_counts
-from sirenpde.meshing.grid import Grid, SdfEvaluator
+from sirenpde.meshing.grid import Grid, SdfEvaluator, unique_sorted
 from sirenpde.meshing.marching import MeshParts, _CORNERS, _corner_view, classify, mesh_block
 
 _OFFSETS8 = np.array(_CORNERS, dtype=np.int64)
@@ -49,7 +49,7 @@ class PointStore:
 
     def ensure(self, lin: np.ndarray) -> np.ndarray:
         """Evaluate whichever of ``lin`` are not stored yet; returns those (sorted, unique)."""
-        lin = np.unique(lin)
+        lin = unique_sorted(lin)
         new = lin[~self.lookup(lin)[1]]
         if len(new):
             values = self.evaluate(new)
@@ -74,7 +74,8 @@ def refine(grid: Grid, store: PointStore, level: float, safety: float, bar) -> n
     cells_max = grid.cells
     top = coarsest_level(grid)
     s = 2 ** top
-    cells = np.stack(np.meshgrid(*[np.arange(-(-c // s)) for c in cells_max], indexing="ij"), -1).reshape(-1, 3)
+    axes = [np.arange(-(-c // s)) for c in cells_max]
+    cells = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     for L in range(top, 0, -1):
         s = 2 ** L
         start = cells * s
@@ -97,8 +98,8 @@ def seed_points(grid: Grid, cells2: np.ndarray) -> np.ndarray:
     out = []
     for i in range(0, len(cells2), _CELL_CHUNK):
         pts = (cells2[i:i + _CELL_CHUNK, None, :] * 2 + _OFFSETS27[None]).reshape(-1, 3)
-        out.append(np.unique(grid.lin(pts[np.all(pts <= grid.cells, axis=1)])))
-    return np.unique(np.concatenate(out)) if out else np.empty(0, dtype=np.int64)
+        out.append(unique_sorted(grid.lin(pts[np.all(pts <= grid.cells, axis=1)])))
+    return unique_sorted(np.concatenate(out)) if out else np.empty(0, dtype=np.int64)
 
 
 def blocks_of_points(grid: Grid, lin: np.ndarray, chunk: int, nb: np.ndarray) -> np.ndarray:
@@ -111,8 +112,8 @@ def blocks_of_points(grid: Grid, lin: np.ndarray, chunk: int, nb: np.ndarray) ->
         alt = np.where((idx % chunk == 0) & (idx > 0), idx // chunk - 1, main)
         for o in _OFFSETS8:
             b = np.where(o == 1, alt, main)
-            found.append(np.unique((b[:, 0] * nb[1] + b[:, 1]) * nb[2] + b[:, 2]))
-    return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+            found.append(unique_sorted((b[:, 0] * nb[1] + b[:, 1]) * nb[2] + b[:, 2]))
+    return unique_sorted(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
 
 def gather_block(grid: Grid, store: PointStore, b: int, chunk: int, nb: np.ndarray):

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 import torch
-import trimesh
 from scipy.spatial import cKDTree
 from skimage.measure import marching_cubes
 
@@ -14,9 +13,9 @@ CUBE = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
 def both(sdf, resolution, chunk_size=16, bounds=CUBE, **kw):
     """Dense and sparse meshes of the same sdf; they must be identical arrays."""
-    dense = extract_mesh(sdf, bounds, resolution, method="dense", chunk_size=chunk_size, progress=False, **kw)
-    sparse = extract_mesh(sdf, bounds, resolution, method="sparse", chunk_size=chunk_size, progress=False, **kw)
-    return dense, sparse
+    kw.update(chunk_size=chunk_size, progress=False)
+    return (extract_mesh(sdf, bounds, resolution, method="dense", **kw),
+            extract_mesh(sdf, bounds, resolution, method="sparse", **kw))
 
 
 def assert_same_mesh(a, b):
@@ -105,6 +104,37 @@ def test_blocks_have_no_seams_and_equal_one_skimage_pass(method):
     assert canonical(match[faces]) == canonical(mesh.faces)  # same triangles, same orientation
 
 
+def lookup(volume):
+    """An 'sdf' that returns stored samples: on bounds (0, shape - 1) the grid points are integers."""
+    return lambda x: volume[tuple(np.rint(x).astype(int).T)]
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_noise_exercises_every_marching_cubes_case(ties):
+    # Random samples hit every Lewiner configuration, including the ones that add a vertex
+    # inside the cell; with ties, many samples sit exactly on the level.
+    rng = np.random.default_rng(3)
+    for _ in range(12):
+        volume = rng.normal(size=tuple(rng.integers(4, 10, 3))).astype(np.float32)
+        if ties:
+            volume = np.round(volume * 2) / 2
+        volume = np.pad(volume, 1, constant_values=1.0)  # closed surfaces
+        bounds = ((0, 0, 0), tuple(n - 1 for n in volume.shape))
+        meshes = [extract_mesh(lookup(volume), bounds, volume.shape, method="dense", chunk_size=c,
+                               progress=False) for c in (2, 3, 64)]
+        for other in meshes[1:]:
+            assert_same_mesh(meshes[0], other)
+        mesh = meshes[0]
+        assert mesh.metadata["ambiguous_vertices"] == 0
+        if not ties:  # then no vertex is welded, and the mesh is scikit-image's single pass
+            assert mesh.metadata["welded_vertices"] == 0
+            verts, faces, _, _ = marching_cubes(volume, 0.0)
+            assert len(mesh.faces) == len(faces) and len(mesh.vertices) == len(verts)
+            dist, match = cKDTree(mesh.vertices).query(verts)
+            assert dist.max() < 1e-5 and len(np.unique(match)) == len(verts)
+            assert mesh.is_watertight
+
+
 def test_result_does_not_depend_on_block_size():
     meshes = [extract_mesh(wavy, CUBE, 37, method=m, chunk_size=c, progress=False)
               for m in ("dense", "sparse") for c in (3, 8, 36)]
@@ -120,7 +150,8 @@ def test_samples_exactly_on_the_level_weld_cleanly():
         assert ref.metadata["welded_vertices"] > 0
         assert ref.is_watertight and ref.euler_number == 2 and ref.volume > 0
         for method, chunk in (("dense", 4), ("sparse", 4), ("sparse", 64)):
-            assert_same_mesh(ref, extract_mesh(shape, CUBE, res, method=method, chunk_size=chunk, progress=False))
+            other = extract_mesh(shape, CUBE, res, method=method, chunk_size=chunk, progress=False)
+            assert_same_mesh(ref, other)
     box = Box((0.5, 0.5, 0.25))
     assert extract_mesh(box, CUBE, 33, progress=False).volume == pytest.approx(box.volume, rel=1e-12)
 

@@ -43,6 +43,30 @@ def test_module_gets_fixed_size_torch_batches_without_grad(method, out_shape):
     assert np.allclose(mesh.vertices, ref.vertices, atol=1e-5)  # float32 vs float64 evaluation
 
 
+class WithDropout(torch.nn.Module):
+    """The sphere, scrambled by dropout unless the module is in eval mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Linear(1, 1)
+        self.drop = torch.nn.Dropout(0.5)
+        with torch.no_grad():
+            self.scale.weight.fill_(1.0)
+            self.scale.bias.zero_()
+
+    def forward(self, x):
+        return self.scale(self.drop(SPHERE(x)[:, None]))
+
+
+def test_module_runs_in_eval_mode_and_every_mode_is_restored():
+    module = WithDropout().train()
+    module.scale.eval()  # a mixed state must come back as it was
+    mesh = quick(module)
+    assert module.training and module.drop.training and not module.scale.training
+    ref = quick(SPHERE)
+    assert len(mesh.faces) == len(ref.faces) and np.allclose(mesh.vertices, ref.vertices, atol=1e-5)
+
+
 def test_float64_module_gets_float64_and_plain_callables_get_numpy():
     module = Recorder(lambda n: (n,), dtype=torch.float64)
     quick(module)
@@ -138,7 +162,8 @@ def test_nan_values_are_counted_and_located(method):
         f[x[:, 0] > 0.9] = np.nan
         return f
 
-    with pytest.raises(ValueError, match=r"\d+ non-finite values .* first at grid index \(2[0-3], \d+, \d+\)"):
+    where = r"\d+ non-finite values .* first at grid index \(2[0-3], \d+, \d+\)"
+    with pytest.raises(ValueError, match=where):
         quick(holey, method=method)
 
 
@@ -151,7 +176,8 @@ def test_level_never_crossed(method, tmp_path):
         seen = rf"{values.min():.6g} to {values.max():.6g} over {24 ** 3} evaluated points"
     else:
         seen = r"-?\d\.\d+ to \d\.\d+ over \d+ evaluated points"
-    with pytest.raises(ValueError, match=rf"level 5\.0 was never crossed: sdf values seen ranged from {seen}"):
+    msg = rf"level 5\.0 was never crossed: sdf values seen ranged from {seen}"
+    with pytest.raises(ValueError, match=msg):
         mesh = quick(SPHERE, level=5.0, method=method)
         export_ply(mesh, tmp_path / "never.ply")
     assert list(tmp_path.iterdir()) == []
@@ -172,6 +198,7 @@ def test_level_never_crossed(method, tmp_path):
     ({"cleanup": "smallest"}, "cleanup"),
     ({"batch_size": 0}, "batch_size"),
     ({"input_type": "jax"}, "input_type"),
+    ({"device": "tpu:x"}, "device must be"),
 ])
 def test_bad_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
