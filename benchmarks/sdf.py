@@ -50,7 +50,7 @@ def build_inputs(data: Path, seed: int, position_noise: float, normal_noise: flo
     subset = rng.choice(len(full), 5_000, replace=False)
     inputs = {}
     for name, (n, noisy) in CASES.items():
-        cloud = full if n == len(full) else PointCloud(full.points[subset], full.normals[subset], f"bunny 5k")
+        cloud = full if n == len(full) else PointCloud(full.points[subset], full.normals[subset], "bunny 5k")
         if noisy:
             cloud = add_noise(cloud, position_noise * side, normal_noise, seed=seed + 1)
         inputs[name] = cloud
@@ -88,7 +88,8 @@ def run_poisson(cloud, args):
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.points))
     pcd.normals = o3d.utility.Vector3dVector(cloud.normals)
     with Clock() as clock:
-        mesh, density = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(pcd, depth=args.poisson_depth)
+        poisson = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson
+        mesh, density = poisson(pcd, depth=args.poisson_depth)
         if args.poisson_trim > 0:
             density = np.asarray(density)
             mesh.remove_vertices_by_mask(density < np.quantile(density, args.poisson_trim))
@@ -102,6 +103,7 @@ def engine_timing(cloud, args) -> list[dict]:
     from sirenpde.solver import fit
 
     problem = SDF(cloud)
+    problem.guide  # built once on first use; keep it out of the timed steps
     rows = []
     for width, layers, batch in args.engine_configs:
         per = {"jet": [], "autograd": []}
@@ -124,6 +126,10 @@ def fmt(x, digits=5):
 
 
 def write_report(path: Path, rows, timing, args, command: str, total_s: float):
+    schedule = f" ({args.schedule} schedule)" if args.schedule else ""
+    cleanup = f", cleanup {args.cleanup}" if args.cleanup else ""
+    trim = (f", vertices below the {args.poisson_trim:g} density quantile removed" if args.poisson_trim
+            else ", no density trimming")
     lines = [
         "# SIREN SDF versus screened Poisson on the Stanford bunny",
         "",
@@ -132,32 +138,34 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
         "",
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads. Load from other processes inflates wall times; "
-        "CPU seconds are the process's own.",
+        "CPU seconds are the process's own (both threads counted).",
         "",
-        f"SIREN: {args.hidden_layers + 1} sine layers x {args.hidden_features}, w0 = 30, {args.steps} Adam steps, "
-        f"lr {args.lr:g}{' (' + args.schedule + ' schedule)' if args.schedule else ''}, {args.batch_size} points "
-        f"per step, first-order jets; marching cubes at {args.resolution}^3 over the normalised cube "
-        f"(sparse extraction){', cleanup ' + str(args.cleanup) if args.cleanup else ''}. "
-        f"Screened Poisson: Open3D depth {args.poisson_depth}"
-        f"{f', vertices below the {args.poisson_trim:g} density quantile removed' if args.poisson_trim else ', no density trimming'}.",
+        f"SIREN: {args.hidden_layers + 1} sine layers x {args.hidden_features}, w0 = 30, {args.steps} Adam "
+        f"steps, lr {args.lr:g}{schedule}, {args.batch_size} points per step, derivative engine 'auto'; "
+        f"marching cubes at {args.resolution}^3 over the normalised cube (sparse extraction){cleanup}. "
+        f"Screened Poisson: Open3D depth {args.poisson_depth}{trim}.",
         "",
-        "Noise: positions N(0, (0.5% of the bounding box's longest side)^2) per coordinate; normals "
-        "+ N(0, 0.1^2) per component, renormalised. Scores against bunny.obj in the unit cube, 100k "
-        "samples per mesh; Chamfer-L1 (lower is better; the sampled one has a floor of ~0.002 even "
-        "for a perfect mesh, the exact one does not); NC = normal consistency; F = F-score at 0.01.",
+        f"Noise: positions N(0, ({100 * args.position_noise:g}% of the bounding box's longest side)^2) per "
+        f"coordinate; normals + N(0, {args.normal_noise:g}^2) per component, renormalised. Scores against "
+        "bunny.obj in the unit cube, 100k samples per mesh; Chamfer-L1 (lower is better; the sampled one "
+        "has a floor of ~0.002 even for a perfect mesh, the exact one does not); NC = normal consistency; "
+        "F = F-score at 0.01.",
         "",
-        "| input | method | Chamfer-L1 | Chamfer-L1 exact | NC | F@1% | fit wall s | fit CPU s | mesh wall s |",
+        "| input | method | Chamfer-L1 | Chamfer-L1 exact | NC | F@1% | fit wall s | fit CPU s "
+        "| mesh wall s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['case']} | {r['method']} | {fmt(r['chamfer_l1'])} | {fmt(r['chamfer_l1_exact'])} | "
-                     f"{fmt(r['normal_consistency'], 4)} | {fmt(r['fscore'], 4)} | {r['fit_wall_s']:.1f} | "
-                     f"{r['fit_cpu_s']:.1f} | {r['mesh_wall_s']:.1f} |")
+        lines.append(f"| {r['case']} | {r['method']} | {fmt(r['chamfer_l1'])} | "
+                     f"{fmt(r['chamfer_l1_exact'])} | {fmt(r['normal_consistency'], 4)} | "
+                     f"{fmt(r['fscore'], 4)} | {r['fit_wall_s']:.1f} | {r['fit_cpu_s']:.1f} | "
+                     f"{r['mesh_wall_s']:.1f} |")
     if timing:
         lines += ["", "## One training step of the SDF loss: jets versus autograd", "",
                   f"Same problem (clean 50k), same points per step; fastest of {args.engine_repeats} runs of "
                   f"{args.engine_steps} steps each, engines interleaved.", "",
-                  "| model | points/step | jet s/step | autograd s/step | autograd / jet |", "|---|---|---|---|---|"]
+                  "| model | points/step | jet s/step | autograd s/step | autograd / jet |",
+                  "|---|---|---|---|---|"]
         for t in timing:
             lines.append(f"| {t['model']} | {t['batch']} | {t['jet_s_per_step']:.4f} | "
                          f"{t['autograd_s_per_step']:.4f} | {t['autograd_over_jet']:.2f} |")
@@ -180,11 +188,12 @@ def parse_args(argv=None):
     p.add_argument("--hidden-features", type=int, default=128)
     p.add_argument("--hidden-layers", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=None, help="default 6000 (quick: 3000)")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--schedule", default=None, choices=["cosine", "exponential", "step"])
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "exponential", "step", "none"])
     p.add_argument("--cleanup", default=None, help="'largest' or a face fraction (default: keep all pieces)")
     p.add_argument("--poisson-depth", type=int, default=None, help="default 9 (quick: 8)")
-    p.add_argument("--poisson-trim", type=float, default=0.0, help="density quantile to trim (default 0: none)")
+    p.add_argument("--poisson-trim", type=float, default=0.0,
+                   help="density quantile to trim (default 0: none)")
     p.add_argument("--position-noise", type=float, default=0.005)
     p.add_argument("--normal-noise", type=float, default=0.1)
     p.add_argument("--device", default="cpu")
@@ -197,10 +206,11 @@ def parse_args(argv=None):
     args.resolution = args.resolution or (96 if args.quick else 256)
     args.batch_size = args.batch_size or (3000 if args.quick else 6000)
     args.poisson_depth = args.poisson_depth or (8 if args.quick else 9)
+    args.schedule = None if args.schedule == "none" else args.schedule
     if args.cleanup not in (None, "largest"):
         args.cleanup = float(args.cleanup)
     args.engine_configs = [(64, 2, 2000)] if args.quick else [(128, 3, 6000), (256, 3, 6000)]
-    args.engine_steps = 3 if args.quick else 10
+    args.engine_steps = 10
     args.engine_repeats = 1 if args.quick else 2
     return args
 
@@ -212,8 +222,18 @@ def main(argv=None):
     from sirenpde.shape_metrics import evaluate_mesh
 
     t0 = time.perf_counter()
+    command = "python benchmarks/sdf.py " + " ".join(sys.argv[1:] if argv is None else argv)
     reference, inputs = build_inputs(Path(args.data), args.seed, args.position_noise, args.normal_noise)
-    rows = []
+    rows, timing = [], []
+
+    def save():  # after every case, so an interrupted run still leaves its table
+        write_report(Path(args.out), rows, timing, args, command.strip(), time.perf_counter() - t0)
+        if args.json:
+            from sirenpde.atomic import atomic_open
+
+            with atomic_open(args.json, "w") as f:
+                json.dump({"rows": rows, "engines": timing}, f, indent=2)
+
     for case in args.cases:
         cloud = inputs[case]
         mesh, clock = run_poisson(cloud, args)
@@ -225,18 +245,15 @@ def main(argv=None):
         mesh, fit_clock, mesh_clock = run_siren(cloud, args)
         scores = evaluate_mesh(mesh, reference)
         rows.append({"case": case, "method": "SIREN (sirenpde)", "fit_wall_s": fit_clock.wall,
-                     "fit_cpu_s": fit_clock.cpu, "mesh_wall_s": mesh_clock.wall, **{k: scores[k] for k in SCORES}})
+                     "fit_cpu_s": fit_clock.cpu, "mesh_wall_s": mesh_clock.wall,
+                     **{k: scores[k] for k in SCORES}})
         print(rows[-1], flush=True)
-    timing = [] if args.no_engines else engine_timing(inputs["clean-50k"], args)
-    for t in timing:
-        print(t, flush=True)
-    command = "python benchmarks/sdf.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    write_report(Path(args.out), rows, timing, args, command.strip(), time.perf_counter() - t0)
-    if args.json:
-        from sirenpde.atomic import atomic_open
-
-        with atomic_open(args.json, "w") as f:
-            json.dump({"rows": rows, "engines": timing}, f, indent=2)
+        save()
+    if not args.no_engines:
+        timing.extend(engine_timing(inputs["clean-50k"], args))
+        for t in timing:
+            print(t, flush=True)
+    save()
     print(f"wrote {args.out}")
 
 

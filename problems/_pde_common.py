@@ -49,7 +49,8 @@ class VelocityMap:
             bad = ~np.isfinite(arr) | (arr <= 0)
             if bad.any():
                 i, j = np.argwhere(bad)[0]
-                raise ValueError(f"velocity array must be finite and > 0 everywhere; entry [{i}, {j}] is {arr[i, j]}")
+                raise ValueError(f"velocity array must be finite and > 0 everywhere; entry [{i}, {j}] "
+                                 f"is {arr[i, j]}")
             self.kind, self.array = "array", arr
             self._tarray = torch.as_tensor(arr, dtype=torch.float32)
 

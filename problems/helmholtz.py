@@ -44,6 +44,13 @@ class Helmholtz(Problem):
     wall_share : share of points on the outer wall (``u = 0``)
     reference_n : grid intervals of the FDFD reference (heterogeneous media only; h = 2L/n)
     metric_n : grid points per axis of the physical region for ``metrics`` and ``fields``
+    absorption, absorption_fraction : optional continuation (off by default): train on the damped
+        equation with ``k² (1 + i ε)``, ``ε`` falling linearly from ``absorption`` to 0 over the first
+        ``absorption_fraction`` of the steps (via :meth:`on_step`). The damped problem's solution tends
+        to the outgoing one as ``ε -> 0`` (limiting absorption) and couples the real and imaginary
+        parts inside the physical region, where the undamped equation lets a real standing wave pass
+    reduction : "mse" or "l1" for the residual terms (the paper's code sums |r|; on 3000 CPU steps
+        at k = 20 we measured rel L2 0.96 with "l1" against 0.84 with "mse")
     """
 
     name = "helmholtz"
@@ -57,7 +64,8 @@ class Helmholtz(Problem):
     def __init__(self, k: float = 20.0, source=(0.0, 0.0), sigma: float = 0.01, velocity="uniform",
                  half_width: float = 1.0, pml_width: float = 0.5, pml_strength: float = 5.0,
                  source_share: float = 0.2, wall_share: float = 0.02, reference_n: int = 400,
-                 metric_n: int = 128):
+                 metric_n: int = 128, reduction: str = "mse", absorption: float = 0.0,
+                 absorption_fraction: float = 0.5):
         if not (np.isfinite(k) and k > 0):
             raise ValueError(f"helmholtz: k must be a positive number, got {k!r}")
         if not (np.isfinite(sigma) and sigma > 0):
@@ -68,11 +76,20 @@ class Helmholtz(Problem):
             raise ValueError(f"helmholtz: shares must be in [0, 1) and sum below 1, got source_share="
                              f"{source_share}, wall_share={wall_share}")
         self.k, self.sigma = float(k), float(sigma)
-        self.half_width, self.pml_width, self.pml_strength = float(half_width), float(pml_width), float(pml_strength)
+        self.half_width, self.pml_width = float(half_width), float(pml_width)
+        self.pml_strength = float(pml_strength)
         self.inner = self.half_width - self.pml_width
         self.source = check_point("helmholtz: source", source, -self.inner, self.inner)
         self.velocity = VelocityMap(velocity, self.half_width)
         self.source_share, self.wall_share = float(source_share), float(wall_share)
+        if reduction not in ("l1", "mse"):
+            raise ValueError(f"helmholtz: reduction must be 'l1' or 'mse', got {reduction!r}")
+        self.reduction = reduction
+        if not (absorption >= 0 and np.isfinite(absorption) and 0 < absorption_fraction <= 1):
+            raise ValueError(f"helmholtz: need absorption >= 0 and 0 < absorption_fraction <= 1, got "
+                             f"{absorption}, {absorption_fraction}")
+        self.absorption, self.absorption_fraction = float(absorption), float(absorption_fraction)
+        self.absorption_now = 0.0  # without on_step calls the equation is the undamped one
         self.reference_n, self.metric_n = int(reference_n), int(metric_n)
         self._fdfd = None
         self._source_t = torch.as_tensor(self.source, dtype=torch.float32)
@@ -107,8 +124,21 @@ class Helmholtz(Problem):
         """Stretched Helmholtz residual divided by ``k²`` (so it is O(|u|) away from the source): (n, 2)."""
         (lap,) = self.stretched_laplacians(u, [(0, 1)])
         value = torch.complex(u.value[:, 0], u.value[:, 1])
-        r = (lap + self.k**2 * batch["m"] * value + batch["f"]) / self.k**2
+        r = (lap + self.k2_complex() * batch["m"] * value + batch["f"]) / self.k**2
         return torch.stack([r.real, r.imag], dim=1)
+
+    def k2_complex(self) -> complex:
+        """``k² (1 + i ε)`` with the current absorption ``ε`` (0 once the continuation is over)."""
+        return self.k**2 * complex(1.0, self.absorption_now)
+
+    def on_step(self, step: int, steps: int) -> None:
+        """Absorption continuation: ``ε`` falls linearly from ``absorption`` to 0 over the first
+        ``absorption_fraction`` of the steps (the solver calls this before every step)."""
+        if self.absorption == 0 or steps <= 0:
+            self.absorption_now = 0.0
+            return
+        progress = step / max(1.0, self.absorption_fraction * steps)
+        self.absorption_now = self.absorption * max(0.0, 1.0 - progress)
 
     def wall_residual(self, u, batch) -> torch.Tensor:
         """The field on the outer wall (it should vanish): (n, 2)."""
@@ -132,11 +162,11 @@ class Helmholtz(Problem):
         return {"x": torch.stack([x, y], dim=1)}
 
     def constraints(self) -> list[Constraint]:
-        cons = [Constraint("pde", self._sample_domain, self.residual, order=2,
+        cons = [Constraint("pde", self._sample_domain, self.residual, order=2, reduction=self.reduction,
                            share=1.0 - self.source_share - self.wall_share)]
         if self.source_share > 0:
             cons.append(Constraint("pde_source", self._sample_source, self.residual, order=2,
-                                   share=self.source_share))
+                                   reduction=self.reduction, share=self.source_share))
         if self.wall_share > 0:
             cons.append(Constraint("wall", self._sample_wall, self.wall_residual, order=0,
                                    share=self.wall_share))
@@ -176,7 +206,8 @@ class Helmholtz(Problem):
     def _physical_grid(self):
         axis, pts = square_grid(-self.inner, self.inner, self.metric_n)
         if not hasattr(self, "_ref_grid"):
-            self._ref_grid = self.reference_complex(pts.double().numpy()).reshape(self.metric_n, self.metric_n)
+            ref = self.reference_complex(pts.double().numpy())
+            self._ref_grid = ref.reshape(self.metric_n, self.metric_n)
         return axis, pts, self._ref_grid
 
     def _model_grid(self, model):

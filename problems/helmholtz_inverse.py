@@ -41,13 +41,15 @@ class HelmholtzInverse(Helmholtz):
     default_steps = 5000
 
     def __init__(self, k: float = 20.0, sources=((-0.3, -0.3), (0.3, -0.3), (-0.3, 0.3), (0.3, 0.3)),
-                 sigma: float = 0.01, velocity="disk", receivers_per_side: int = 25, data_weight: float = 10.0,
-                 noise: float = 0.0, half_width: float = 1.0, pml_width: float = 0.5, pml_strength: float = 5.0,
+                 sigma: float = 0.01, velocity="disk", receivers_per_side: int = 25,
+                 data_weight: float = 10.0, noise: float = 0.0, half_width: float = 1.0,
+                 pml_width: float = 0.5, pml_strength: float = 5.0,
                  source_share: float = 0.2, wall_share: float = 0.02, reference_n: int = 400,
                  metric_n: int = 128, seed: int = 0):
         src = np.asarray(sources, dtype=float)
         if src.ndim != 2 or src.shape[1] != 2 or len(src) < 1:
-            raise ValueError(f"helmholtz-inverse: sources must have shape (S, 2) with S >= 1, got {src.shape}")
+            raise ValueError(f"helmholtz-inverse: sources must have shape (S, 2) with S >= 1, "
+                             f"got {src.shape}")
         super().__init__(k=k, source=src[0], sigma=sigma, velocity=velocity, half_width=half_width,
                          pml_width=pml_width, pml_strength=pml_strength, source_share=source_share,
                          wall_share=wall_share, reference_n=reference_n, metric_n=metric_n)
@@ -63,7 +65,8 @@ class HelmholtzInverse(Helmholtz):
         self._sources_t = torch.as_tensor(self.sources, dtype=torch.float32)
         t = np.linspace(-self.inner, self.inner, int(receivers_per_side))
         a = np.full_like(t, self.inner)
-        self.receivers = np.unique(np.concatenate([np.c_[t, -a], np.c_[t, a], np.c_[-a, t], np.c_[a, t]]), axis=0)
+        edges = [np.c_[t, -a], np.c_[t, a], np.c_[-a, t], np.c_[a, t]]
+        self.receivers = np.unique(np.concatenate(edges), axis=0)  # corners once
         self._data = None
 
     # -- data ---------------------------------------------------------------------------------
@@ -71,7 +74,8 @@ class HelmholtzInverse(Helmholtz):
         """FDFD solutions of every source in the true medium (one factorisation, cached)."""
         if not hasattr(self, "_fdfd_fields"):
             solver = self.fdfd()
-            self._fdfd_fields = [solver.solve(lambda q, s=s: gaussian_source(q, s, self.sigma)) for s in self.sources]
+            self._fdfd_fields = [solver.solve(lambda q, s=s: gaussian_source(q, s, self.sigma))
+                                 for s in self.sources]
         return self._fdfd_fields
 
     def data(self) -> torch.Tensor:

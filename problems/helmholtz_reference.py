@@ -218,7 +218,8 @@ class FDFD:
     n : int, number of grid intervals per axis (N)
     half_width : float, L
     pml_width, pml_strength : band width and ``a0`` (see :func:`pml_stretch`)
-    slowness2 : None (uniform), a callable ``(n, 2) -> (n,)``, or an ``(N+1, N+1)`` array of ``m`` at the nodes
+    slowness2 : None (uniform), a callable ``(n, 2) -> (n,)``, or an ``(N+1, N+1)`` array of ``m``
+        at the nodes
     """
 
     def __init__(self, k: float, n: int, half_width: float = 1.0, pml_width: float = 0.5,
@@ -284,7 +285,8 @@ class FDFD:
         else:
             f = np.asarray(source)
             if f.shape != (self.n + 1, self.n + 1):
-                raise ValueError(f"FDFD.solve: source array must have shape {(self.n + 1,) * 2}, got {f.shape}")
+                raise ValueError(f"FDFD.solve: source array must have shape {(self.n + 1,) * 2}, "
+                                 f"got {f.shape}")
         if not np.all(np.isfinite(f)):
             raise ValueError("FDFD.solve: source has non-finite values")
         rhs = -f.astype(complex)

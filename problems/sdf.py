@@ -4,22 +4,36 @@ The cloud is first mapped into ``[-0.9, 0.9]^3`` by a :class:`~sirenpde.pointclo
 kept as ``problem.normalization``; the network works in those coordinates and its value is a
 distance in them (multiply by ``normalization.scale`` for the input's units). Three point sets
 are drawn every step, and each point carries every term that applies to it, so one evaluation of
-the field (value and gradient, first-order jets) feeds all of them:
+the field (value and gradient) feeds all of them:
 
-==============  ===================================================  ============================
-point set       where                                                 terms (paper weight)
-==============  ===================================================  ============================
-``surface``     the cloud's points p with normals n                   |f| (3e3), 1 - cos(grad f, n) (1e2)
-``near``        p + delta, delta ~ N(0, near_sigma^2 I)               |f - n . delta| (near_weight)
-``off_surface`` uniform in [-1, 1]^3                                  exp(-alpha |f|) (1e2)
-==============  ===================================================  ============================
+==============  ===================================  ==========================================
+point set       where                                terms (default weight)
+==============  ===================================  ==========================================
+``surface``     the cloud's points p, normals n      |f| (3e3), 1 - cos(grad f, n) (1e2)
+``near``        p + delta, delta ~ N(0, sigma^2 I)   |f - n . delta| (1e3)
+``off_surface`` uniform in [-1, 1]^3                 exp(-alpha |f|) (1e2),
+                                                     relu(d(x, cloud) - slack - side f) (1e3)
+==============  ===================================  ==========================================
 
-and the eikonal term | |grad f| - 1 | (5e1) on all three. ``n . delta`` is the signed distance
-of the perturbed point to the tangent plane, which is the true signed distance up to
-``O(curvature * |delta|^2)``; this band pins the field to a distance near the surface, where the
-off-surface term only pushes |f| away from 0. Each point set is one constraint whose residual is
-the weighted sum of its terms per point (``reduction="mean"``), so the total loss is the paper's
-(up to a constant factor when the shares are equal) and the history has one curve per point set.
+and the eikonal term | |grad f| - 1 | (5e1) on all three. The weights 3e3, 1e2, 1e2, 5e1 and
+alpha = 100 are the paper's. Two terms are added to them:
+
+* ``near``: ``n . delta`` is the signed distance of the perturbed point to the tangent plane,
+  the true signed distance up to ``O(curvature * |delta|^2)``; this band pins the field to a
+  distance near the surface, where the paper's off-surface term only pushes |f| away from 0.
+* ``bound``: the distance to the surface is at least the distance d to the nearest cloud point
+  minus the cloud's covering radius (plus noise), ``slack``. ``side`` is the sign of the SDF
+  where the points' generalised winding number is confidently 0 (outside: +1) or 1 (inside: -1)
+  and is taken as sign(f) elsewhere, i.e. the bound is on |f| there (see :class:`DistanceGuide`).
+  A spurious zero level set, or a region of the wrong sign, far from the data breaks the bound
+  over a whole band or region, so this term removes the stray surfaces that otherwise survive
+  thousands of steps of the paper's loss (bunny, 50k points, 3x128 Siren: 16 separate pieces
+  after 2000 steps without this term; one piece after 800 steps with it); the true SDF never
+  pays it.
+
+Each point set is one constraint whose residual is the weighted sum of its terms per point
+(``reduction="mean"``), so the total loss is the paper's up to a constant factor when the shares
+are equal, and the history has one curve per point set.
 """
 from __future__ import annotations
 
@@ -30,23 +44,97 @@ from typing import Callable, Optional, Union
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.spatial import cKDTree
 
 from sirenpde.evaluate import evaluate
 from sirenpde.problem import Constraint, Problem
 from sirenpde.pointcloud import Normalization, PointCloud, read_point_cloud
-from sirenpde.shape import DEFAULT_PRIOR_RADIUS, ShapeModel
+from sirenpde.shape import ShapeModel
 
 # Points used for the field-only metrics (fixed seed so metrics are comparable across runs).
 _METRIC_POINTS = 20_000
 _COS_EPS = 1e-8
+MESH_SCORES = ("chamfer_l1", "chamfer_l1_exact", "normal_consistency", "fscore")
 
 
 def _positive(value, name: str, allow_zero: bool = True) -> float:
     value = float(value)
     ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if not ok:
-        raise ValueError(f"SDF: {name} must be a finite number {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"SDF: {name} must be a finite number {bound}, got {value!r}")
     return value
+
+
+class DistanceGuide:
+    """What the cloud says about the SDF away from it, tabulated once on a grid over [-1, 1]^3.
+
+    * ``distance``: the distance to the nearest cloud point. It is 1-Lipschitz, so at any x the
+      largest ``distance(corner) - |x - corner|`` over the 8 corners of x's cell is a valid lower
+      bound of it (no interpolation error can make the bound wrong).
+    * ``winding``: the generalised winding number of the oriented points (Barill et al. 2018),
+      ``w(x) = sum_j a_j n_j . (p_j - x) / (4 pi |p_j - x|^3)`` with ``a_j`` the area each point
+      stands for (from its 8th neighbour's distance) and ``|p_j - x|`` floored at the point's own
+      radius. It is about 1 inside a closed surface and 0 outside; trilinear values above
+      ``1 - confidence`` or below ``confidence`` give the sign of the SDF, others give none.
+
+    Parameters
+    ----------
+    points, normals : (n, 3) float, normalised coordinates, unit normals
+    resolution : int, grid points per axis
+    max_points : int, points used for the winding number (a random subset beyond this)
+    """
+
+    def __init__(self, points: np.ndarray, normals: np.ndarray, resolution: int = 32,
+                 max_points: int = 2000, confidence: float = 0.25, seed: int = 0):
+        self.resolution, self.confidence = int(resolution), float(confidence)
+        axis = np.linspace(-1.0, 1.0, self.resolution)
+        grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+        distance = cKDTree(points).query(grid, workers=-1)[0]
+        pick = np.random.default_rng(seed).permutation(len(points))[:max_points]
+        p, nrm = points[pick], normals[pick]
+        k = min(8, len(p) - 1)
+        radius = cKDTree(p).query(p, k=k + 1)[0][:, -1] if k > 0 else np.ones(len(p))
+        area = np.pi * radius ** 2 / max(k, 1)
+        shape = (self.resolution,) * 3
+        self.distance = torch.as_tensor(distance.reshape(shape), dtype=torch.float32)
+        self.winding = torch.as_tensor(_winding(grid, p, nrm, area, np.sqrt(area / np.pi)).reshape(shape),
+                                       dtype=torch.float32)
+
+    def lookup(self, x: torch.Tensor):
+        """``(distance lower bound (n,), sign (n,) in {-1, 0, +1})`` at points ``x (n, 3)``."""
+        g = self.resolution - 1
+        u = ((x.clamp(-1, 1) + 1) * (g / 2)).clamp(0, g - 1e-4)
+        low = u.floor().long()
+        frac = u - low
+        lower = torch.full((len(x),), -float("inf"))
+        winding = torch.zeros(len(x))
+        for corner in range(8):
+            bits = torch.tensor([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1])
+            idx = low + bits
+            i, j, k = idx.unbind(1)
+            gap = (u - idx).norm(dim=1) * (2 / g)
+            lower = torch.maximum(lower, self.distance[i, j, k] - gap)
+            weight = torch.where(bits.bool(), frac, 1 - frac).prod(dim=1)
+            winding = winding + weight * self.winding[i, j, k]
+        outside = torch.where(winding < self.confidence, 1.0, 0.0)
+        sign = torch.where(winding > 1 - self.confidence, -1.0, outside)
+        return lower.clamp(min=0), sign
+
+
+def _winding(x, p, n, area, floor, chunk: int = 2048) -> np.ndarray:
+    """Generalised winding number at ``x (q, 3)`` of points ``p`` with normals ``n`` and areas."""
+    pt, nt = torch.as_tensor(p, dtype=torch.float32), torch.as_tensor(n, dtype=torch.float32)
+    at = torch.as_tensor(area / (4 * np.pi), dtype=torch.float32)
+    f2 = torch.as_tensor(floor, dtype=torch.float32).square()
+    pn, p2 = (pt * nt).sum(1), pt.square().sum(1)
+    out = []
+    for xs in torch.as_tensor(x, dtype=torch.float32).split(chunk):
+        # (p - x) . n and |p - x|^2 through matrix products: no (q, m, 3) intermediate
+        dot = pn - xs @ nt.T
+        d2 = torch.maximum(xs.square().sum(1, keepdim=True) - 2 * xs @ pt.T + p2, f2)
+        out.append((dot * d2.rsqrt() / d2) @ at)
+    return torch.cat(out).double().numpy()
 
 
 class SDF(Problem):
@@ -62,6 +150,11 @@ class SDF(Problem):
     near_weight : float
         Weight of |f - n . delta| on the near-surface band (0 turns the band's distance term off;
         its points still carry the eikonal term).
+    bound_weight : float
+        Weight of the distance lower bound on the off-surface points (0 turns it off).
+    bound_slack : float, optional
+        ``slack`` in that bound, normalised units; default 0.02 plus 4 median nearest-neighbour
+        spacings of the cloud (which grows with sparsity and noise).
     alpha : float
         Decay of the off-surface penalty exp(-alpha |f|) (paper: 100).
     near_sigma : float
@@ -84,15 +177,20 @@ class SDF(Problem):
     name = "sdf"
     in_features = 3
     out_features = 1
+    # Measured on the bunny (50k points) on a 2-core CPU: 2000 steps of 6000 points with a
+    # 4x128 Siren take ~2.5 min and reach an exact Chamfer-L1 of ~5e-4 of the bounding box. The
+    # paper's rate 1e-4 converges ~2x slower in steps here; 3e-4 with a cosine decay does not
+    # diverge (fit_sdf uses that schedule).
     default_steps = 2000
     default_batch_size = 6000
-    default_lr = 1e-4
+    default_lr = 3e-4
     model_kwargs = {"siren": {"hidden_features": 128, "hidden_layers": 3}}
 
     def __init__(self, cloud: Union[PointCloud, str, Path], normals: str = "error", *,
                  surface_weight: float = 3e3, normal_weight: float = 1e2, off_surface_weight: float = 1e2,
                  eikonal_weight: float = 5e1, near_weight: float = 1e3, alpha: float = 100.0,
-                 near_sigma: float = 0.01, shares=(0.4, 0.2, 0.4), reference_mesh=None,
+                 near_sigma: float = 0.01, bound_weight: float = 1e3, bound_slack: Optional[float] = None,
+                 shares=(0.4, 0.2, 0.4), reference_mesh=None,
                  reference_sdf: Optional[Callable] = None, metrics_resolution: int = 128,
                  metrics_samples: int = 100_000, margin: float = 0.9):
         if isinstance(cloud, (str, Path)):
@@ -104,7 +202,7 @@ class SDF(Problem):
         self.weights = {name: _positive(w, name) for name, w in (
             ("surface_weight", surface_weight), ("normal_weight", normal_weight),
             ("off_surface_weight", off_surface_weight), ("eikonal_weight", eikonal_weight),
-            ("near_weight", near_weight))}
+            ("near_weight", near_weight), ("bound_weight", bound_weight))}
         self.alpha = _positive(alpha, "alpha", allow_zero=False)
         self.near_sigma = _positive(near_sigma, "near_sigma", allow_zero=False)
         shares = tuple(float(s) for s in shares)
@@ -124,15 +222,19 @@ class SDF(Problem):
         if reference_sdf is not None and not callable(reference_sdf):
             raise ValueError(f"SDF: reference_sdf must be callable, got {type(reference_sdf).__name__}")
         self.reference_sdf = reference_sdf
-        self.points = torch.as_tensor(self.normalization.apply(cloud.points), dtype=torch.float32)
+        normalized = self.normalization.apply(cloud.points)
+        self.points = torch.as_tensor(normalized, dtype=torch.float32)
         self.normals = torch.as_tensor(cloud.normals, dtype=torch.float32)
+        self._guide: Optional[DistanceGuide] = None  # built on first use: it takes a second or two
+        if bound_slack is None:
+            spacing = cKDTree(normalized).query(normalized[:_METRIC_POINTS], k=2, workers=-1)[0][:, 1]
+            bound_slack = 0.02 + 4.0 * float(np.median(spacing))
+        self.bound_slack = _positive(bound_slack, "bound_slack")
 
-    def make_model(self, name: str = "siren", prior_radius: Optional[float] = DEFAULT_PRIOR_RADIUS, **overrides):
-        """A :class:`~sirenpde.shape.ShapeModel`: a built-in network (``model_kwargs`` under
-        ``overrides``) plus the sphere prior of radius ``prior_radius`` (None: no prior), carrying
-        this problem's normalisation."""
-        net = super().make_model(name, **overrides)
-        return ShapeModel(net, self.normalization, prior_radius=prior_radius)
+    def make_model(self, name: str = "siren", **overrides):
+        """A built-in network (``model_kwargs`` under ``overrides``) in a
+        :class:`~sirenpde.shape.ShapeModel` carrying this problem's normalisation."""
+        return ShapeModel(super().make_model(name, **overrides), self.normalization)
 
     # ------------------------------------------------------------------------ sampling
     def _surface(self, n: int, generator: torch.Generator) -> dict:
@@ -146,8 +248,19 @@ class SDF(Problem):
         return {"x": batch["x"] + delta, "normal": batch["normal"], "target": offset}
 
     @staticmethod
-    def _off(n: int, generator: torch.Generator) -> dict:
-        return {"x": torch.rand(n, 3, generator=generator) * 2.0 - 1.0}
+    def _uniform(n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.rand(n, 3, generator=generator) * 2.0 - 1.0
+
+    @property
+    def guide(self) -> DistanceGuide:
+        if self._guide is None:
+            self._guide = DistanceGuide(self.points.double().numpy(), self.normals.double().numpy())
+        return self._guide
+
+    def _off(self, n: int, generator: torch.Generator) -> dict:
+        x = self._uniform(n, generator)
+        distance, sign = self.guide.lookup(x)
+        return {"x": x, "cloud_distance": distance.unsqueeze(-1), "sign": sign.unsqueeze(-1)}
 
     # ------------------------------------------------------------------------ residuals
     def terms(self, u, batch: dict, which: str) -> dict[str, torch.Tensor]:
@@ -166,6 +279,10 @@ class SDF(Problem):
             out["near"] = (f - batch["target"][:, 0]).abs()
         elif which == "off_surface":
             out["off_surface"] = torch.exp(-self.alpha * f.abs())
+            # Where the winding number knows the side, the bound holds for sign * f, not only |f|.
+            sign = batch["sign"][:, 0]
+            known = torch.where(sign != 0, sign * f, f.abs())
+            out["bound"] = torch.relu(batch["cloud_distance"][:, 0] - self.bound_slack - known)
         else:
             raise ValueError(f"unknown point set {which!r}; expected surface, near or off_surface")
         return out
@@ -199,7 +316,7 @@ class SDF(Problem):
     def _metric_points(self):
         gen = torch.Generator().manual_seed(1234)
         idx = torch.randperm(self.points.shape[0], generator=gen)[:_METRIC_POINTS]
-        return self.points[idx], self.normals[idx].numpy(), self._off(_METRIC_POINTS, gen)["x"]
+        return self.points[idx], self.normals[idx].numpy(), self._uniform(_METRIC_POINTS, gen)
 
     def field_metrics(self, model) -> dict[str, float]:
         """Metrics from the field alone (no meshing), in normalised units.
@@ -246,7 +363,7 @@ class SDF(Problem):
                 out["mesh_error"] = str(err)
                 return out
             scores = evaluate_mesh(mesh, self.reference_mesh, n_samples=self.metrics_samples)
-            out.update({k: scores[k] for k in ("chamfer_l1", "chamfer_l1_exact", "normal_consistency", "fscore")})
+            out.update({k: scores[k] for k in MESH_SCORES})
             out["mesh_resolution"] = self.metrics_resolution
         return out
 
@@ -277,6 +394,9 @@ class SDF(Problem):
         ax.contour(f["x"], f["y"], f["sdf_slice"].T, levels=[0.0], colors="k", linewidths=1.2)
         ax.contour(f["x"], f["y"], f["sdf_slice"].T, levels=np.linspace(-lim, lim, 21), colors="0.4",
                    linewidths=0.4)
+        near_plane = np.abs(self.points[:, 2].numpy()) < 0.01  # cloud points within 0.01 of the plane
+        shown = self.cloud.points[near_plane]
+        ax.plot(shown[:, 0], shown[:, 1], ".", color="#2ca02c", ms=1, label="cloud points near the plane")
         ax.set_title(f"SDF at z = {f['z'][0]:.4g} (zero level in black)")
         ax.set_xlabel("x")
         ax.set_ylabel("y")
@@ -293,4 +413,5 @@ class SDF(Problem):
     def describe(self) -> dict:
         return {"name": self.name, "source": self.cloud.source, "points": len(self.cloud),
                 "normalization": self.normalization.to_dict(), "alpha": self.alpha,
-                "near_sigma": self.near_sigma, "shares": list(self.shares), **self.weights}
+                "near_sigma": self.near_sigma, "bound_slack": self.bound_slack, "shares": list(self.shares),
+                **self.weights}

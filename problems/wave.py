@@ -22,11 +22,12 @@ import torch
 
 from sirenpde.problem import Constraint, Problem
 from sirenpde.problems._pde_common import VelocityMap, check_point, model_values, panel_figure
-from sirenpde.problems.wave_reference import SpectralWave, WaveSolution, gaussian_pulse, leapfrog_wave, node_grid
+from sirenpde.problems.wave_reference import (SpectralWave, WaveSolution, gaussian_pulse, leapfrog_wave,
+                                              node_grid)
 
 
 class Wave(Problem):
-    """2D wave equation u_tt = c² Δu from a Gaussian pulse at rest, walls u = 0; spectral/leapfrog reference.
+    """2D wave equation u_tt = c² Δu: a Gaussian pulse at rest between walls; spectral or leapfrog reference.
 
     Parameters
     ----------
@@ -40,8 +41,9 @@ class Wave(Problem):
         after which the whole interval is sampled
     initial_weight, wall_weight : loss weights of the initial conditions and of the walls
     reference_n : grid intervals per axis of the reference (h = 2L/n)
-    metric_n, metric_times : spatial points per axis (a divisor-compatible subset of the reference
-        nodes) and number of times in ``[0, T]`` for ``metrics``
+    metric_n, metric_times : spatial points per axis and number of times in ``[0, T]`` for
+        ``metrics`` (on the reference's own nodes when ``metric_n - 1`` divides ``reference_n``,
+        spline-interpolated otherwise)
     """
 
     name = "wave"
@@ -64,8 +66,9 @@ class Wave(Problem):
         if not (0 < curriculum_start <= 1 and 0 < curriculum_fraction <= 1):
             raise ValueError(f"wave: curriculum_start and curriculum_fraction must lie in (0, 1], got "
                              f"{curriculum_start}, {curriculum_fraction}")
-        if reference_n % (metric_n - 1):
-            raise ValueError(f"wave: metric_n - 1 = {metric_n - 1} must divide reference_n = {reference_n}")
+        if int(reference_n) < 8 or int(metric_n) < 2 or int(metric_times) < 1:
+            raise ValueError(f"wave: need reference_n >= 8, metric_n >= 2, metric_times >= 1, got "
+                             f"{reference_n}, {metric_n}, {metric_times}")
         if not (0 < initial_share and 0 <= wall_share and initial_share + wall_share < 1):
             raise ValueError(f"wave: need initial_share > 0, wall_share >= 0 and a sum below 1, got "
                              f"{initial_share}, {wall_share}")
@@ -76,7 +79,8 @@ class Wave(Problem):
         self.curriculum_start, self.curriculum_fraction = float(curriculum_start), float(curriculum_fraction)
         self.initial_weight, self.wall_weight = float(initial_weight), float(wall_weight)
         self.initial_share, self.wall_share = float(initial_share), float(wall_share)
-        self.reference_n, self.metric_n, self.metric_times = int(reference_n), int(metric_n), int(metric_times)
+        self.reference_n, self.metric_n = int(reference_n), int(metric_n)
+        self.metric_times = int(metric_times)
         x = node_grid(self.reference_n, self.half_width)
         xx, yy = np.meshgrid(x, x, indexing="ij")
         self._grid_c = self.velocity.numpy(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(xx.shape)
@@ -137,7 +141,8 @@ class Wave(Problem):
                        share=1.0 - self.initial_share - self.wall_share),
             Constraint("initial_value", self._sample_initial, lambda u, b: u.value - b["u0"], order=0,
                        weight=self.initial_weight, share=self.initial_share / 2),
-            Constraint("initial_velocity", self._sample_initial, lambda u, b: u.grad[:, :1] * scale_v, order=1,
+            Constraint("initial_velocity", self._sample_initial, lambda u, b: u.grad[:, :1] * scale_v,
+                       order=1,
                        weight=self.initial_weight, share=self.initial_share / 2),
         ]
         if self.wall_share > 0:
@@ -151,7 +156,8 @@ class Wave(Problem):
         if self._solution is None:
             x = node_grid(self.reference_n, self.half_width)
             xx, yy = np.meshgrid(x, x, indexing="ij")
-            u0 = gaussian_pulse(np.stack([xx.ravel(), yy.ravel()], 1), self.center, self.sigma).reshape(xx.shape)
+            pts = np.stack([xx.ravel(), yy.ravel()], 1)
+            u0 = gaussian_pulse(pts, self.center, self.sigma).reshape(xx.shape)
             # frames every ~σ/(10 c) keep the cubic time interpolation error near 1e-5; 8 more
             # frames past T keep the spline's end condition away from [0, T]
             frames = int(np.ceil(self.t_end * self.c_max * 10 / self.sigma)) + 1
@@ -159,7 +165,8 @@ class Wave(Problem):
             frames += 8
             t_ext = dt * (frames - 1)
             if self.velocity.uniform:
-                self._solution = SpectralWave(u0, self.velocity.value, self.half_width).solution(t_ext, frames)
+                spectral = SpectralWave(u0, self.velocity.value, self.half_width)
+                self._solution = spectral.solution(t_ext, frames)
             else:
                 self._solution = leapfrog_wave(u0, self._grid_c, self.half_width, t_ext, frames)
         return self._solution
@@ -171,16 +178,17 @@ class Wave(Problem):
     # -- evaluation --------------------------------------------------------------------------
     def _eval_grid(self, model, times=None):
         sol = self.solution()
-        stride = self.reference_n // (self.metric_n - 1)
-        axis = sol.x[::stride]
-        times = np.linspace(0.0, self.t_end, self.metric_times) if times is None else np.asarray(times)
+        axis = np.linspace(-self.half_width, self.half_width, self.metric_n)
+        times = np.linspace(0.0, self.t_end, self.metric_times) if times is None else np.asarray(times, float)
         frames = np.rint(times / (sol.times[1] - sol.times[0])).astype(int)
-        if not np.allclose(sol.times[frames], times, atol=1e-9):
-            ref = np.stack([sol(np.c_[np.full(axis.size**2, t), _pairs(axis)]).reshape(axis.size, -1)
-                            for t in times])
-        else:
-            ref = sol.u[frames][:, ::stride, ::stride]
+        stride = self.reference_n // (self.metric_n - 1)
+        on_nodes = (self.reference_n % (self.metric_n - 1) == 0
+                    and np.allclose(sol.times[frames], times, atol=1e-9))
         pts = np.concatenate([np.c_[np.full(axis.size**2, t), _pairs(axis)] for t in times])
+        if on_nodes:  # exact frames (spectral) or the grid solver's own values: no interpolation
+            ref = sol.u[frames][:, ::stride, ::stride]
+        else:
+            ref = sol(pts).reshape(len(times), axis.size, axis.size)
         u = model_values(model, torch.as_tensor(pts, dtype=torch.float32))[:, 0].reshape(ref.shape)
         return times, axis, u, ref
 
@@ -191,9 +199,9 @@ class Wave(Problem):
 
     def fields(self, model) -> dict[str, np.ndarray]:
         times, axis, u, ref = self._eval_grid(model)
-        stride = self.reference_n // (self.metric_n - 1)
+        velocity = self.velocity.numpy(_pairs(axis)).reshape(axis.size, axis.size)
         return {"times": times, "x": axis, "u": u, "reference": ref, "error": np.abs(u - ref),
-                "velocity": self._grid_c[::stride, ::stride]}
+                "velocity": velocity}
 
     def figure(self, model, history):
         times, axis, u, ref = self._eval_grid(model, [0.5 * self.t_end, self.t_end])

@@ -41,7 +41,7 @@ def dalembert_1d(f, x, t: float, c: float) -> np.ndarray:
 
 
 def node_grid(n: int, half_width: float = 1.0, periodic: bool = False) -> np.ndarray:
-    """Node coordinates: ``N+1`` nodes with walls, ``N`` for a periodic box (the right end is the left one)."""
+    """Node coordinates: ``N+1`` nodes with walls, ``N`` for a periodic box (whose right end is its left)."""
     if periodic:
         return -half_width + 2 * half_width * np.arange(n) / n
     return np.linspace(-half_width, half_width, n + 1)
@@ -237,5 +237,6 @@ class WaveSolution:
         dt = self.times[1] - self.times[0]
         pt = min(_PAD, self.u.shape[0] - 1)
         px = min(_PAD, self.u.shape[1] - 1)
-        idx = np.concatenate([(p[:, :1] - t0) / dt + pt, (p[:, 1:] - lo) / (self.x[1] - self.x[0]) + px], axis=1)
+        h = self.x[1] - self.x[0]
+        idx = np.concatenate([(p[:, :1] - t0) / dt + pt, (p[:, 1:] - lo) / h + px], axis=1)
         return map_coordinates(self._coef, idx.T, order=3, mode="mirror", prefilter=False)

@@ -40,7 +40,8 @@ def _cleanup(text: str):
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'none', 'largest' or a face fraction in (0, 1], got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected 'none', 'largest' or a face fraction in (0, 1], got {text!r}") from None
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"a face fraction must lie in (0, 1], got {text!r}")
     return value
@@ -72,7 +73,8 @@ def _add_mesh_options(p: argparse.ArgumentParser) -> None:
 
 def add_shape_commands(subparsers) -> None:
     """Register ``reconstruct``, ``fit-sdf``, ``mesh`` and ``evaluate`` on an argparse subparsers object."""
-    p = subparsers.add_parser("reconstruct", help="fit an SDF to an oriented point cloud and write a .ply mesh",
+    p = subparsers.add_parser("reconstruct",
+                              help="fit an SDF to an oriented point cloud and write a .ply mesh",
                               description="Fit a SIREN signed distance function to an oriented point cloud, "
                                           "mesh its zero level, and write the mesh (in the cloud's own "
                                           "coordinates) and a preview .png next to it.")
@@ -107,7 +109,8 @@ def add_shape_commands(subparsers) -> None:
     p.add_argument("--reference", required=True, help="ground-truth mesh")
     p.add_argument("--json", default=None, help="also write the scores to this JSON file")
     p.add_argument("--samples", type=_positive_int, default=100_000, help="points sampled on each mesh")
-    p.add_argument("--threshold", type=float, default=0.01, help="F-score distance, unit-cube units (default 0.01)")
+    p.add_argument("--threshold", type=float, default=0.01,
+                   help="F-score distance, unit-cube units (default 0.01)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_evaluate)
 
@@ -159,7 +162,8 @@ def run_fit_sdf(args) -> int:
     shape, result = fit_sdf(args.cloud, args.steps, **_fit_kwargs(args))
     shape.save(out)
     m = result.metrics
-    print(f"fitted {shape.metadata['points']:,} points in {result.times['train_s']:.1f} s ({result.steps} steps): "
+    print(f"fitted {shape.metadata['points']:,} points in {result.times['train_s']:.1f} s "
+          f"({result.steps} steps): "
           f"mean |f| on the points {m['surface_abs_f_input_units']:.3g} (input units), "
           f"eikonal error {m['eikonal_error_volume']:.3g}")
     print(f"wrote {out}")
@@ -247,11 +251,11 @@ def demo_shape(out_dir, quick: bool = False, progress: bool = True) -> dict:
     def torus_sdf(points):
         return exact(points @ inverse)  # rows p -> R^-1 p, with R^-1 = R^T
 
-    steps, resolution = (60, 64) if quick else (800, 160)
+    steps, resolution = (120, 64) if quick else (800, 160)
     res = reconstruct(xyz, out_dir / "torus.ply", steps=steps, resolution=resolution, progress=progress,
                       reference_sdf=torus_sdf, batch_size=3000 if quick else None)
     scores = evaluate_mesh(res.mesh, truth, n_samples=20_000 if quick else 100_000)
     return {"xyz": str(xyz), "ply": str(res.ply), "preview": str(res.preview), "points": len(cloud),
-            "steps": steps, "resolution": resolution, "fit_s": res.times["fit_s"], "mesh_s": res.times["mesh_s"],
+            "steps": steps, "resolution": resolution, **res.times,
             **{k: scores[k] for k in ("chamfer_l1", "chamfer_l1_exact", "normal_consistency", "fscore")},
             "sdf_mae_volume": res.fit.metrics["sdf_mae_volume"] * res.model.normalization.scale}

@@ -13,7 +13,6 @@ a few rendered views next to the ``.ply``).
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
@@ -30,44 +29,12 @@ from sirenpde.nn import build_from_config, model_config
 from sirenpde.pointcloud import Normalization, PointCloud, sample_surface
 
 FORMAT = "sirenpde-shape-1"
-_KEYS = ("format", "version", "config", "normalization", "prior_radius", "state_dict", "metadata")
-DEFAULT_PRIOR_RADIUS = 0.5
+_KEYS = ("format", "version", "config", "normalization", "state_dict", "metadata")
 CUBE = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
 
-def sphere_jet(x: torch.Tensor, radius: float, order: int = 2, second: str = "diagonal") -> Jet:
-    """Jet of the sphere SDF ``|x| - radius`` at ``x (n, d)``, with the parts ``second`` asks for.
-
-    grad = x / r, Hessian = (I - x x^T / r^2) / r, its diagonal (1 - x_i^2 / r^2) / r and the
-    Laplacian (d - 1) / r, for r = |x| (clamped away from 0, where the cone has no derivative).
-    """
-    r = x.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    jet = Jet(r - radius)
-    if order == 0:
-        return jet
-    u = x / r
-    jet.grad = u.unsqueeze(-1)
-    if order == 2:
-        d = x.shape[1]
-        if second == "laplacian":
-            jet.lap = (d - 1) / r
-        else:
-            jet.d2 = ((1 - u.square()) / r).unsqueeze(-1)
-            if second == "hessian":
-                eye = torch.eye(d, dtype=x.dtype, device=x.device)
-                jet.hessian = ((eye - u.unsqueeze(2) * u.unsqueeze(1)) / r.unsqueeze(-1)).unsqueeze(-1)
-    return jet
-
-
 class ShapeModel(nn.Module):
-    """A network on the normalised cube, an optional sphere prior, and the :class:`Normalization`
-    that leads to the cube.
-
-    ``f(x) = net(x) + (|x| - prior_radius)``: the network learns the shape's difference from a
-    sphere (a geometric initialisation, as in SAL and DiGS). A Siren starts as low-amplitude
-    noise whose zero set fills the whole cube; with the prior the field starts as a true distance
-    whose zero set is one sphere, so the spurious surfaces far from the data that plague short
-    fits never form. ``prior_radius=None`` turns the prior off.
+    """A network on the normalised cube and the :class:`Normalization` that leads there.
 
     ``forward`` (and ``forward_jet``) take normalised points ``(n, 3)`` and return ``(n, 1)``
     signed distances in normalised units, so the model trains like any other; ``extract_mesh``
@@ -78,25 +45,19 @@ class ShapeModel(nn.Module):
     net : nn.Module mapping (n, 3) to (n, 1); a built-in sirenpde model to be savable
     normalization : Normalization
     metadata : dict of plain values (str, numbers, lists, dicts), saved with the model
-    prior_radius : float > 0 or None, in normalised units (the data spans [-0.9, 0.9])
     """
 
-    def __init__(self, net: nn.Module, normalization: Normalization, metadata: Optional[dict] = None,
-                 prior_radius: Optional[float] = DEFAULT_PRIOR_RADIUS):
+    def __init__(self, net: nn.Module, normalization: Normalization, metadata: Optional[dict] = None):
         super().__init__()
         if not isinstance(normalization, Normalization):
-            raise ValueError(f"ShapeModel: normalization must be a Normalization, got {type(normalization).__name__}")
+            raise ValueError("ShapeModel: normalization must be a Normalization, "
+                             f"got {type(normalization).__name__}")
         for attr, want in (("in_features", 3), ("out_features", 1)):
             got = getattr(net, attr, want)
             if got != want:
                 raise ValueError(f"ShapeModel: the network must map (n, 3) to (n, 1); it has {attr}={got}")
-        if prior_radius is not None:
-            prior_radius = float(prior_radius)
-            if not (math.isfinite(prior_radius) and prior_radius > 0):
-                raise ValueError(f"ShapeModel: prior_radius must be a positive number or None, got {prior_radius!r}")
         self.net = net
         self.normalization = normalization
-        self.prior_radius = prior_radius
         self.metadata = dict(metadata or {})
         self.in_features, self.out_features = 3, 1
         if not supports_jets(net):
@@ -104,19 +65,10 @@ class ShapeModel(nn.Module):
             self.forward_jet = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.net(x)
-        if self.prior_radius is not None:
-            f = f + (x.norm(dim=1, keepdim=True) - self.prior_radius)
-        return f
+        return self.net(x)
 
     def forward_jet(self, x: torch.Tensor, order: int = 2, second: str = "diagonal") -> Jet:
-        jet = self.net.forward_jet(x, order=order, second=second)
-        if self.prior_radius is None:
-            return jet
-        prior = sphere_jet(x, self.prior_radius, order, second)
-        return Jet(*[None if a is None else a + b for a, b in zip(
-            (jet.value, jet.grad, jet.d2, jet.hessian, jet.lap),
-            (prior.value, prior.grad, prior.d2, prior.hessian, prior.lap))])
+        return self.net.forward_jet(x, order=order, second=second)
 
     def sdf(self, points, batch_size: int = 65536) -> np.ndarray:
         """Signed distance at ``points (n, 3)`` in the input's coordinates and units: ``(n,)``."""
@@ -138,7 +90,6 @@ class ShapeModel(nn.Module):
             "version": sirenpde.__version__,
             "config": model_config(self.net),
             "normalization": self.normalization.to_dict(),
-            "prior_radius": self.prior_radius,
             "state_dict": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
             "metadata": json.loads(json.dumps(self.metadata)),
         }
@@ -168,9 +119,10 @@ def load_shape_model(path, device: Union[str, torch.device] = "cpu") -> ShapeMod
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types (UnpicklingError, RuntimeError, EOFError...)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path} is not a sirenpde shape model: torch.load(weights_only=True) "
-                         f"could not read it ({first})") from err
+        # torch's own message suggests weights_only=False, which would run arbitrary code: not here
+        raise ValueError(f"{path} is not a sirenpde shape model (a file written by ShapeModel.save or "
+                         f"`sirenpde fit-sdf`): torch.load(weights_only=True) could not read it "
+                         f"({type(err).__name__})") from err
     if not isinstance(state, dict):
         raise ValueError(f"{path} is not a sirenpde shape model: it holds a {type(state).__name__}, "
                          f"not a dict with format {FORMAT!r}")
@@ -185,7 +137,7 @@ def load_shape_model(path, device: Union[str, torch.device] = "cpu") -> ShapeMod
         net = build_from_config(state["config"])
         net.load_state_dict(state["state_dict"])
         shape = ShapeModel(net, Normalization.from_dict(state["normalization"]),
-                           dict(metadata, saved_with_version=state["version"]), prior_radius=state["prior_radius"])
+                           dict(metadata, saved_with_version=state["version"]))
     except (ValueError, TypeError, KeyError, RuntimeError) as err:
         raise ValueError(f"{path}: sirenpde shape model is inconsistent: {err}") from err
     return shape.to(device).eval()
@@ -197,9 +149,8 @@ def load_shape_model(path, device: Union[str, torch.device] = "cpu") -> ShapeMod
 def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *, normals: str = "error",
             model: Optional[nn.Module] = None, hidden_features: Optional[int] = None,
             hidden_layers: Optional[int] = None, w0: float = 30.0, lr: Optional[float] = None,
-            batch_size: Optional[int] = None, schedule: Optional[str] = None, device: str = "auto",
-            seed: int = 0, progress: bool = True, engine: str = "auto",
-            prior_radius: Optional[float] = DEFAULT_PRIOR_RADIUS, **problem_kwargs):
+            batch_size: Optional[int] = None, schedule: Optional[str] = "cosine", device: str = "auto",
+            seed: int = 0, progress: bool = True, engine: str = "auto", **problem_kwargs):
     """Fit a signed distance function to an oriented point cloud.
 
     Parameters
@@ -209,7 +160,6 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
     normals : {"error", "drop", "estimate"}, policy for bad normals when reading a file
     model : a network on the normalised cube (default: a Siren sized by ``SDF.model_kwargs``,
         overridden by ``hidden_features``, ``hidden_layers`` and ``w0``)
-    prior_radius : float or None, the sphere prior of :class:`ShapeModel`
     lr, batch_size, schedule, device, seed, progress, engine : passed to :func:`sirenpde.fit`
     **problem_kwargs : passed to :class:`~sirenpde.problems.sdf.SDF` (weights, ``near_sigma``,
         ``reference_mesh``...)
@@ -223,17 +173,18 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
 
     problem = SDF(cloud, normals=normals, **problem_kwargs)
     if model is None:
+        torch.manual_seed(seed)  # the initial weights too, so a seed fixes the whole fit
         overrides = {"first_omega_0": w0, "hidden_omega_0": w0}
         if hidden_features is not None:
             overrides["hidden_features"] = hidden_features
         if hidden_layers is not None:
             overrides["hidden_layers"] = hidden_layers
-        shape = problem.make_model("siren", prior_radius=prior_radius, **overrides)
+        shape = problem.make_model("siren", **overrides)
     elif isinstance(model, ShapeModel):
         raise ValueError("fit_sdf: pass the bare network as model; the ShapeModel around it is built here "
                          "with the cloud's normalisation")
     else:
-        shape = ShapeModel(model, problem.normalization, prior_radius=prior_radius)
+        shape = ShapeModel(model, problem.normalization)
     result = fit(problem, shape, steps=steps, lr=lr, batch_size=batch_size, device=device, seed=seed,
                  progress=progress, schedule=schedule, engine=engine)
     shape.metadata.update({
@@ -252,7 +203,8 @@ def mesh_shape(shape: ShapeModel, resolution: int = 256, *, method: str = "spars
     from sirenpde.meshing import extract_mesh
 
     if not isinstance(shape, ShapeModel):
-        raise ValueError(f"mesh_shape needs a ShapeModel (it carries the normalisation), got {type(shape).__name__}")
+        raise ValueError("mesh_shape needs a ShapeModel (it carries the normalisation), "
+                         f"got {type(shape).__name__}")
     return extract_mesh(shape, bounds=bounds, resolution=resolution, method=method, device=device,
                         progress=progress, cleanup=cleanup)
 
@@ -271,9 +223,10 @@ class Reconstruction:
     scores: dict = dc_field(default_factory=dict)
 
 
-def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[int] = None, resolution: int = 256,
-                device: str = "auto", progress: bool = True, *, normals: str = "error", preview: bool = True,
-                save_model=None, cleanup=None, reference=None, **fit_kwargs) -> Reconstruction:
+def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[int] = None,
+                resolution: int = 256, device: str = "auto", progress: bool = True, *, normals: str = "error",
+                preview: bool = True, save_model=None, cleanup=None, reference=None,
+                **fit_kwargs) -> Reconstruction:
     """Point cloud to ``.ply`` in one go: fit, mesh, export, preview.
 
     Parameters
@@ -353,8 +306,7 @@ def write_preview(mesh, path, size: int = 360, title: str = "", seed: int = 0) -
     radius = float(np.linalg.norm(cloud.points - center, axis=1).max()) * 1.05 or 1.0
     pts = (cloud.points - center) / radius
     fig, axes = plt.subplots(1, len(VIEWS), figsize=(4 * len(VIEWS), 4.3))
-    cmap = matplotlib.colormaps["bone"].copy()
-    cmap.set_bad("white")
+    cmap = matplotlib.colormaps["bone"].with_extremes(bad="white")
     for ax, (name, azimuth, elevation) in zip(axes, VIEWS):
         img = render_points(pts, cloud.normals, _rotation(azimuth, elevation), size)
         ax.imshow(0.15 + 0.8 * img, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")

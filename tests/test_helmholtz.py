@@ -76,14 +76,15 @@ def test_hard_boundary_without_jets_uses_autograd():
     assert u.engine == "autograd" and u.laplacian.shape == (5, 1)
 
 
-@pytest.mark.slow
 def test_square_short_fit_reaches_stated_error():
-    # k0 = π, hard boundary, 2x64 sine network, 300 full-batch Adam steps on 400 points.
-    problem = HelmholtzSquare(k0=math.pi, hard_bc=True)
+    # k0 = 2π, hard boundary, 2x64 sine network (w0 = k0), 300 full-batch Adam steps on the
+    # 20x20 collocation grid; measured 6.7e-4 (seed 0) and 5.8e-4 (seed 1).
+    problem = HelmholtzSquare(k0=2 * math.pi, hard_bc=True)
     torch.manual_seed(0)
     model = problem.make_model("siren", hidden_features=64, hidden_layers=2)
+    assert isinstance(model, HardBoundary)
     result = fit(problem, model, steps=300, lr=1e-3, progress=False, seed=0)
-    assert result.metrics["rel_l2"] < 2e-2, result.metrics
+    assert result.metrics["rel_l2"] < 3e-3, result.metrics
 
 
 def test_square_rejects_bad_parameters():
@@ -111,20 +112,45 @@ def _stretched_plane_wave(problem, theta=0.7):
 
 def test_pml_residual_vanishes_on_a_stretched_plane_wave():
     problem = Helmholtz(k=20.0)
-    x = torch.rand(3000, 2, dtype=torch.float64) * 2 - 1
-    batch = {"x": x, "m": torch.ones(3000, dtype=torch.float64), "f": torch.zeros(3000, dtype=torch.float64)}
+    x = torch.rand(1000, 2, dtype=torch.float64) * 2 - 1
+    batch = {"x": x, "m": torch.ones(1000, dtype=torch.float64), "f": torch.zeros(1000, dtype=torch.float64)}
     u = field(_stretched_plane_wave(problem), x, order=2)
     r = problem.residual(u, batch)
     # relative to |u|: the wave grows into the bands it enters from (incoming there) by up to 3e5
     assert (r.norm(dim=1) / u.value.norm(dim=1)).max() < 1e-10
     in_band = (x.abs() > problem.inner).any(dim=1)
-    assert in_band.sum() > 1000
+    assert in_band.sum() > 500
     # Where it leaves (x > inner, |y| < inner) |u| = exp(-k cos θ a0 d³/(3 w²)): 6e-6 at the wall.
     out = (x[:, 0] > problem.inner) & (x[:, 1].abs() < problem.inner)
     d = x[out, 0] - problem.inner
-    expected = torch.exp(-problem.k * math.cos(0.7) * problem.pml_strength * d**3 / (3 * problem.pml_width**2))
+    a0, w = problem.pml_strength, problem.pml_width
+    expected = torch.exp(-problem.k * math.cos(0.7) * a0 * d**3 / (3 * w**2))
     assert torch.allclose(u.value[out].norm(dim=1), expected, rtol=1e-12, atol=0)
     assert expected.min() < 1e-4
+
+
+def test_absorption_continuation_schedule_and_damped_residual():
+    problem = Helmholtz(k=15.0, absorption=0.4, absorption_fraction=0.5)
+    assert problem.absorption_now == 0.0  # undamped unless the solver drives the continuation
+    eps = []
+    for step in (0, 250, 500, 900):
+        problem.on_step(step, 1000)
+        eps.append(problem.absorption_now)
+    assert eps == pytest.approx([0.4, 0.2, 0.0, 0.0])
+    # A plane wave with κ² = k² (1 + i ε) solves the damped equation inside the physical region.
+    problem.on_step(100, 1000)
+    kappa = complex(np.sqrt(problem.k2_complex()))
+
+    def fn(x):
+        u = torch.exp(1j * kappa * (0.6 * x[:, 0] + 0.8 * x[:, 1]))
+        return torch.stack([u.real, u.imag], 1)
+
+    x = torch.rand(200, 2, dtype=torch.float64) - 0.5
+    batch = {"x": x, "m": torch.ones(200, dtype=torch.float64), "f": torch.zeros(200, dtype=torch.float64)}
+    r = problem.residual(field(_Exact(fn, 2), x, order=2), batch)
+    assert r.abs().max() < 1e-10
+    problem.on_step(600, 1000)  # undamped again: the same wave now leaves a residual
+    assert problem.residual(field(_Exact(fn, 2), x, order=2), batch).abs().max() > 1e-2
 
 
 class _Chebyshev(nn.Module):
@@ -163,7 +189,7 @@ def test_residual_vanishes_on_the_exact_radial_solution_in_the_physical_region()
     exact = _Chebyshev(problem.k, problem.sigma, problem.source.tolist())
     gen = torch.Generator().manual_seed(1)
     for sample in (problem._sample_domain, problem._sample_source):
-        batch = {k: v.double() for k, v in sample(3000, gen).items()}
+        batch = {k: v.double() for k, v in sample(800, gen).items()}
         keep = (batch["x"].abs() <= problem.inner).all(dim=1)
         batch = {k: v[keep] for k, v in batch.items()}
         u = field(exact, batch["x"], order=2)

@@ -108,9 +108,58 @@ def test_off_surface_penalty_matches_its_closed_form(problem):
     assert t["eikonal"].abs().max() < 1e-6
 
 
+def test_guide_gives_a_lower_bound_of_the_cloud_distance_and_the_right_side(problem):
+    """On the sphere cloud: the tabulated lower bound never exceeds the exact distance to the
+    nearest cloud point and is within one grid diagonal (2 sqrt(3) / 31) of it; the winding
+    number's sign is never wrong and is unknown only near the surface."""
+    guide = problem.guide
+    x = torch.rand(20_000, 3, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    lower, sign = guide.lookup(x)
+    exact = torch.cdist(x.double(), problem.points.double()).min(dim=1).values.float()
+    assert torch.all(lower <= exact + 1e-5)
+    assert torch.all(exact - lower <= 2 * math.sqrt(3) / 31 + 1e-5)
+    true_side = torch.sign(x.norm(dim=1) - 0.9)
+    known = sign != 0
+    assert torch.all(sign[known] == true_side[known])
+    assert (x.norm(dim=1) - 0.9)[~known].abs().max() < 0.1
+    assert known.float().mean() > 0.9
+
+
+def test_winding_number_of_a_sphere():
+    """The generalised winding number of outward points is 1 inside and 0 outside. With 6,000
+    random points of equal area it is a Monte Carlo quadrature whose error grows as the query
+    nears the surface: 1e-3 at the centre, ~3% at 0.3 from the surface."""
+    from sirenpde.problems.sdf import _winding
+
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=(6000, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    area = np.full(len(d), 4 * math.pi / len(d))
+    q = np.array([[0, 0, 0], [0.3, -0.2, 0.1], [0, 0, 1.8], [2, 2, 2], [0.5, 0.5, 0.0]])
+    w = _winding(q, d, d, area, np.sqrt(area / math.pi))
+    assert w[0] == pytest.approx(1, abs=1e-3)
+    assert w == pytest.approx([1, 1, 0, 0, 1], abs=0.05)
+
+
+def test_distance_bound_is_inactive_on_the_exact_sdf_and_bites_on_a_spurious_zero(problem):
+    """sign * f >= d(x, cloud) - slack holds for the true SDF once slack exceeds the cloud's
+    covering radius; a field that vanishes at the centre (distance 0.9 from every point, inside)
+    pays 0.9 - slack, and one that is +0.5 there pays 0.9 - slack + 0.5."""
+    _, t = terms_on(problem, "off_surface", 20_000)
+    assert t["bound"].max() == 0
+    batch = {"x": torch.zeros(1, 3), "cloud_distance": torch.full((1, 1), 0.9), "sign": -torch.ones(1, 1)}
+    for value in (0.0, 0.5):
+        const = field(lambda x, v=value: v + 0 * x.sum(1, keepdim=True), batch["x"], order=1,
+                      engine="autograd")
+        bound = problem.terms(const, batch, "off_surface")["bound"].item()
+        assert bound == pytest.approx(0.9 - problem.bound_slack + value, abs=1e-6)
+    # default slack: 0.02 + 4 median spacings; 4,006 points on a radius-0.9 sphere are ~0.025 apart
+    assert 0.05 < problem.bound_slack < 0.2
+
+
 def test_residual_is_the_weighted_sum_of_the_terms():
     weights = dict(surface_weight=7.0, normal_weight=3.0, eikonal_weight=2.0, near_weight=5.0,
-                   off_surface_weight=11.0)
+                   off_surface_weight=11.0, bound_weight=13.0)
     prob = SDF(sphere_cloud(200), **weights)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
@@ -217,6 +266,8 @@ def test_built_from_a_path(tmp_path):
     ({"eikonal_weight": float("nan")}, "eikonal_weight"),
     ({"alpha": 0.0}, "alpha"),
     ({"near_sigma": -0.1}, "near_sigma"),
+    ({"bound_slack": float("inf")}, "bound_slack"),
+    ({"bound_weight": -2.0}, "bound_weight"),
     ({"shares": (1, 1)}, "shares"),
     ({"shares": (0, 0, 0)}, "shares"),
     ({"metrics_resolution": 1}, "metrics_resolution"),

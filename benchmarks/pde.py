@@ -1,0 +1,144 @@
+"""PDE benchmarks: SIREN on helmholtz-square, helmholtz (PML, k = 20) and wave, against references.
+
+Every run reports the relative L2 error against the problem's reference (closed form, radial
+quadrature, spectral propagator) and its training wall time; a markdown table goes to ``--out``.
+
+    python benchmarks/pde.py                   # the sizes below (tens of minutes on 2 CPU cores)
+    python benchmarks/pde.py --quick           # seconds per problem: a smoke run, not a result
+    python benchmarks/pde.py --only helmholtz-square --seeds 3
+
+Sizes (``CONFIGS``):
+- helmholtz-square: the standard PINN benchmark: k0 = 4π, 400 fixed interior collocation points
+  (full batch), 160 boundary points, a 3x150 sine network, 5000 Adam steps; median over seeds.
+- helmholtz: k = 20, the paper's source (variance 1e-4) at the origin, PML band 0.5; error in the
+  physical region [-0.5, 0.5]² against the exact radial quadrature.
+- wave: uniform c = 1, Gaussian pulse sigma = 0.1, t in [0, 0.5], walls; error against the
+  sine-series propagator.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from sirenpde.atomic import atomic_open
+from sirenpde.problems.helmholtz import Helmholtz
+from sirenpde.problems.helmholtz_square import HelmholtzSquare
+from sirenpde.problems.wave import Wave
+from sirenpde.solver import fit
+
+# problem kwargs, model kwargs, fit kwargs, target rel L2; "quick" overrides for smoke runs
+CONFIGS = {
+    "helmholtz-square": dict(
+        problem=dict(k0=4 * math.pi, points=400, boundary_points=160, collocation="grid"),
+        model=dict(hidden_features=150, hidden_layers=3, first_omega_0=4 * math.pi, hidden_omega_0=2.0),
+        fit=dict(steps=5000, lr=1e-3, schedule="cosine"),
+        quick=dict(fit=dict(steps=300)),
+        target=1e-2, seeds=3),
+    "helmholtz": dict(
+        problem=dict(k=20.0, sigma=0.01, metric_n=128),
+        model=dict(hidden_features=128, hidden_layers=3, first_omega_0=30.0, hidden_omega_0=30.0),
+        fit=dict(steps=3000, lr=1e-4, batch_size=1024),
+        quick=dict(fit=dict(steps=30, batch_size=512), problem=dict(metric_n=32)),
+        target=5e-2, seeds=1),
+    "wave": dict(
+        problem=dict(t_end=0.5, sigma=0.1, reference_n=128, metric_n=65),
+        model=dict(hidden_features=128, hidden_layers=3, first_omega_0=10.0, hidden_omega_0=30.0),
+        fit=dict(steps=3000, lr=2e-4, batch_size=2048, schedule="cosine"),
+        quick=dict(fit=dict(steps=30, batch_size=512)),
+        target=5e-2, seeds=1),
+}
+PROBLEM_CLASSES = {"helmholtz-square": HelmholtzSquare, "helmholtz": Helmholtz, "wave": Wave}
+
+
+def run_one(name: str, cfg: dict, seed: int) -> dict:
+    problem = PROBLEM_CLASSES[name](**cfg["problem"])
+    t0 = time.perf_counter()
+    problem.metrics(torch.nn.Linear(problem.in_features, problem.out_features))  # builds the reference
+    ref_s = time.perf_counter() - t0
+    torch.manual_seed(seed)
+    model = problem.make_model("siren", **cfg["model"])
+    t0 = time.perf_counter()
+    result = fit(problem, model, seed=seed, progress=False, device="cpu", **cfg["fit"])
+    wall = time.perf_counter() - t0
+    return {"seed": seed, "rel_l2": result.metrics["rel_l2"], "train_s": result.times["train_s"],
+            "wall_s": wall, "reference_s": ref_s, "final_loss": result.history["total"][-1]}
+
+
+def merged(cfg: dict, quick: bool) -> dict:
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg.items()}
+    if quick:
+        for part, over in cfg.get("quick", {}).items():
+            out[part].update(over)
+    return out
+
+
+def describe(name: str, cfg: dict) -> str:
+    m, f = cfg["model"], cfg["fit"]
+    w0 = f"w0 {m['first_omega_0']:.3g}/{m['hidden_omega_0']:g}"
+    size = f"{m['hidden_layers']}x{m['hidden_features']} siren ({w0})"
+    batch = f", batch {f['batch_size']}" if "batch_size" in f else ", full batch"
+    sched = f", {f['schedule']}" if f.get("schedule") else ""
+    return f"{size}, {f['steps']} Adam steps, lr {f['lr']:g}{sched}{batch}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny runs (seconds): checks the script, not the method")
+    parser.add_argument("--only", default=None, help="comma-separated subset of " + ", ".join(CONFIGS))
+    parser.add_argument("--seeds", type=int, default=None, help="override the seeds per problem")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--out", default="benchmarks/results/pde.md")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = list(CONFIGS) if not args.only else [n.strip() for n in args.only.split(",")]
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown problem(s) {unknown}; choose from {', '.join(CONFIGS)}")
+
+    rows = []
+    for name in names:
+        cfg = merged(CONFIGS[name], args.quick)
+        seeds = args.seeds or (1 if args.quick else cfg["seeds"])
+        runs = []
+        for seed in range(seeds):
+            r = run_one(name, cfg, seed)
+            runs.append(r)
+            print(f"{name} seed {seed}: rel L2 {r['rel_l2']:.3e}, train {r['train_s']:.1f} s, "
+                  f"reference {r['reference_s']:.1f} s", flush=True)
+        med = statistics.median(r["rel_l2"] for r in runs)
+        rows.append((name, cfg, runs, med))
+
+    lines = ["# PDE benchmarks (SIREN)", "",
+             f"Command: `python benchmarks/pde.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
+             f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+             f"{torch.get_num_threads()} threads; date {time.strftime('%Y-%m-%d')}"
+             + ("  " if args.quick else ""),
+             *(["**--quick: smoke sizes, the errors are not results.**"] if args.quick else []), "",
+             "| problem | setup | rel L2 (median) | rel L2 per seed | target | train s per run "
+             "| reference s |",
+             "|---|---|---|---|---|---|---|"]
+    for name, cfg, runs, med in rows:
+        per = ", ".join(f"{r['rel_l2']:.2e}" for r in runs)
+        times = ", ".join(f"{r['train_s']:.0f}" for r in runs)
+        ok = "met" if med <= cfg["target"] else "missed"
+        lines.append(f"| {name} | {describe(name, cfg)} | {med:.2e} | {per} | {cfg['target']:g} ({ok}) | "
+                     f"{times} | {max(r['reference_s'] for r in runs):.2f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with atomic_open(Path(args.out), "w") as fh:
+        fh.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
