@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 import sirenpde
-from sirenpde.atomic import atomic_open, atomic_path
+from sirenpde.atomic import atomic_open
+from sirenpde.plotting import pyplot, save_figure
 from sirenpde.problems import PROBLEMS, spectral
 from sirenpde.problems.audio_fit import AudioFit
 from sirenpde.problems.pixels import PixelProblem
@@ -202,19 +203,8 @@ def reference_panels(problem) -> dict[str, np.ndarray]:
             "laplacian u": spectral.laplacian(t)}
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, also on machines without a display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    _pyplot().close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def plot_fields(path: Path, title: str, ref: dict, panels: dict[str, dict]) -> None:
@@ -234,7 +224,7 @@ def plot_fields(path: Path, title: str, ref: dict, panels: dict[str, dict]) -> N
     ncol = max(len(cols), len(ref), 1)
     flat = all(np.ndim(v) == 1 for _, row in rows for v in row.values())
     size = (9.0, 1.8) if flat else (3.2, 3.0)
-    fig, axes = _pyplot().subplots(len(rows), ncol, figsize=(size[0] * ncol, size[1] * len(rows)),
+    fig, axes = pyplot().subplots(len(rows), ncol, figsize=(size[0] * ncol, size[1] * len(rows)),
                                    squeeze=False)
     # one colour map per field over all rows, so that the models' pictures compare
     signed = {k: any(np.percentile(np.real(row[k]), 1) < 0
@@ -283,7 +273,7 @@ def _draw(ax, a: np.ndarray, key: str, signed: bool, coord=None, behind=None) ->
 
 def plot_curves(path: Path, title: str, metric: str, runs: dict[str, list[dict]]) -> None:
     """The metric against steps and against training wall time, one line per model and seed."""
-    fig, (a, b) = _pyplot().subplots(1, 2, figsize=(11, 4))
+    fig, (a, b) = pyplot().subplots(1, 2, figsize=(11, 4))
     values = []
     for i, (name, seeds) in enumerate(runs.items()):
         for j, run in enumerate(seeds):

@@ -26,7 +26,8 @@ import torch
 from scipy import stats
 
 import sirenpde
-from sirenpde.atomic import atomic_open, atomic_path
+from sirenpde.atomic import atomic_open
+from sirenpde.plotting import pyplot, save_figure
 from sirenpde.evaluate import evaluate
 
 MODES = {
@@ -100,7 +101,7 @@ def ks_table(layers, shifted, model: sirenpde.Siren, rng: np.random.Generator) -
 
 
 def plot_distributions(path: Path, layers, title: str, shifted=None, shift: float = 0.0) -> None:
-    plt = _pyplot()
+    plt = pyplot()
 
     n = len(layers)
     fig, axes = plt.subplots(n, 3, figsize=(12, 2.0 * n), squeeze=False)
@@ -147,7 +148,7 @@ def radial_power(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_spectrum(path: Path, images: dict[str, np.ndarray]) -> dict[str, float]:
     """Images (same side) and their spectra; returns each one's spectral centroid in cycles per side."""
-    plt = _pyplot()
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, len(images) + 1, figsize=(3.2 * (len(images) + 1), 6.4), squeeze=False)
     centroid = {}
@@ -173,7 +174,7 @@ def plot_spectrum(path: Path, images: dict[str, np.ndarray]) -> dict[str, float]
 
 
 def plot_extrapolation(path: Path, image: np.ndarray, outside: np.ndarray, span: float) -> None:
-    plt = _pyplot()
+    plt = pyplot()
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 5))
     a.imshow(image, cmap="gray", extent=(-1, 1, 1, -1))
@@ -186,19 +187,8 @@ def plot_extrapolation(path: Path, image: np.ndarray, outside: np.ndarray, span:
     _save(fig, path)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, also on machines without a display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    _pyplot().close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def grid(side: int, span: float) -> torch.Tensor:

@@ -48,6 +48,7 @@ from scipy.spatial import cKDTree
 
 from sirenpde.evaluate import evaluate
 from sirenpde.problem import Constraint, Problem
+from sirenpde.plotting import pyplot
 from sirenpde.pointcloud import Normalization, PointCloud, read_point_cloud
 from sirenpde.shape import ShapeModel
 
@@ -381,11 +382,7 @@ class SDF(Problem):
                 "z": np.array([c[2]])}
 
     def figure(self, model, history: dict[str, list[float]]):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         f = self.fields(model)
         fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.5))
         extent = (f["x"][0], f["x"][-1], f["y"][0], f["y"][-1])

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from sirenpde.atomic import atomic_open, atomic_path
+from sirenpde.plotting import save_figure
 
 
 def _jsonable(value):
@@ -61,13 +62,7 @@ def write_solution(out_dir, problem, result, model_name: str, options: dict) -> 
     paths = [h5_path]
     fig = problem.figure(model, result.history)
     if fig is not None:
-        import matplotlib.pyplot as plt
-
-        png = out / "solution.png"
-        with atomic_path(png) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        paths.append(png)
+        paths.append(save_figure(fig, out / "solution.png", dpi=110))
     with atomic_open(out / "metrics.json", "w") as f:
         json.dump(meta, f, indent=2)
     paths.append(out / "metrics.json")

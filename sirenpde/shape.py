@@ -26,6 +26,7 @@ from sirenpde.atomic import atomic_path
 from sirenpde.fields import supports_jets
 from sirenpde.jets import Jet
 from sirenpde.nn import build_from_config, model_config
+from sirenpde.plotting import pyplot, save_figure
 from sirenpde.pointcloud import Normalization, PointCloud, sample_surface
 
 FORMAT = "sirenpde-shape-1"
@@ -296,9 +297,7 @@ def write_preview(mesh, path, size: int = 360, title: str = "", seed: int = 0) -
     """Write a PNG with three shaded views of ``mesh`` (front, side, above), atomically."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     path = Path(path)
     n = 10 * size * size  # about ten points per pixel of the object's silhouette keeps it hole-free
     cloud = sample_surface(mesh, n, seed=seed)
@@ -314,7 +313,4 @@ def write_preview(mesh, path, size: int = 360, title: str = "", seed: int = 0) -
         ax.axis("off")
     fig.suptitle(f"{title}  ({len(mesh.vertices):,} vertices, {len(mesh.faces):,} faces)".strip())
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

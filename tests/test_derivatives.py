@@ -1,5 +1,4 @@
 """Derivatives: autograd operators on closed-form fields, jets against autograd, gradcheck."""
-import math
 
 import pytest
 import torch
