@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="default: the problem's (1e-4 for most)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the problem's")
     p.add_argument("--optimizer", default="adam", choices=["adam", "lbfgs"])
-    p.add_argument("--schedule", default=None, choices=["cosine", "exponential", "step"])
+    p.add_argument("--schedule", default=None, choices=["none", "cosine", "exponential", "step"],
+                   help="learning-rate schedule (default: the problem's, usually none)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default=None, help="checkpoint file: saved during training, resumed if present")

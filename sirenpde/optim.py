@@ -19,9 +19,9 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
 
 
 def make_schedule(name: Optional[str], opt: torch.optim.Optimizer, steps: int):
-    """None (constant rate), ``cosine`` (to 1% of the rate), ``exponential`` (to 1%) or
+    """None or ``"none"`` (constant rate), ``cosine`` (to 1% of the rate), ``exponential`` (to 1%) or
     ``step`` (halved at 50% and 75% of the run)."""
-    if name is None:
+    if name is None or name == "none":
         return None
     steps = max(1, steps)
     if name == "cosine":
@@ -30,4 +30,4 @@ def make_schedule(name: Optional[str], opt: torch.optim.Optimizer, steps: int):
         return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.01 ** (1.0 / steps))
     if name == "step":
         return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[steps // 2, (3 * steps) // 4], gamma=0.5)
-    raise ValueError(f"unknown schedule {name!r}; valid schedules: {', '.join(SCHEDULES)} or None")
+    raise ValueError(f"unknown schedule {name!r}; valid schedules: {', '.join(SCHEDULES)}, 'none' or None")

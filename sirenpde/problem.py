@@ -132,6 +132,7 @@ class Problem:
     in_features, out_features : int
     default_steps, default_batch_size : int
     default_lr : float
+    default_schedule : None or a schedule name (see :func:`sirenpde.fit`)
     """
 
     name: str = "problem"
@@ -140,6 +141,7 @@ class Problem:
     default_steps: int = 1000
     default_batch_size: int = 4096
     default_lr: float = 1e-4
+    default_schedule: Optional[str] = None
     model_kwargs: dict = {}
 
     def make_model(self, name: str = "siren", **overrides):

@@ -79,7 +79,8 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
     checkpoint : path; saved every ``checkpoint_every`` steps (default: 10 times per run)
         and at the end; if the file exists, training resumes from it
     optimizer : "adam" or "lbfgs"
-    schedule : None, "cosine", "exponential" or "step"; the learning-rate schedule
+    schedule : "none", "cosine", "exponential" or "step"; the learning-rate schedule; default
+        ``problem.default_schedule`` (None, a constant rate, unless the problem sets one)
     engine : derivative engine, "auto", "jet" or "autograd" (see :func:`sirenpde.field`)
     eval_every : int; record ``problem.metrics(model)`` every that many steps in
         ``result.evaluations`` (their time is excluded from ``train_s``)
@@ -88,6 +89,7 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
     steps = problem.default_steps if steps is None else int(steps)
     lr = problem.default_lr if lr is None else float(lr)
     batch_size = problem.default_batch_size if batch_size is None else int(batch_size)
+    schedule = getattr(problem, "default_schedule", None) if schedule is None else schedule
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     if batch_size < 1:

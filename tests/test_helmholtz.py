@@ -295,3 +295,21 @@ def test_inverse_rejects_bad_sources():
         HelmholtzInverse(sources=((0.0, 0.0), (0.9, 0.0)))
     with pytest.raises(ValueError, match=r"shape \(S, 2\)"):
         HelmholtzInverse(sources=(0.0, 0.0, 0.0))
+
+
+@pytest.mark.parametrize("cls", [Helmholtz, HelmholtzSquare])
+def test_training_defaults_are_usable(cls):
+    from sirenpde.optim import SCHEDULES
+
+    problem = cls()
+    assert problem.default_schedule is None or problem.default_schedule in SCHEDULES
+    model = problem.make_model("siren")
+    x = torch.rand(5, 2)
+    assert model(x).shape == (5, problem.out_features)
+    if cls is Helmholtz:
+        # the absorption continuation is on by default, and off after its fraction of the steps
+        problem.on_step(0, 100)
+        assert problem.absorption_now == problem.absorption > 0
+        problem.on_step(60, 100)
+        assert problem.absorption_now == 0.0
+        assert Helmholtz(absorption=0.0).absorption == 0.0

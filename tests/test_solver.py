@@ -91,6 +91,22 @@ def test_optimizer_and_schedule_options():
     assert len(res.history["total"]) == 10
 
 
+def test_problem_default_schedule_applies_unless_overridden():
+    """A problem's ``default_schedule`` is used when ``fit`` gets none; "none" turns it off."""
+
+    class CosineSine1D(Sine1D):
+        default_schedule = "cosine"
+
+    def losses(problem, **kw):
+        return sirenpde.fit(problem, small_model(), steps=30, lr=1e-2, progress=False, **kw).history["total"]
+
+    implicit = losses(CosineSine1D())
+    assert implicit == losses(Sine1D(), schedule="cosine")
+    constant = losses(CosineSine1D(), schedule="none")
+    assert constant == losses(Sine1D())
+    assert implicit != constant  # the learning rate really changed the trajectory
+
+
 def test_bad_settings():
     p = Sine1D()
     with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):

@@ -126,3 +126,12 @@ def test_wave_rejects_bad_input():
         Wave(t_end=0.0)
     with pytest.raises(ValueError, match="metric_n"):
         Wave(metric_n=1)
+
+
+def test_training_defaults_are_usable():
+    from sirenpde.optim import SCHEDULES
+
+    problem = Wave(reference_n=16, metric_n=5)
+    assert problem.default_schedule in SCHEDULES
+    model = problem.make_model("siren")
+    assert model.first_omega_0 == 10.0 and model(torch.rand(4, 3)).shape == (4, 1)
