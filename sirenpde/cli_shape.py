@@ -57,7 +57,10 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=None, help="points per step (default 6000)")
     p.add_argument("--hidden-features", type=_positive_int, default=None, help="network width (default 128)")
     p.add_argument("--hidden-layers", type=int, default=None, help="hidden-to-hidden layers (default 3)")
-    p.add_argument("--w0", type=float, default=30.0, help="sine frequency factor (default 30)")
+    p.add_argument("--w0", type=float, default=None, help="sine frequency factor (default 30; 15 for noisy clouds)")
+    p.add_argument("--noise", choices=("auto", "clean", "noisy"), default="auto",
+                   help="noisy: fit a smoother field that averages scatter off the surface; auto (default) "
+                        "decides from the points' scatter about their local planes")
     p.add_argument("--engine", choices=("auto", "jet", "autograd"), default="auto",
                    help="derivative engine for the gradient terms: first-order jets or autograd; auto "
                         "picks autograd, measured 2x faster per step on a CPU (benchmarks/sdf.py)")
@@ -122,10 +125,10 @@ def _fit_kwargs(args) -> dict:
     kwargs = {"normals": args.normals, "lr": args.lr, "batch_size": args.batch_size,
               "hidden_features": args.hidden_features, "hidden_layers": args.hidden_layers,
               "w0": args.w0, "seed": args.seed, "device": args.device, "progress": not args.no_progress,
-              "engine": args.engine}
+              "engine": args.engine, "noise": args.noise}
     if args.hidden_layers is not None and args.hidden_layers < 0:
         raise ValueError(f"--hidden-layers must be >= 0, got {args.hidden_layers}")
-    if not (math.isfinite(args.w0) and args.w0 > 0):
+    if args.w0 is not None and not (math.isfinite(args.w0) and args.w0 > 0):
         raise ValueError(f"--w0 must be a positive number, got {args.w0}")
     return kwargs
 
@@ -139,6 +142,11 @@ def _check_output(path: str, suffixes: tuple, what: str) -> Path:
     return out
 
 
+def _noise_line(metadata: dict) -> str:
+    return (f"point cloud fitted as {metadata['noise']} (roughness {metadata['roughness']:.2f}; "
+            f"--noise clean|noisy overrides)")
+
+
 def run_reconstruct(args) -> int:
     from sirenpde.shape import reconstruct
 
@@ -150,6 +158,7 @@ def run_reconstruct(args) -> int:
                       **_fit_kwargs(args))
     print(f"fitted {res.model.metadata['points']:,} points in {res.times['fit_s']:.1f} s "
           f"({res.fit.steps} steps); meshed at {args.resolution}^3 in {res.times['mesh_s']:.1f} s")
+    print(_noise_line(res.model.metadata))
     print(f"wrote {res.ply} ({len(res.mesh.vertices):,} vertices, {len(res.mesh.faces):,} faces)")
     for path in (res.preview, res.model_path):
         if path is not None:
@@ -170,6 +179,7 @@ def run_fit_sdf(args) -> int:
           f"({result.steps} steps): "
           f"mean |f| on the points {m['surface_abs_f_input_units']:.3g} (input units), "
           f"eikonal error {m['eikonal_error_volume']:.3g}")
+    print(_noise_line(shape.metadata))
     print(f"wrote {out}")
     return 0
 

@@ -27,9 +27,12 @@ from sirenpde.fields import supports_jets
 from sirenpde.jets import Jet
 from sirenpde.nn import build_from_config, model_config
 from sirenpde.plotting import pyplot, save_figure
-from sirenpde.pointcloud import Normalization, PointCloud, sample_surface
+from sirenpde.pointcloud import Normalization, PointCloud, read_point_cloud, sample_surface
 
 FORMAT = "sirenpde-shape-1"
+# fit_sdf(noise="noisy"): a smoother network and a looser on-surface term (see fit_sdf)
+NOISY_W0 = 15.0
+NOISY_SURFACE_WEIGHT = 1e3
 _KEYS = ("format", "version", "config", "normalization", "state_dict", "metadata")
 CUBE = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
@@ -149,9 +152,10 @@ def load_shape_model(path, device: Union[str, torch.device] = "cpu") -> ShapeMod
 
 def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *, normals: str = "error",
             model: Optional[nn.Module] = None, hidden_features: Optional[int] = None,
-            hidden_layers: Optional[int] = None, w0: float = 30.0, lr: Optional[float] = None,
+            hidden_layers: Optional[int] = None, w0: Optional[float] = None, lr: Optional[float] = None,
             batch_size: Optional[int] = None, schedule: Optional[str] = "cosine", device: str = "auto",
-            seed: int = 0, progress: bool = True, engine: str = "auto", **problem_kwargs):
+            seed: int = 0, progress: bool = True, engine: str = "auto", noise: str = "auto",
+            **problem_kwargs):
     """Fit a signed distance function to an oriented point cloud.
 
     Parameters
@@ -161,6 +165,14 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
     normals : {"error", "drop", "estimate"}, policy for bad normals when reading a file
     model : a network on the normalised cube (default: a Siren sized by ``SDF.model_kwargs``,
         overridden by ``hidden_features``, ``hidden_layers`` and ``w0``)
+    w0 : float, the Siren's frequency factor, first and hidden layers (default 30, or 15 for a
+        noisy cloud)
+    noise : {"auto", "clean", "noisy"}
+        "noisy" fits a smoother field for scans whose points scatter off the surface: w0 = 15 and
+        an on-surface weight of 1e3 instead of 3e3, so the fit averages the scatter instead of
+        threading every point (unless ``w0`` / ``surface_weight`` are given). "auto" decides by
+        :func:`~sirenpde.problems.sdf.roughness` above ``NOISY_ROUGHNESS``. On the bunny with 5k
+        points and 0.5% noise this took the Chamfer-L1 from 0.00371 to 0.00336 (benchmarks/sdf.py).
     lr, batch_size, schedule, device, seed, progress, engine : passed to :func:`sirenpde.fit`
     **problem_kwargs : passed to :class:`~sirenpde.problems.sdf.SDF` (weights, ``near_sigma``,
         ``reference_mesh``...)
@@ -169,9 +181,20 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
     -------
     (ShapeModel, FitResult)
     """
-    from sirenpde.problems.sdf import SDF
+    from sirenpde.problems.sdf import NOISY_ROUGHNESS, SDF, roughness
     from sirenpde.solver import fit
 
+    if noise not in ("auto", "clean", "noisy"):
+        raise ValueError(f"fit_sdf: noise must be 'auto', 'clean' or 'noisy', got {noise!r}")
+    if isinstance(cloud, (str, Path)):
+        cloud = read_point_cloud(cloud, normals=normals)
+    score = roughness(cloud.points) if len(cloud) > 8 else 0.0
+    if noise == "auto":
+        noise = "noisy" if score > NOISY_ROUGHNESS else "clean"
+    if noise == "noisy":
+        problem_kwargs.setdefault("surface_weight", NOISY_SURFACE_WEIGHT)
+        w0 = NOISY_W0 if w0 is None else w0
+    w0 = 30.0 if w0 is None else float(w0)
     problem = SDF(cloud, normals=normals, **problem_kwargs)
     if model is None:
         torch.manual_seed(seed)  # the initial weights too, so a seed fixes the whole fit
@@ -189,6 +212,7 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
     result = fit(problem, shape, steps=steps, lr=lr, batch_size=batch_size, device=device, seed=seed,
                  progress=progress, schedule=schedule, engine=engine)
     shape.metadata.update({
+        "noise": noise, "roughness": score,
         "source": problem.cloud.source, "points": len(problem.cloud), "steps": result.steps,
         "train_s": result.times["train_s"], "problem": problem.describe(),
         "final_loss": {k: v[-1] for k, v in result.history.items() if v},

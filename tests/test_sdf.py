@@ -283,3 +283,22 @@ def test_bad_cloud_raises(tmp_path):
         SDF(np.zeros((10, 6)))
     with pytest.raises(FileNotFoundError):
         SDF(tmp_path / "missing.xyz")
+
+
+def test_roughness_separates_noisy_from_clean_samplings():
+    """Scale-free scatter off the local planes: a clean sphere sampling is far below the noisy
+    threshold, the same points with noise of about one spacing far above; units do not matter."""
+    from sirenpde.problems.sdf import NOISY_ROUGHNESS, roughness
+
+    rng = np.random.default_rng(3)
+    d = rng.normal(size=(4000, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    clean = roughness(d)
+    spacing = 2 * math.sqrt(math.pi / 4000)  # ~ mean distance between neighbours on the unit sphere
+    noisy = roughness(d + rng.normal(scale=0.5 * spacing, size=d.shape))
+    assert clean < 0.5 * NOISY_ROUGHNESS < 2 * NOISY_ROUGHNESS < noisy, (clean, noisy)
+    assert roughness(1000 * d + 7) == pytest.approx(clean, rel=1e-6)
+    with pytest.raises(ValueError, match="more than k=8 points"):
+        roughness(d[:5])
+    with pytest.raises(ValueError, match="duplicated points"):
+        roughness(np.repeat(d[:100], 5, axis=0))

@@ -350,3 +350,26 @@ def test_cli_engine_option_reaches_the_fit(tmp_path, monkeypatch):
                "--hidden-layers", 1, "--batch-size", 300, "--engine", "jet", "--device", "cpu",
                "--no-progress") == 0
     assert seen.get("engine") == "jet"
+
+
+def test_noise_setting_picks_the_model_and_weight(monkeypatch):
+    """noise="noisy" (or "auto" on a rough cloud) fits with w0 = 15 and surface weight 1e3;
+    explicit values win; a clean cloud keeps w0 = 30 and the paper's 3e3."""
+    from sirenpde.shape import NOISY_SURFACE_WEIGHT, NOISY_W0
+
+    rng = np.random.default_rng(0)
+    clean = sphere_cloud(2000)
+    rough = PointCloud(clean.points + rng.normal(scale=0.05, size=clean.points.shape), clean.normals, "rough")
+    small = dict(hidden_features=8, hidden_layers=1, batch_size=60, device="cpu", progress=False)
+
+    def fitted(cloud, **kw):
+        shape, _ = fit_sdf(cloud, 0, **small, **kw)
+        return shape.net.first_omega_0, shape.metadata["problem"]["surface_weight"], shape.metadata["noise"]
+
+    assert fitted(clean) == (30.0, 3e3, "clean")
+    assert fitted(rough) == (NOISY_W0, NOISY_SURFACE_WEIGHT, "noisy")
+    assert fitted(clean, noise="noisy") == (NOISY_W0, NOISY_SURFACE_WEIGHT, "noisy")
+    assert fitted(rough, noise="clean") == (30.0, 3e3, "clean")
+    assert fitted(rough, w0=22.0, surface_weight=500.0) == (22.0, 500.0, "noisy")
+    with pytest.raises(ValueError, match="noise must be"):
+        fit_sdf(clean, 0, noise="loud", **small)
