@@ -67,9 +67,9 @@ def _positive(value, name: str, allow_zero: bool = True) -> float:
     return value
 
 
-# Roughness above which a cloud is treated as noisy by ``fit_sdf(noise="auto")``. Measured on the
-# bunny (benchmarks/sdf.py inputs): 0.06 for 50k clean points, 0.13 for 5k clean points, 0.34 and
-# 0.50 for 5k and 50k points with positional noise of 0.5% of the bounding box.
+# Roughness above which a cloud looks noisy (the CLI then suggests ``--noise noisy``). Measured on
+# the bunny (benchmarks/sdf.py inputs): 0.06 for 50k clean points, 0.13 for 5k clean points, 0.34
+# and 0.50 for 5k and 50k points with positional noise of 0.5% of the bounding box.
 NOISY_ROUGHNESS = 0.2
 
 

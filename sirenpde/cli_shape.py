@@ -58,9 +58,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden-features", type=_positive_int, default=None, help="network width (default 128)")
     p.add_argument("--hidden-layers", type=int, default=None, help="hidden-to-hidden layers (default 3)")
     p.add_argument("--w0", type=float, default=None, help="sine frequency factor (default 30; 15 for noisy clouds)")
-    p.add_argument("--noise", choices=("auto", "clean", "noisy"), default="auto",
-                   help="noisy: fit a smoother field that averages scatter off the surface; auto (default) "
-                        "decides from the points' scatter about their local planes")
+    p.add_argument("--noise", choices=("clean", "noisy"), default="clean",
+                   help="noisy: fit a smoother field that averages scatter off the surface (for sparse "
+                        "noisy scans; default clean, the paper's setting)")
     p.add_argument("--engine", choices=("auto", "jet", "autograd"), default="auto",
                    help="derivative engine for the gradient terms: first-order jets or autograd; auto "
                         "picks autograd, measured 2x faster per step on a CPU (benchmarks/sdf.py)")
@@ -143,8 +143,12 @@ def _check_output(path: str, suffixes: tuple, what: str) -> Path:
 
 
 def _noise_line(metadata: dict) -> str:
-    return (f"point cloud fitted as {metadata['noise']} (roughness {metadata['roughness']:.2f}; "
-            f"--noise clean|noisy overrides)")
+    from sirenpde.problems.sdf import NOISY_ROUGHNESS
+
+    line = f"fitted as {metadata['noise']}; point cloud roughness {metadata['roughness']:.2f}"
+    if metadata["noise"] == "clean" and metadata["roughness"] > NOISY_ROUGHNESS:
+        line += f" (above {NOISY_ROUGHNESS}: the points look noisy; if the scan is sparse, try --noise noisy)"
+    return line
 
 
 def run_reconstruct(args) -> int:

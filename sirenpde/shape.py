@@ -154,7 +154,7 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
             model: Optional[nn.Module] = None, hidden_features: Optional[int] = None,
             hidden_layers: Optional[int] = None, w0: Optional[float] = None, lr: Optional[float] = None,
             batch_size: Optional[int] = None, schedule: Optional[str] = "cosine", device: str = "auto",
-            seed: int = 0, progress: bool = True, engine: str = "auto", noise: str = "auto",
+            seed: int = 0, progress: bool = True, engine: str = "auto", noise: str = "clean",
             **problem_kwargs):
     """Fit a signed distance function to an oriented point cloud.
 
@@ -167,12 +167,15 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
         overridden by ``hidden_features``, ``hidden_layers`` and ``w0``)
     w0 : float, the Siren's frequency factor, first and hidden layers (default 30, or 15 for a
         noisy cloud)
-    noise : {"auto", "clean", "noisy"}
-        "noisy" fits a smoother field for scans whose points scatter off the surface: w0 = 15 and
-        an on-surface weight of 1e3 instead of 3e3, so the fit averages the scatter instead of
-        threading every point (unless ``w0`` / ``surface_weight`` are given). "auto" decides by
-        :func:`~sirenpde.problems.sdf.roughness` above ``NOISY_ROUGHNESS``. On the bunny with 5k
-        points and 0.5% noise this took the Chamfer-L1 from 0.00371 to 0.00336 (benchmarks/sdf.py).
+    noise : {"clean", "noisy"}
+        "noisy" fits a smoother field for sparse scans whose points scatter off the surface:
+        w0 = 15 and an on-surface weight of 1e3 instead of 3e3, so the fit averages the scatter
+        instead of threading every point (unless ``w0`` / ``surface_weight`` are given). Measured
+        on the bunny with 0.5% positional noise (benchmarks/sdf.py): 5k points, Chamfer-L1
+        0.00371 -> 0.00336; 50k points, 0.00278 -> 0.00295 (dense points already average the
+        noise, and the smoother network loses detail). ``metadata["roughness"]`` (see
+        :func:`~sirenpde.problems.sdf.roughness`) tells how noisy a cloud looks; above
+        ``NOISY_ROUGHNESS`` the CLI suggests ``--noise noisy``.
     lr, batch_size, schedule, device, seed, progress, engine : passed to :func:`sirenpde.fit`
     **problem_kwargs : passed to :class:`~sirenpde.problems.sdf.SDF` (weights, ``near_sigma``,
         ``reference_mesh``...)
@@ -181,16 +184,14 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
     -------
     (ShapeModel, FitResult)
     """
-    from sirenpde.problems.sdf import NOISY_ROUGHNESS, SDF, roughness
+    from sirenpde.problems.sdf import SDF, roughness
     from sirenpde.solver import fit
 
-    if noise not in ("auto", "clean", "noisy"):
-        raise ValueError(f"fit_sdf: noise must be 'auto', 'clean' or 'noisy', got {noise!r}")
+    if noise not in ("clean", "noisy"):
+        raise ValueError(f"fit_sdf: noise must be 'clean' or 'noisy', got {noise!r}")
     if isinstance(cloud, (str, Path)):
         cloud = read_point_cloud(cloud, normals=normals)
     score = roughness(cloud.points) if len(cloud) > 8 else 0.0
-    if noise == "auto":
-        noise = "noisy" if score > NOISY_ROUGHNESS else "clean"
     if noise == "noisy":
         problem_kwargs.setdefault("surface_weight", NOISY_SURFACE_WEIGHT)
         w0 = NOISY_W0 if w0 is None else w0

@@ -27,8 +27,8 @@ def test_sdf_benchmark_smoke(tmp_path):
               "--out", str(out), "--threads", "1"])
     text = out.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| noisy-5k |")]
-    assert len(rows) == 2, text
-    assert "screened Poisson" in rows[0] and "fitted as noisy" in rows[1]
+    assert len(rows) == 3, text
+    assert "screened Poisson" in rows[0] and "SIREN (default" in rows[1] and "noisy" in rows[2]
     assert "Machine:" in text and "python benchmarks/sdf.py" in text
 
 
