@@ -18,15 +18,37 @@ from sirenpde.problems.image_data import load_image
 from sirenpde.problems.pixels import PixelProblem
 
 
+def first_omega_0(shape) -> float:
+    """SIREN's first-layer frequency for an image of ``shape``: 10 at 128 px, rising with the
+    larger side to the paper's 30 from 384 px up.
+
+    The paper's 30 is tuned for 256-512 px images; at 128 px it lets the low frequencies, which
+    a gradient or Laplacian loss weights least (by frequency squared), converge slowest and
+    they dominate the error. Measured at 128 px (3x256 Siren, lr 1e-4, 8,192 random pixels per
+    step): 26.8 dB after 200 steps with 10, 19.4 dB after 150 steps with 30 (4,096 pixels per
+    step; 24.0 dB with 30 and every pixel). See ``benchmarks/results/poisson.md``.
+    """
+    return 30.0 * min(1.0, max(shape) / 384.0)
+
+
 class _PoissonImage(PixelProblem):
+    """Defaults: a 3x256 Siren with :func:`first_omega_0` for the image, Adam at 1e-4, and
+    ``MAX_BATCH`` random pixels per step (every pixel for images of up to 8,192 pixels)."""
+
     remove_mean = True
     default_steps = 1000
     default_lr = 1e-4
+    # half the pixels of a 128 px image per step: half the cost of a step for about the same
+    # progress per step as every pixel (benchmarks/results/poisson.md)
+    MAX_BATCH = 8192
 
     def _load(self, image, size) -> np.ndarray:
         self.image_source = image if isinstance(image, str) else "array"
         img = load_image(image, size)
         self._setup_grid(img.shape)
+        self.default_batch_size = min(self.n_pixels, self.MAX_BATCH)
+        self.model_kwargs = {"siren": {"hidden_features": 256, "hidden_layers": 3,
+                                       "first_omega_0": first_omega_0(self.shape)}}
         return img
 
     def describe(self):

@@ -170,3 +170,35 @@ def test_radial_power_of_a_pure_wave():
     assert np.argmax(radial) == k
     # Parseval: the spectrum holds the image's energy (mean removed)
     assert power.sum() == pytest.approx(np.square(img - img.mean()).sum())
+
+
+def test_poisson_benchmark_smoke_compares_both_recipes(tmp_path, monkeypatch):
+    poisson = _load("poisson")
+    seen = []
+    real_fit = poisson.sirenpde.fit
+
+    def spy(problem, model, **kwargs):
+        seen.append((problem.name, model, kwargs))
+        return real_fit(problem, model, **kwargs)
+
+    monkeypatch.setattr(poisson.sirenpde, "fit", spy)
+    # target 0 dB: the gradient runs stop at their first evaluation, the Laplacian runs do not
+    out = poisson.main(["--size", "12", "--max-steps", "4", "--eval-every", "2", "--target", "0",
+                        "--out", str(tmp_path)])
+    runs = seen[1:]  # the first fit is the warm-up
+    assert [r[0] for r in runs] == ["poisson-gradient"] * 2 + ["poisson-laplacian"] * 2
+    defaults, paper = runs[0], runs[1]
+    # the paper's recipe: 3x256 Siren with w0 = 30, lr 1e-4, every pixel, nested autograd
+    assert paper[1].first_omega_0 == 30.0 and paper[1].hidden[0].out_features == 256
+    assert paper[2]["lr"] == 1e-4 and paper[2]["engine"] == "autograd" and paper[2]["batch_size"] == 144
+    # the package defaults: the problem's own model and the solver's defaults
+    assert defaults[1].first_omega_0 == 30.0 * 12 / 384
+    assert defaults[2]["lr"] is None and defaults[2]["engine"] == "auto" and "batch_size" not in defaults[2]
+    curves = out["curves"]
+    assert [e["step"] for e in curves[("poisson-gradient", "paper recipe")]] == [2]
+    assert [e["step"] for e in curves[("poisson-laplacian", "paper recipe")]] == [2, 4]
+    assert all(np.isfinite(e["psnr"]) and e["train_s"] >= 0 for c in curves.values() for e in c)
+    md = (tmp_path / "poisson.md").read_text()
+    assert "| poisson-gradient | paper recipe | 2 |" in md and "| poisson-laplacian | package defaults | 4 |" in md
+    assert "Command: `python benchmarks/poisson.py --size 12" in md
+    assert _is_png(tmp_path / "poisson.png")

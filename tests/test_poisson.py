@@ -124,3 +124,25 @@ def test_audio_problem_reads_wav(tmp_path):
     assert p.rate == rate and p.signal.shape == (400,) and abs(np.abs(p.signal).max() - 1) < 1e-12
     assert p.make_model("siren").first_omega_0 == 3000.0
     assert set(PROBLEMS) >= {"image-fit", "audio-fit", "poisson-gradient", "poisson-laplacian", "gradient-composite"}
+
+
+def test_poisson_defaults_scale_with_the_image():
+    from sirenpde.nn import Siren
+    from sirenpde.problems.poisson import first_omega_0
+
+    # 10 at 128 px, linear in the larger side, the paper's 30 from 384 px up
+    assert first_omega_0((128, 128)) == 10.0 and first_omega_0((64, 192)) == 15.0
+    assert first_omega_0((384, 384)) == first_omega_0((512, 300)) == 30.0
+    for name in ("poisson-gradient", "poisson-laplacian", "gradient-composite"):
+        p = get_problem(name, size=128)
+        assert p.default_batch_size == 8192 < p.n_pixels == 128 * 128
+        assert p.default_lr == 1e-4
+        model = p.make_model("siren")
+        assert isinstance(model, Siren) and model.first_omega_0 == 10.0 and model.hidden_omega_0 == 30.0
+        assert len(model.hidden) == 4 and model.hidden[1].out_features == 256
+    small = get_problem("poisson-gradient", size=(48, 64))
+    # small images: every pixel each step; overrides win over the problem's model settings
+    assert small.default_batch_size == small.n_pixels == 48 * 64
+    m = small.make_model("siren", hidden_features=32, first_omega_0=7.0)
+    assert m.first_omega_0 == 7.0 and m.hidden[0].out_features == 32
+    assert small.make_model("siren", hidden_features=32).first_omega_0 == 30.0 * 64 / 384
