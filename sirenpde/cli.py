@@ -77,7 +77,7 @@ def cmd_demo(args) -> int:
     from sirenpde.cli_shape import demo_shape
 
     print("[2/2] shape reconstruction from a point cloud sampled on a torus")
-    stats = demo_shape(out / "shape", quick=args.quick)
+    stats = demo_shape(out / "shape", quick=args.quick, progress=not args.quiet)
     print(f"shape Chamfer-L1: {stats['chamfer_l1']:.5f} (unit cube)  -> {out / 'shape'}")
     return 0
 
