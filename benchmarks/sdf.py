@@ -138,7 +138,7 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
         "",
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads. Load from other processes inflates wall times; "
-        "CPU seconds are the process's own (both threads counted).",
+        "CPU seconds are the process's own (all its threads counted).",
         "",
         f"SIREN: {args.hidden_layers + 1} sine layers x {args.hidden_features}, {args.steps} Adam "
         f"steps, lr {args.lr:g}{schedule}, {args.batch_size} points per step, derivative engine 'auto'; "
