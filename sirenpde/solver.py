@@ -6,6 +6,7 @@ from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Callable, Optional, Union
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -56,6 +57,18 @@ def compute_losses(problem_constraints, model, batches, engine: str = "auto") ->
             raise TypeError(f"constraint {con.name!r}: residual must return a tensor, got {type(r).__name__}")
         losses.append(con.loss(r))
     return losses
+
+
+def _plain(metrics: dict) -> dict:
+    """Numpy and 0-d torch scalars as Python numbers, so metrics print and serialise plainly."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        elif isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        out[key] = value
+    return out
 
 
 def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Optional[float] = None,
@@ -153,13 +166,13 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
         if callback is not None:
             callback(step, {k: v[-1] for k, v in history.items()})
         if eval_every and ((step + 1) % eval_every == 0 or last):
-            evaluations.append({"step": step + 1, "train_s": train_s, **problem.metrics(model)})
+            evaluations.append({"step": step + 1, "train_s": train_s, **_plain(problem.metrics(model))})
             model.train()
         if checkpoint is not None and ((step + 1) % every == 0 or last):
             checkpoints.save(checkpoint, model, opt, sched, gen, step + 1, history)
     _flush(pending, history, constraints)
     t0 = time.perf_counter()
-    metrics = problem.metrics(model)
+    metrics = _plain(problem.metrics(model))
     metrics_s = time.perf_counter() - t0
     done = steps - start
     times = {"train_s": train_s, "metrics_s": metrics_s,

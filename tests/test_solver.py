@@ -149,3 +149,16 @@ def test_constraint_and_box_validation():
     assert bool(on_face.all())
     cons = Sine1D().constraints()
     assert split_batch(cons, 110) == [100, 10]
+
+
+def test_metrics_are_plain_python_numbers():
+    """numpy and 0-d torch scalars from problem.metrics come back as Python numbers."""
+
+    class NumpyMetrics(Sine1D):
+        def metrics(self, model):
+            return {"a": np.float64(1.5), "b": torch.tensor(2.0), "c": np.int64(3), "d": "text"}
+
+    res = sirenpde.fit(NumpyMetrics(), small_model(), steps=2, progress=False, eval_every=1)
+    assert res.metrics == {"a": 1.5, "b": 2.0, "c": 3, "d": "text"}
+    assert [type(v) for v in res.metrics.values()] == [float, float, int, str]
+    assert all(type(e["a"]) is float for e in res.evaluations)
