@@ -9,13 +9,25 @@ OPTIMIZERS = ("adam", "lbfgs")
 SCHEDULES = ("cosine", "exponential", "step")
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    """``adam`` (default), or ``lbfgs`` (strong-Wolfe line search, 20 inner iterations per step)."""
+def make_optimizer(name: str, params, lr: float, options: Optional[dict] = None) -> torch.optim.Optimizer:
+    """``adam`` (default), or ``lbfgs`` (strong-Wolfe line search, 20 inner iterations per step).
+
+    ``options`` are extra keyword arguments of the torch optimiser, e.g. ``{"betas": (0.9, 0.99)}``
+    for Adam or ``{"max_iter": 50}`` for L-BFGS; they override the defaults above.
+    """
+    options = dict(options or {})
+    if "lr" in options:
+        raise ValueError("pass the learning rate as lr, not inside the optimizer options")
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "lbfgs":
-        return torch.optim.LBFGS(params, lr=lr, max_iter=20, history_size=50, line_search_fn="strong_wolfe")
-    raise ValueError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(OPTIMIZERS)}")
+        cls, kwargs = torch.optim.Adam, {}
+    elif name == "lbfgs":
+        cls, kwargs = torch.optim.LBFGS, {"max_iter": 20, "history_size": 50, "line_search_fn": "strong_wolfe"}
+    else:
+        raise ValueError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(OPTIMIZERS)}")
+    try:
+        return cls(params, lr=lr, **{**kwargs, **options})
+    except TypeError as err:  # an unknown keyword: name it and the optimiser
+        raise ValueError(f"optimizer {name!r} does not accept the options {sorted(options)}: {err}") from err
 
 
 def make_schedule(name: Optional[str], opt: torch.optim.Optimizer, steps: int):

@@ -75,7 +75,8 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
         batch_size: Optional[int] = None, device: str = "auto", seed: int = 0, progress: bool = True,
         checkpoint: Optional[Union[str, Path]] = None, checkpoint_every: Optional[int] = None,
         optimizer: str = "adam", schedule: Optional[str] = None, engine: str = "auto",
-        eval_every: Optional[int] = None, callback: Optional[Callable[[int, dict], None]] = None) -> FitResult:
+        eval_every: Optional[int] = None, callback: Optional[Callable[[int, dict], None]] = None,
+        optimizer_options: Optional[dict] = None) -> FitResult:
     """Fit ``model`` to ``problem``.
 
     Parameters
@@ -98,6 +99,8 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
     eval_every : int; record ``problem.metrics(model)`` every that many steps in
         ``result.evaluations`` (their time is excluded from ``train_s``)
     callback : called as ``callback(step, losses)`` after every step
+    optimizer_options : dict, extra keyword arguments of the torch optimiser (``{"betas": (0.9,
+        0.99)}`` for Adam, ``{"max_iter": 50}`` for L-BFGS)
     """
     steps = problem.default_steps if steps is None else int(steps)
     lr = problem.default_lr if lr is None else float(lr)
@@ -117,7 +120,7 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
     constraints = problem.constraints()
     counts = split_batch(constraints, batch_size)
     gen = torch.Generator().manual_seed(seed)
-    opt = optim.make_optimizer(optimizer, model.parameters(), lr)
+    opt = optim.make_optimizer(optimizer, model.parameters(), lr, optimizer_options)
     sched = optim.make_schedule(schedule, opt, steps)
     history = {c.name: [] for c in constraints}
     history["total"] = []

@@ -162,3 +162,18 @@ def test_metrics_are_plain_python_numbers():
     assert res.metrics == {"a": 1.5, "b": 2.0, "c": 3, "d": "text"}
     assert [type(v) for v in res.metrics.values()] == [float, float, int, str]
     assert all(type(e["a"]) is float for e in res.evaluations)
+
+
+def test_optimizer_options_reach_the_optimizer():
+    """Adam betas change the trajectory; (0.9, 0.999) given explicitly equals the default; an
+    unknown option or lr among the options is a clear error."""
+    def losses(**kw):
+        return sirenpde.fit(Sine1D(), small_model(), steps=20, lr=1e-2, progress=False, **kw).history["total"]
+
+    default = losses()
+    assert losses(optimizer_options={"betas": (0.9, 0.999)}) == default
+    assert losses(optimizer_options={"betas": (0.5, 0.9)}) != default
+    with pytest.raises(ValueError, match="does not accept the options \\['momentum'\\]"):
+        losses(optimizer_options={"momentum": 0.9})
+    with pytest.raises(ValueError, match="learning rate as lr"):
+        losses(optimizer_options={"lr": 1.0})
