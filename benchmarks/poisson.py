@@ -28,7 +28,7 @@ from sirenpde.atomic import atomic_open, atomic_path
 
 RECIPES = {
     "package defaults": {},
-    "paper recipe": {"lr": 1e-4, "engine": "autograd", "batch": "all",
+    "paper recipe": {"lr": 1e-4, "engine": "autograd", "batch": "all", "optimizer_options": {"betas": (0.9, 0.999)},
                      "model": {"hidden_features": 256, "hidden_layers": 3, "first_omega_0": 30.0}},
 }
 
@@ -111,7 +111,8 @@ def run_with_curve(name, recipe, args) -> list[dict]:
         model = sirenpde.Siren(2, 1, **recipe["model"])
     else:
         model = problem.make_model("siren")
-    kwargs = {"lr": recipe.get("lr"), "engine": recipe.get("engine", "auto")}
+    kwargs = {"lr": recipe.get("lr"), "engine": recipe.get("engine", "auto"),
+              "optimizer_options": recipe.get("optimizer_options")}
     if recipe.get("batch") == "all":
         kwargs["batch_size"] = problem.n_pixels
     if args.max_steps is not None:

@@ -133,6 +133,8 @@ class Problem:
     default_steps, default_batch_size : int
     default_lr : float
     default_schedule : None or a schedule name (see :func:`sirenpde.fit`)
+    default_adam_options : extra Adam arguments (e.g. betas) used when ``fit`` gets no
+        ``optimizer_options`` and the optimizer is Adam
     """
 
     name: str = "problem"
@@ -142,6 +144,7 @@ class Problem:
     default_batch_size: int = 4096
     default_lr: float = 1e-4
     default_schedule: Optional[str] = None
+    default_adam_options: dict = {}
     model_kwargs: dict = {}
 
     def make_model(self, name: str = "siren", **overrides):

@@ -100,7 +100,8 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
         ``result.evaluations`` (their time is excluded from ``train_s``)
     callback : called as ``callback(step, losses)`` after every step
     optimizer_options : dict, extra keyword arguments of the torch optimiser (``{"betas": (0.9,
-        0.99)}`` for Adam, ``{"max_iter": 50}`` for L-BFGS)
+        0.99)}`` for Adam, ``{"max_iter": 50}`` for L-BFGS); default for Adam:
+        ``problem.default_adam_options`` (none unless the problem sets them)
     """
     steps = problem.default_steps if steps is None else int(steps)
     lr = problem.default_lr if lr is None else float(lr)
@@ -120,6 +121,8 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
     constraints = problem.constraints()
     counts = split_batch(constraints, batch_size)
     gen = torch.Generator().manual_seed(seed)
+    if optimizer_options is None and optimizer == "adam":
+        optimizer_options = getattr(problem, "default_adam_options", None)
     opt = optim.make_optimizer(optimizer, model.parameters(), lr, optimizer_options)
     sched = optim.make_schedule(schedule, opt, steps)
     history = {c.name: [] for c in constraints}

@@ -136,7 +136,7 @@ def test_poisson_defaults_scale_with_the_image():
     for name in ("poisson-gradient", "poisson-laplacian", "gradient-composite"):
         p = get_problem(name, size=128)
         assert p.default_batch_size == 8192 < p.n_pixels == 128 * 128
-        assert p.default_lr == 1e-4
+        assert p.default_lr == 1e-4 and p.default_adam_options == {}
         model = p.make_model("siren")
         assert isinstance(model, Siren) and model.first_omega_0 == 10.0 and model.hidden_omega_0 == 30.0
         assert len(model.hidden) == 4 and model.hidden[1].out_features == 256

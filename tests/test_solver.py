@@ -177,3 +177,17 @@ def test_optimizer_options_reach_the_optimizer():
         losses(optimizer_options={"momentum": 0.9})
     with pytest.raises(ValueError, match="learning rate as lr"):
         losses(optimizer_options={"lr": 1.0})
+
+
+def test_problem_default_adam_options_apply_to_adam_only():
+    class Betas(Sine1D):
+        default_adam_options = {"betas": (0.5, 0.9)}
+
+    def losses(problem, **kw):
+        return sirenpde.fit(problem, small_model(), steps=20, lr=1e-2, progress=False, **kw).history["total"]
+
+    assert losses(Betas()) == losses(Sine1D(), optimizer_options={"betas": (0.5, 0.9)})
+    assert losses(Betas(), optimizer_options={}) == losses(Sine1D())  # explicit options win
+    # L-BFGS does not take betas: the Adam default is not passed to it
+    res = sirenpde.fit(Betas(), small_model(), steps=2, lr=0.5, optimizer="lbfgs", progress=False)
+    assert len(res.history["total"]) == 2
