@@ -92,7 +92,7 @@ def child(spec: dict) -> None:
     from sirenpde.meshing import extract_mesh
     torch.set_num_threads(spec["threads"])
     model = make_model(spec["width"], spec["layers"])
-    model.load_state_dict(torch.load(spec["weights"]))
+    model.load_state_dict(torch.load(spec["weights"], weights_only=True))
     out = {}
     if spec["method"] != "baseline":
         mesh = extract_mesh(model, BOUNDS, spec["res"], method=spec["method"], chunk_size=64,

@@ -2,20 +2,12 @@
 run end to end and write a table with a row for every method and problem."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from _bench import load_benchmark as _load
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 DATA = Path("/work/shared/data")
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.skipif(not (DATA / "bunny_50k.xyz").exists(), reason="needs ../shared/data (the bunny)")

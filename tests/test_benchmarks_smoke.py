@@ -2,7 +2,6 @@
 their building blocks (parameter matching, the layer statistics) give the right numbers."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -12,17 +11,9 @@ import pytest
 import torch
 
 import sirenpde
+from _bench import load_benchmark as _load
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _load(name: str):
-    # benchmarks/ is a folder of scripts, not a package
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 activations = _load("activations")

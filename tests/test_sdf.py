@@ -129,7 +129,7 @@ def test_winding_number_of_a_sphere():
     """The generalised winding number of outward points is 1 inside and 0 outside. With 6,000
     random points of equal area it is a Monte Carlo quadrature whose error grows as the query
     nears the surface: 1e-3 at the centre, ~3% at 0.3 from the surface."""
-    from sirenpde.problems.sdf import _winding
+    from sirenpde.problems._sdf_guide import _winding
 
     rng = np.random.default_rng(0)
     d = rng.normal(size=(6000, 3))
