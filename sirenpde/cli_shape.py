@@ -145,8 +145,11 @@ def _check_output(path: str, suffixes: tuple, what: str) -> Path:
 def _noise_line(metadata: dict) -> str:
     from sirenpde.problems.sdf import NOISY_ROUGHNESS
 
-    line = f"fitted as {metadata['noise']}; point cloud roughness {metadata['roughness']:.2f}"
-    if metadata["noise"] == "clean" and metadata["roughness"] > NOISY_ROUGHNESS:
+    rough = metadata.get("roughness")
+    if rough is None:
+        return f"fitted as {metadata['noise']}; point cloud roughness not measured (too few distinct points)"
+    line = f"fitted as {metadata['noise']}; point cloud roughness {rough:.2f}"
+    if metadata["noise"] == "clean" and rough > NOISY_ROUGHNESS:
         line += f" (above {NOISY_ROUGHNESS}: the points look noisy; if the scan is sparse, try --noise noisy)"
     return line
 

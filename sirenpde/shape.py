@@ -13,6 +13,7 @@ a few rendered views next to the ``.ply``).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
@@ -29,6 +30,7 @@ from sirenpde.nn import build_from_config, model_config
 from sirenpde.plotting import pyplot, save_figure
 from sirenpde.pointcloud import Normalization, PointCloud, read_point_cloud, sample_surface
 
+log = logging.getLogger(__name__)
 FORMAT = "sirenpde-shape-1"
 # fit_sdf(noise="noisy"): a smoother network and a looser on-surface term (see fit_sdf)
 NOISY_W0 = 15.0
@@ -191,7 +193,11 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
         raise ValueError(f"fit_sdf: noise must be 'clean' or 'noisy', got {noise!r}")
     if isinstance(cloud, (str, Path)):
         cloud = read_point_cloud(cloud, normals=normals)
-    score = roughness(cloud.points) if len(cloud) > 8 else 0.0
+    try:  # informational only (metadata, CLI hint): a cloud it cannot measure still fits
+        score = roughness(cloud.points)
+    except ValueError as err:
+        score = None
+        log.info("point cloud roughness not measured: %s", err)
     if noise == "noisy":
         problem_kwargs.setdefault("surface_weight", NOISY_SURFACE_WEIGHT)
         w0 = NOISY_W0 if w0 is None else w0

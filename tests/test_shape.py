@@ -374,3 +374,15 @@ def test_noise_setting_picks_the_model_and_weight():
     assert fitted(rough, noise="noisy", w0=22.0, surface_weight=500.0)[:3] == (22.0, 500.0, "noisy")
     with pytest.raises(ValueError, match="noise must be"):
         fit_sdf(clean, 0, noise="loud", **small)
+
+
+def test_cloud_with_duplicated_points_still_fits():
+    """Roughness is only information: a cloud whose points mostly repeat (spacing 0) fits and
+    records no roughness instead of failing."""
+    from sirenpde.cli_shape import _noise_line
+
+    cloud = sphere_cloud(100)
+    dup = PointCloud(np.repeat(cloud.points, 3, axis=0), np.repeat(cloud.normals, 3, axis=0), "dup")
+    shape, _ = fit_sdf(dup, 1, hidden_features=8, hidden_layers=1, batch_size=60, device="cpu", progress=False)
+    assert shape.metadata["roughness"] is None
+    assert "not measured" in _noise_line(shape.metadata)
