@@ -2,8 +2,10 @@
 
 For 2D and 3D inputs and for a loss on the gradient and on the Laplacian, time a full
 step (forward with derivatives, loss, backward to the parameters) with each engine,
-alternating the engines so both see the same machine load, and check that both give the
-same loss and parameter gradients.
+alternating the engines so all see the same machine load, and check that they give the
+same loss and parameter gradients. Engines: forward jets and nested autograd for both losses,
+and for the gradient loss also the explicit reverse sweep (``engine="reverse"``, what
+``engine="auto"`` picks for a scalar field's first derivatives).
 
     python benchmarks/derivatives.py [--points 16384] [--repeats 5] [--out benchmarks/results/derivatives.md]
 """
@@ -39,20 +41,25 @@ def bench(d: int, what: str, points: int, repeats: int) -> dict:
     model = Siren(d, 1, hidden_features=256, hidden_layers=3)
     x = torch.rand(points, d) * 2 - 1
     target = torch.randn(points, d if what == "gradient" else 1)
-    times = {"jet": [], "autograd": []}
+    engines = ("jet", "reverse", "autograd") if what == "gradient" else ("jet", "autograd")
+    times = {e: [] for e in engines}
     out = {}
-    for engine in ("jet", "autograd"):  # warm-up, and the accuracy check
+    for engine in engines:  # warm-up, and the accuracy check
         out[engine] = step(model, x, target, what, engine)
     for _ in range(repeats):
-        for engine in ("jet", "autograd"):
+        for engine in engines:
             t0 = time.perf_counter()
             step(model, x, target, what, engine)
             times[engine].append(time.perf_counter() - t0)
-    (lj, gj), (la, ga) = out["jet"], out["autograd"]
-    jet_s, auto_s = statistics.median(times["jet"]), statistics.median(times["autograd"])
-    return {"dim": d, "loss on": what, "jet_s": jet_s, "autograd_s": auto_s, "speedup": auto_s / jet_s,
-            "loss_rel_diff": float((lj - la).abs() / la.abs()),
-            "grad_rel_diff": float((gj - ga).norm() / ga.norm())}
+    la, ga = out["autograd"]
+    med = {e: statistics.median(times[e]) for e in engines}
+    row = {"dim": d, "loss on": what, "autograd_s": med["autograd"]}
+    for e in engines[:-1]:
+        le, ge = out[e]
+        row.update({f"{e}_s": med[e], f"{e}_speedup": med["autograd"] / med[e],
+                    f"{e}_loss_rel_diff": float((le - la).abs() / la.abs()),
+                    f"{e}_grad_rel_diff": float((ge - ga).norm() / ga.norm())})
+    return row
 
 
 def main(argv=None) -> list[dict]:
@@ -66,17 +73,19 @@ def main(argv=None) -> list[dict]:
         for what in ("gradient", "laplacian"):
             r = bench(d, what, args.points, args.repeats)
             rows.append(r)
-            print(f"{d}D {what:9s} jet {r['jet_s']:.3f} s  autograd {r['autograd_s']:.3f} s  "
-                  f"speedup {r['speedup']:.2f}x  (loss diff {r['loss_rel_diff']:.1e}, grad diff {r['grad_rel_diff']:.1e})",
-                  flush=True)
+            print(f"{d}D {what:9s} autograd {r['autograd_s']:.3f} s" + "".join(
+                f"  {e} {r[e + '_s']:.3f} s ({r[e + '_speedup']:.2f}x, loss diff {r[e + '_loss_rel_diff']:.1e}, "
+                f"grad diff {r[e + '_grad_rel_diff']:.1e})" for e in ("jet", "reverse") if e + "_s" in r), flush=True)
     lines = [f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
              f"torch {torch.__version__}; {args.points} points, median of {args.repeats} alternating steps; "
              f"{time.strftime('%Y-%m-%d')}", "",
-             "| input | loss on | jet step (s) | autograd step (s) | speedup | loss rel. diff | param-grad rel. diff |",
-             "|---|---|---|---|---|---|---|"]
+             "| input | loss on | engine | step (s) | autograd step (s) | speedup | loss rel. diff | param-grad rel. diff |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['dim']}D | {r['loss on']} | {r['jet_s']:.3f} | {r['autograd_s']:.3f} | "
-                     f"{r['speedup']:.2f}x | {r['loss_rel_diff']:.1e} | {r['grad_rel_diff']:.1e} |")
+        for e in ("jet", "reverse"):
+            if e + "_s" in r:
+                lines.append(f"| {r['dim']}D | {r['loss on']} | {e} | {r[e + '_s']:.3f} | {r['autograd_s']:.3f} | "
+                             f"{r[e + '_speedup']:.2f}x | {r[e + '_loss_rel_diff']:.1e} | {r[e + '_grad_rel_diff']:.1e} |")
     with atomic_open(Path(args.out), "w") as f:
         f.write("\n".join(lines) + "\n")
     return rows

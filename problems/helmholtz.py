@@ -26,6 +26,7 @@ import torch
 from sirenpde.problem import Constraint, Problem
 from sirenpde.problems._pde_common import (VelocityMap, check_point, model_values, panel_figure, square_grid,
                                            stretch_torch)
+from sirenpde.problems._helmholtz_source import MIN_SIGMAS, SourceSubtraction
 from sirenpde.problems.helmholtz_reference import FDFD, gaussian_source, helmholtz_uniform
 
 
@@ -40,7 +41,15 @@ class Helmholtz(Problem):
     velocity : "uniform", "square", "disk", a positive number or an ``(H, W)`` array on ``[-L, L]²``
         (see :class:`~sirenpde.problems._pde_common.VelocityMap`)
     half_width, pml_width, pml_strength : L, w and a0 of the domain and absorbing band
-    source_share : share of the interior points drawn near the source (normal, std ``3 sigma``)
+    source_share : share of the interior points drawn near the source (normal, std ``3 sigma``;
+        ``r2 / 2`` with source subtraction, where its known terms live)
+    subtract_source : "auto" (default), True or False: train the network on ``u - chi G``, the
+        field minus the exact field of the source in the medium at the source cut off smoothly
+        between ``r1`` and ``r2`` (see :mod:`sirenpde.problems._helmholtz_source`); the network
+        then learns a smooth field instead of a logarithmic spike of width ``sigma``, and the
+        model's output is ``v`` with ``u = v + chi G`` (``metrics``, ``fields`` and
+        :meth:`field_values` add it back). "auto" subtracts when the disk of radius ``r2 <= 0.25``
+        fits in the physical region with ``r1 = r2 / 2 >= 6 sigma``
     wall_share : share of points on the outer wall (``u = 0``)
     reference_n : grid intervals of the FDFD reference (heterogeneous media only; h = 2L/n)
     metric_n : grid points per axis of the physical region for ``metrics`` and ``fields``
@@ -75,7 +84,7 @@ class Helmholtz(Problem):
                  half_width: float = 1.0, pml_width: float = 0.5, pml_strength: float = 5.0,
                  source_share: float = 0.2, wall_share: float = 0.02, reference_n: int = 400,
                  metric_n: int = 128, reduction: str = "mse", absorption: float = 0.5,
-                 absorption_fraction: float = 0.5):
+                 absorption_fraction: float = 0.5, subtract_source="auto"):
         if not (np.isfinite(k) and k > 0):
             raise ValueError(f"helmholtz: k must be a positive number, got {k!r}")
         if not (np.isfinite(sigma) and sigma > 0):
@@ -103,6 +112,23 @@ class Helmholtz(Problem):
         self.reference_n, self.metric_n = int(reference_n), int(metric_n)
         self._fdfd = None
         self._source_t = torch.as_tensor(self.source, dtype=torch.float32)
+        self.subtraction = self._make_subtraction(subtract_source)
+
+    def _make_subtraction(self, mode):
+        if mode not in ("auto", True, False):
+            raise ValueError(f"helmholtz: subtract_source must be 'auto', True or False, got {mode!r}")
+        if mode is False:
+            return None
+        radius = SourceSubtraction.radius_for(self.source, self.sigma, self.inner)
+        if radius is None:
+            if mode is True:
+                raise ValueError(
+                    f"helmholtz: subtract_source=True needs a disk of radius r2 around the source inside the "
+                    f"physical region with r2 / 2 >= {MIN_SIGMAS:g} sigma = {MIN_SIGMAS * self.sigma:g}; the "
+                    f"source at {self.source.tolist()} leaves r2 = {self.inner - np.max(np.abs(self.source)):.3g}")
+            return None
+        k_source = self.k / float(self.velocity.numpy(self.source[None])[0])
+        return SourceSubtraction(k_source, self.source, self.sigma, radius)
 
     # -- the equation ----------------------------------------------------------------------
     def slowness2_numpy(self, points) -> np.ndarray:
@@ -113,7 +139,14 @@ class Helmholtz(Problem):
         return torch.exp(-r2 / (2 * self.sigma**2)) / (2 * np.pi * self.sigma**2)
 
     def _with_coefficients(self, x: torch.Tensor) -> dict:
-        return {"x": x, "m": 1.0 / self.velocity.torch(x) ** 2, "f": self.source_torch(x)}
+        batch = {"x": x, "m": 1.0 / self.velocity.torch(x) ** 2}
+        if self.subtraction is None:
+            batch["f"] = self.source_torch(x)
+        else:
+            chi_g, rest = self.subtraction.terms(x.detach().cpu().double().numpy())
+            batch["chi_g"] = torch.as_tensor(chi_g, dtype=torch.complex64)
+            batch["f"] = torch.as_tensor(rest, dtype=torch.complex64)
+        return batch
 
     def stretched_laplacians(self, u, pairs) -> list[torch.Tensor]:
         """Stretched Laplacians of the complex fields ``value[:, re] + i value[:, im]``: complex (n,) each."""
@@ -131,10 +164,17 @@ class Helmholtz(Problem):
         return out
 
     def residual(self, u, batch) -> torch.Tensor:
-        """Stretched Helmholtz residual divided by ``k²`` (so it is O(|u|) away from the source): (n, 2)."""
+        """Stretched Helmholtz residual divided by ``k²`` (so it is O(|u|) away from the source): (n, 2).
+
+        With source subtraction ``u`` is the network's ``v`` and ``batch["f"]`` holds the known
+        terms of its equation (module :mod:`~sirenpde.problems._helmholtz_source`)."""
         (lap,) = self.stretched_laplacians(u, [(0, 1)])
         value = torch.complex(u.value[:, 0], u.value[:, 1])
-        r = (lap + self.k2_complex() * batch["m"] * value + batch["f"]) / self.k**2
+        k2m = self.k2_complex() * batch["m"]
+        r = lap + k2m * value + batch["f"]
+        if self.subtraction is not None:
+            r = r + batch["chi_g"] * (k2m - self.subtraction.k_source**2)
+        r = r / self.k**2
         return torch.stack([r.real, r.imag], dim=1)
 
     def k2_complex(self) -> complex:
@@ -160,7 +200,8 @@ class Helmholtz(Problem):
         return self._with_coefficients(x)
 
     def _sample_source(self, n, generator):
-        x = self._source_t + 3 * self.sigma * torch.randn(n, 2, generator=generator)
+        spread = 3 * self.sigma if self.subtraction is None else 0.5 * self.subtraction.r2
+        x = self._source_t + spread * torch.randn(n, 2, generator=generator)
         return self._with_coefficients(x.clamp(-self.half_width, self.half_width))
 
     def _sample_wall(self, n, generator):
@@ -220,10 +261,18 @@ class Helmholtz(Problem):
             self._ref_grid = ref.reshape(self.metric_n, self.metric_n)
         return axis, pts, self._ref_grid
 
+    def field_values(self, model, points: torch.Tensor) -> np.ndarray:
+        """The complex field ``u`` of a trained model at ``points (n, 2)`` (adds ``chi G`` back
+        when the source is subtracted): ``(n,)`` complex."""
+        v = model_values(model, points)
+        u = v[:, 0] + 1j * v[:, 1]
+        if self.subtraction is not None:
+            u = u + self.subtraction.terms(points.double().numpy())[0]
+        return u
+
     def _model_grid(self, model):
         _, pts, ref = self._physical_grid()
-        v = model_values(model, pts)
-        return (v[:, 0] + 1j * v[:, 1]).reshape(ref.shape), ref
+        return self.field_values(model, pts).reshape(ref.shape), ref
 
     def metrics(self, model) -> dict[str, float]:
         """``rel_l2``: ``||u - u_ref|| / ||u_ref||`` of the complex field on the physical-region grid."""
@@ -251,4 +300,5 @@ class Helmholtz(Problem):
     def describe(self) -> dict:
         return {"name": self.name, "k": self.k, "source": self.source.tolist(), "sigma": self.sigma,
                 "velocity": self.velocity.describe(), "half_width": self.half_width,
-                "pml_width": self.pml_width, "pml_strength": self.pml_strength}
+                "pml_width": self.pml_width, "pml_strength": self.pml_strength,
+                "source_subtraction": None if self.subtraction is None else self.subtraction.describe()}

@@ -52,7 +52,8 @@ class HelmholtzInverse(Helmholtz):
                              f"got {src.shape}")
         super().__init__(k=k, source=src[0], sigma=sigma, velocity=velocity, half_width=half_width,
                          pml_width=pml_width, pml_strength=pml_strength, source_share=source_share,
-                         wall_share=wall_share, reference_n=reference_n, metric_n=metric_n)
+                         wall_share=wall_share, reference_n=reference_n, metric_n=metric_n,
+                         subtract_source=False)  # the velocity is unknown here, so is the source's field
         self.sources = np.stack([check_point(f"helmholtz-inverse: source {i}", s, -self.inner, self.inner)
                                  for i, s in enumerate(src)])
         if int(receivers_per_side) < 2:

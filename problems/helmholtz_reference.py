@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.ndimage import map_coordinates, spline_filter
-from scipy.special import hankel1, j0
+from scipy.special import hankel1, j0, j1
 
 # Beyond this many standard deviations the Gaussian is below 1e-31 of its peak.
 _CUTOFF_SIGMAS = 12.0
@@ -68,7 +68,7 @@ def _gauss_legendre(a, b, nodes: int):
     return a + half * (t + 1.0), half * w
 
 
-def radial_gaussian_solution(r, k: float, sigma: float, nodes: int = 160) -> np.ndarray:
+def radial_gaussian_solution(r, k: float, sigma: float, nodes: int = 160, derivative: bool = False):
     """Exact outgoing solution of ``Δu + k²u = -g`` for the unit Gaussian ``g`` of width ``sigma``.
 
     With Graf's addition theorem the angular integral of ``G(|x-y|)`` against a radial source keeps
@@ -86,10 +86,12 @@ def radial_gaussian_solution(r, k: float, sigma: float, nodes: int = 160) -> np.
     k : float, wavenumber
     sigma : float, source standard deviation
     nodes : int, quadrature nodes per integral (160 gives ~1e-12 relative accuracy)
+    derivative : bool, also return ``du/dr``. Differentiating the formula above, the terms with
+        ``g(r)`` cancel and ``u'(r) = -(i/4) 2π k [H1(kr) ∫_0^r J0 g ρ dρ + J1(kr) ∫_r^∞ H0 g ρ dρ]``
 
     Returns
     -------
-    (n,) complex
+    (n,) complex, or ``(u, du/dr)`` with ``derivative=True``
     """
     r = np.asarray(r, dtype=float)
     shape = r.shape
@@ -106,7 +108,9 @@ def radial_gaussian_solution(r, k: float, sigma: float, nodes: int = 160) -> np.
     # Integral over the whole support, shared by all far points.
     rho, w = _gauss_legendre([0.0], [big_r], nodes)
     inner_total = np.sum(j0(k * rho) * g(rho) * rho * w)
-    out = 0.25j * hankel1(0, k * np.maximum(r, 1e-300)) * (2 * np.pi * inner_total)
+    kr = k * np.maximum(r, 1e-300)
+    out = 0.25j * hankel1(0, kr) * (2 * np.pi * inner_total)
+    dout = -0.25j * k * hankel1(1, kr) * (2 * np.pi * inner_total) if derivative else None
 
     near = r < big_r
     if np.any(near):
@@ -120,6 +124,11 @@ def radial_gaussian_solution(r, k: float, sigma: float, nodes: int = 160) -> np.
         outer = np.sum(hankel1(0, k * rho) * g(rho) * rho * rho * wv, axis=1)
         first = np.where(rn > 0, hankel1(0, k * rn_eff) * inner, 0.0)
         out[near] = 0.25j * 2 * np.pi * (first + j0(k * rn) * outer)
+        if derivative:  # H1(kr) ~ 1/r times an inner integral ~ r^2: zero at the centre
+            dfirst = np.where(rn > 0, hankel1(1, k * rn_eff) * inner, 0.0)
+            dout[near] = -0.25j * 2 * np.pi * k * (dfirst + j1(k * rn) * outer)
+    if derivative:
+        return out.reshape(shape), dout.reshape(shape)
     return out.reshape(shape)
 
 

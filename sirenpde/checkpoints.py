@@ -25,8 +25,7 @@ def save(path, model, opt, sched, generator: torch.Generator, step: int, history
         torch.save(state, tmp)
 
 
-def load(path, model, opt, sched, generator: torch.Generator) -> tuple[int, dict]:
-    """Restore training state in place; returns ``(step, history)``."""
+def _read(path) -> dict:
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -34,6 +33,18 @@ def load(path, model, opt, sched, generator: torch.Generator) -> tuple[int, dict
         raise ValueError(f"checkpoint {path} could not be read as a sirenpde checkpoint: {err}") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path} is not a sirenpde checkpoint (format {FORMAT!r} expected)")
+    return state
+
+
+def saved_step(path) -> int:
+    """The number of steps done when the checkpoint at ``path`` was written."""
+    return int(_read(path)["step"])
+
+
+def load(path, model, opt, sched, generator: torch.Generator) -> tuple[int, dict]:
+    """Restore training state in place; returns ``(step, history)``."""
+    path = Path(path)
+    state = _read(path)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:

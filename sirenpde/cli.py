@@ -49,7 +49,7 @@ def cmd_solve(args) -> int:
     model = problem.make_model(args.model, **model_kwargs)
     result = fit(problem, model, steps=args.steps, lr=args.lr, batch_size=args.batch_size, device=args.device,
                  seed=args.seed, progress=not args.quiet, checkpoint=args.checkpoint, optimizer=args.optimizer,
-                 schedule=args.schedule)
+                 schedule=args.schedule, lbfgs_steps=args.lbfgs_steps)
     paths = output.write_solution(args.out, problem, result, args.model, options)
     for key, value in result.metrics.items():
         print(f"{key}: {value:.6g}")
@@ -65,12 +65,12 @@ def cmd_demo(args) -> int:
 
     out = Path(args.out)
     size = 32 if args.quick else 64
-    steps = 60 if args.quick else 400
-    print(f"[1/2] poisson-gradient: camera image at {size}x{size}, {steps} steps on the CPU/GPU")
+    steps, lbfgs_steps = (40, 2) if args.quick else (200, 10)
+    print(f"[1/2] poisson-gradient: camera image at {size}x{size}, {steps} Adam + {lbfgs_steps} L-BFGS steps")
     problem = get_problem("poisson-gradient", image="camera", size=size)
     model = problem.make_model("siren", hidden_features=128)
     t0 = time.perf_counter()
-    result = fit(problem, model, steps=steps, progress=not args.quiet, device=args.device)
+    result = fit(problem, model, steps=steps, lbfgs_steps=lbfgs_steps, progress=not args.quiet, device=args.device)
     output.write_solution(out / "poisson-gradient", problem, result, "siren", {"image": "camera", "size": size})
     print(f"poisson-gradient PSNR: {result.metrics['psnr']:.2f} dB "
           f"(mean removed; {time.perf_counter() - t0:.0f} s)  -> {out / 'poisson-gradient'}")
@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="default: the problem's (1e-4 for most)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the problem's")
     p.add_argument("--optimizer", default="adam", choices=["adam", "lbfgs"])
+    p.add_argument("--lbfgs-steps", type=int, default=None,
+                   help="L-BFGS steps after the --steps (default: the problem's; 10 for the Poisson problems)")
     p.add_argument("--schedule", default=None, choices=["none", "cosine", "exponential", "step"],
                    help="learning-rate schedule (default: the problem's, usually none)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")

@@ -61,9 +61,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", choices=("clean", "noisy"), default="clean",
                    help="noisy: fit a smoother field that averages scatter off the surface (for sparse "
                         "noisy scans; default clean, the paper's setting)")
-    p.add_argument("--engine", choices=("auto", "jet", "autograd"), default="auto",
-                   help="derivative engine for the gradient terms: first-order jets or autograd; auto "
-                        "picks autograd, measured 2x faster per step on a CPU (benchmarks/sdf.py)")
+    p.add_argument("--engine", choices=("auto", "reverse", "jet", "autograd"), default="auto",
+                   help="derivative engine for the gradient terms: the reverse sweep (first-order jet "
+                        "in reverse mode, what auto picks), forward jets, or double-backward autograd")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 

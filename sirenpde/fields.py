@@ -1,8 +1,9 @@
 """The field a residual is written against: ``u.value``, ``u.grad``, ``u.laplacian``...
 
-``field(model, x, order)`` evaluates the model once with the fastest engine for the job:
-jets (``model.forward_jet``) for second derivatives of the built-in models, autograd for
-first derivatives alone and for any other module.
+``field(model, x, order)`` evaluates the model once with the fastest engine for the job,
+for the built-in models: forward jets (``model.forward_jet``) for second derivatives, and for
+first derivatives alone the reverse sweep (``model.forward_grad``) when the model has no more
+outputs than inputs, forward jets otherwise; autograd for any other module.
 
 Shapes (``n`` points, ``d`` coordinates, ``m`` output channels):
 
@@ -27,11 +28,15 @@ from torch import Tensor, nn
 from sirenpde import operators
 from sirenpde.jets import SECOND, Jet
 
-ENGINES = ("auto", "jet", "autograd")
+ENGINES = ("auto", "jet", "reverse", "autograd")
 
 
 def supports_jets(model) -> bool:
     return callable(getattr(model, "forward_jet", None))
+
+
+def supports_reverse(model) -> bool:
+    return callable(getattr(model, "forward_grad", None))
 
 
 class Field:
@@ -143,9 +148,12 @@ def field(model: nn.Module, x: Tensor, order: int = 2, second: str = "diagonal",
         Which second derivatives the jets carry for order 2: the diagonal (``d2(i)`` and
         ``laplacian``), the Laplacian alone (cheapest), or the full Hessian too. The
         autograd engine computes any of them on demand.
-    engine : {"auto", "jet", "autograd"}
-        "auto" uses jets when the model has ``forward_jet`` and second derivatives are
-        needed (or none), and autograd for first derivatives alone, which it does faster.
+    engine : {"auto", "jet", "reverse", "autograd"}
+        "jet": forward jets, any order. "reverse": value and first derivatives by one explicit
+        reverse sweep (order <= 1). "autograd": ``torch.autograd.grad`` with ``create_graph``.
+        "auto" picks, for the built-in models, jets for second derivatives and, for first
+        derivatives alone, the sweep when ``out_features <= in_features`` (one row per output
+        against one per input coordinate) and jets otherwise; autograd for other modules.
     hessian : bool
         Shorthand for ``second="hessian"``.
     """
@@ -159,11 +167,22 @@ def field(model: nn.Module, x: Tensor, order: int = 2, second: str = "diagonal",
         raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
     if not isinstance(x, Tensor) or x.ndim != 2:
         raise ValueError(f"x must be an (n, d) tensor, got {getattr(x, 'shape', type(x).__name__)}")
-    # Reverse mode gets all d first derivatives from one backward pass, while jets carry d
-    # extra rows through every layer: for a gradient-only loss autograd is ~1.5x cheaper
-    # (benchmarks/derivatives.py). For second derivatives jets win by 1.9-2.5x.
-    use_jet = engine == "jet" or (engine == "auto" and supports_jets(model) and order != 1)
-    if use_jet:
+    # For first derivatives alone, reverse mode carries one row per output back through the
+    # layers and forward jets one row per input coordinate; the explicit sweep also avoids
+    # double backward (benchmarks/derivatives.py). For second derivatives jets win by 1.9-2.5x.
+    if engine == "auto":
+        if order == 1 and supports_reverse(model) and _out_features(model) <= x.shape[1]:
+            engine = "reverse"
+        elif supports_jets(model):
+            engine = "jet"
+    if engine == "reverse":
+        if order > 1:
+            raise ValueError("engine='reverse' gives first derivatives only; use 'jet' or 'autograd' for order 2")
+        if not supports_reverse(model):
+            raise ValueError(f"engine='reverse' needs a model with forward_grad; {type(model).__name__} has none")
+        jet = model.forward_grad(x)
+        return Field(x, jet.value, order, "reverse", jet=jet, second=second)
+    if engine == "jet":
         if not supports_jets(model):
             raise ValueError(f"engine='jet' needs a model with forward_jet; {type(model).__name__} has none")
         jet = model.forward_jet(x, order=order, second=second)
@@ -174,3 +193,8 @@ def field(model: nn.Module, x: Tensor, order: int = 2, second: str = "diagonal",
     if value.ndim == 1:
         value = value.unsqueeze(-1)
     return Field(x, value, order, "autograd", second=second)
+
+
+def _out_features(model) -> int:
+    out = getattr(model, "out_features", None)
+    return out if isinstance(out, int) else 1 << 30

@@ -168,15 +168,36 @@ def first_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor], order: int,
 
 # --- activations with their first two derivatives ------------------------------------------
 
-def sine_activation(w0: float) -> JetActivation:
-    """sin(w0 z) with derivatives w0 cos(w0 z) and -w0^2 sin(w0 z)."""
+def sine_activation(z: Tensor):
+    """sin z with derivatives cos z and -sin z (SIREN folds its w0 into the weights)."""
+    s, c = sin_cos(z)
+    return s, c, -s
 
-    def act(z: Tensor):
-        a = w0 * z
-        s, c = torch.sin(a), torch.cos(a)
-        return s, w0 * c, -(w0 * w0) * s
 
-    return act
+class _SinCos(torch.autograd.Function):
+    """``(sin z, cos z)`` with a fused backward that reuses both outputs instead of recomputing
+    them: ``dz = g_sin cos z - g_cos sin z``. Built from ordinary operations, so it can be
+    differentiated again."""
+
+    @staticmethod
+    def forward(ctx, z):
+        s, c = torch.sin(z), torch.cos(z)
+        ctx.save_for_backward(s, c)
+        return s, c
+
+    @staticmethod
+    def backward(ctx, g_sin, g_cos):
+        s, c = ctx.saved_tensors
+        if g_cos is None:
+            return g_sin * c
+        if g_sin is None:
+            return -g_cos * s
+        return torch.addcmul(g_sin * c, g_cos, s, value=-1.0)
+
+
+def sin_cos(z: Tensor) -> tuple[Tensor, Tensor]:
+    """``(sin z, cos z)``, differentiable with one fused backward (see :class:`_SinCos`)."""
+    return _SinCos.apply(z)
 
 
 def tanh_activation(z: Tensor):

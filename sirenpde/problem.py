@@ -135,6 +135,8 @@ class Problem:
     default_schedule : None or a schedule name (see :func:`sirenpde.fit`)
     default_adam_options : extra Adam arguments (e.g. betas) used when ``fit`` gets no
         ``optimizer_options`` and the optimizer is Adam
+    default_lbfgs_steps : L-BFGS steps after the first optimiser's (0: none)
+    default_lbfgs_batch_size : points per L-BFGS step (None: the batch size)
     """
 
     name: str = "problem"
@@ -145,6 +147,8 @@ class Problem:
     default_lr: float = 1e-4
     default_schedule: Optional[str] = None
     default_adam_options: dict = {}
+    default_lbfgs_steps: int = 0
+    default_lbfgs_batch_size: Optional[int] = None
     model_kwargs: dict = {}
 
     def make_model(self, name: str = "siren", **overrides):

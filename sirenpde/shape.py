@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from sirenpde.atomic import atomic_path
-from sirenpde.fields import supports_jets
+from sirenpde.fields import supports_jets, supports_reverse
 from sirenpde.jets import Jet
 from sirenpde.nn import build_from_config, model_config
 from sirenpde.plotting import pyplot, save_figure
@@ -66,15 +66,20 @@ class ShapeModel(nn.Module):
         self.normalization = normalization
         self.metadata = dict(metadata or {})
         self.in_features, self.out_features = 3, 1
+        # Shadow the methods the network lacks so sirenpde.field falls back to autograd.
         if not supports_jets(net):
-            # Shadow the method so sirenpde.field falls back to autograd for foreign networks.
             self.forward_jet = None
+        if not supports_reverse(net):
+            self.forward_grad = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
     def forward_jet(self, x: torch.Tensor, order: int = 2, second: str = "diagonal") -> Jet:
         return self.net.forward_jet(x, order=order, second=second)
+
+    def forward_grad(self, x: torch.Tensor) -> Jet:
+        return self.net.forward_grad(x)
 
     def sdf(self, points, batch_size: int = 65536) -> np.ndarray:
         """Signed distance at ``points (n, 3)`` in the input's coordinates and units: ``(n,)``."""

@@ -32,3 +32,16 @@ def test_pde_benchmark_smoke(tmp_path):
     for name in ("helmholtz-square", "wave"):
         assert any(line.startswith(f"| {name} |") for line in text.splitlines()), text
     assert "--quick" in text
+
+
+def test_derivatives_benchmark_smoke(tmp_path):
+    # tiny sizes: every engine's row is written and agrees with nested autograd
+    derivatives = _load("derivatives")
+    out = tmp_path / "derivatives.md"
+    rows = derivatives.main(["--points", "64", "--repeats", "1", "--out", str(out)])
+    assert [(r["dim"], r["loss on"]) for r in rows] == [(2, "gradient"), (2, "laplacian"), (3, "gradient"),
+                                                      (3, "laplacian")]
+    for r in rows:
+        engines = ("jet", "reverse") if r["loss on"] == "gradient" else ("jet",)
+        assert all(r[e + "_grad_rel_diff"] < 1e-4 and r[e + "_speedup"] > 0 for e in engines), r
+    assert not any(k.startswith("reverse") for k in rows[1]) and out.read_text().count("| reverse |") == 2

@@ -9,17 +9,17 @@ from sirenpde.cli import main
 
 def test_solve_writes_fields_figure_and_metrics(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main(["solve", "poisson-gradient", "-O", "size=16", "--steps", "3", "--hidden-features", "16",
-               "--hidden-layers", "1", "--out", str(out), "-q"])
+    rc = main(["solve", "poisson-gradient", "-O", "size=16", "--steps", "3", "--lbfgs-steps", "2",
+               "--hidden-features", "16", "--hidden-layers", "1", "--out", str(out), "-q"])
     assert rc == 0
     assert "psnr:" in capsys.readouterr().out
     meta = json.loads((out / "metrics.json").read_text())
-    assert meta["problem"]["name"] == "poisson-gradient" and meta["steps"] == 3
+    assert meta["problem"]["name"] == "poisson-gradient" and meta["steps"] == 5  # 3 Adam + 2 L-BFGS
     assert meta["metrics"]["psnr"] > 0
     with h5py.File(out / "solution.h5") as f:
         assert f["fields/reconstruction"].shape == (16, 16)
         assert f["fields/laplacian"].shape == (16, 16)
-        assert len(f["history/gradient"]) == 3
+        assert len(f["history/gradient"]) == 5
     assert (out / "solution.png").stat().st_size > 1000
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
 

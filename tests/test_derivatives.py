@@ -69,6 +69,59 @@ def test_jets_match_autograd_float32(name, d, m):
         assert ((jet.d2(i) - ref.d2(i)).abs().max() / scale) < 1e-5
 
 
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("d,m", [(1, 1), (2, 1), (3, 2), (2, 3)])
+def test_reverse_sweep_matches_autograd_float32(name, d, m):
+    # value and gradient of the explicit reverse sweep against autograd, 1e-5 relative in float32,
+    # and the parameter gradients of a gradient loss (trained with one plain backward) likewise
+    torch.manual_seed(4)
+    model = make_model(name, d, m, hidden_features=64, hidden_layers=2)
+    x = torch.rand(256, d) * 2 - 1
+    target = torch.randn(256, m, d).squeeze(1)
+    grads = {}
+    for engine in ("reverse", "autograd"):
+        u = field(model, x, order=1, engine=engine)
+        assert u.engine == engine and u.grad.shape == ((256, d) if m == 1 else (256, m, d))
+        model.zero_grad()
+        ((u.grad - target) ** 2).mean().backward()
+        grads[engine] = (u.value.detach(), u.grad.detach(),
+                         [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()])
+    (va, ga, pa), (vb, gb, pb) = grads["reverse"], grads["autograd"]
+    assert (va - vb).abs().max() <= 1e-5 * vb.abs().max()
+    assert (ga - gb).abs().max() <= 1e-5 * gb.abs().max()
+    assert sum(float(b.norm()) for b in pb) > 0
+    for a, b in zip(pa, pb):  # a parameter the loss ignores has no gradient in one, zeros in the other
+        assert (a - b).norm() <= 1e-4 * b.norm(), name
+
+
+def test_reverse_sweep_gradcheck_float64():
+    # the sweep's gradient is differentiable in x (a second derivative through the fused sin/cos
+    # backward) and in the parameters; gradgradcheck covers the fused backward itself
+    from sirenpde.jets import sin_cos
+
+    torch.manual_seed(5)
+    model = Siren(2, 2, hidden_features=8, hidden_layers=1, first_omega_0=3.0, hidden_omega_0=3.0).double()
+    x = (torch.rand(5, 2, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x_: field(model, x_, order=1, engine="reverse").grad, (x,))
+    w = model.hidden[1].weight.detach().clone().requires_grad_(True)
+    wrapped = lambda w_: torch.func.functional_call(model, {"hidden.1.weight": w_}, (x.detach(),))
+    assert torch.autograd.gradcheck(wrapped, (w,))
+    grad_of_w = lambda w_: torch.func.functional_call(
+        _GradOf(model), {"inner.hidden.1.weight": w_}, (x.detach(),))
+    assert torch.autograd.gradcheck(grad_of_w, (w,))
+    z = torch.randn(7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: torch.stack(sin_cos(t)), (z,))
+
+
+class _GradOf(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, pts):
+        return field(self.inner, pts, order=1, engine="reverse").grad
+
+
 def test_jets_gradcheck_float64():
     # the jet's Laplacian and gradient are differentiable in x and in the parameters
     torch.manual_seed(2)
@@ -97,8 +150,12 @@ def test_field_shapes_and_errors():
     model = Siren(2, 1, hidden_features=16, hidden_layers=1)
     x = torch.rand(10, 2)
     u = field(model, x, order=1)
-    assert u.value.shape == (10, 1) and u.grad.shape == (10, 2) and u.engine == "autograd"
+    assert u.value.shape == (10, 1) and u.grad.shape == (10, 2) and u.engine == "reverse"
     assert field(model, x, order=2).engine == "jet"
+    # more outputs than inputs: forward jets carry fewer rows than the reverse sweep
+    assert field(Siren(2, 3, hidden_features=8, hidden_layers=1), x, order=1).engine == "jet"
+    with pytest.raises(ValueError, match="first derivatives only"):
+        field(model, x, order=2, engine="reverse")
     u = field(model, x, order=1, engine="jet")
     assert u.engine == "jet"
     with pytest.raises(RuntimeError, match="order >= 2"):
@@ -116,6 +173,9 @@ def test_field_shapes_and_errors():
     assert v.engine == "autograd" and v.laplacian.shape == (10, 1)
     with pytest.raises(ValueError, match="forward_jet"):
         field(plain, x, engine="jet")
+    with pytest.raises(ValueError, match="forward_grad"):
+        field(plain, x, order=1, engine="reverse")
+    assert field(plain, x, order=1).engine == "autograd"
 
 
 def test_field_vector_shapes():

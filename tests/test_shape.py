@@ -203,6 +203,8 @@ def test_a_network_without_jets_falls_back_to_autograd():
     shape = ShapeModel(net, Normalization(np.zeros(3), 1.0))
     assert not supports_jets(shape)
     assert field(shape, torch.rand(5, 3), order=1).engine == "autograd"
+    assert field(ShapeModel(Siren(3, 1, 8, 1), Normalization(np.zeros(3), 1.0)), torch.rand(5, 3),
+                 order=1).engine == "reverse"
 
 
 def test_shape_model_rejects_wrong_sizes():
@@ -319,14 +321,15 @@ def test_cli_rejects_bad_numbers(capsys):
     assert "positive integer" in capsys.readouterr().err
 
 
-def test_jet_and_autograd_engines_train_the_same_sdf():
-    """The SDF loss needs f and grad f only: first-order jets and autograd give the same loss
-    and the same parameter updates (float32 rounding, compounded over 5 Adam steps)."""
+@pytest.mark.parametrize("engine", ["reverse", "jet"])
+def test_first_order_engines_train_the_same_sdf_as_autograd(engine):
+    """The SDF loss needs f and grad f only: the reverse sweep, forward jets and double-backward
+    autograd give the same loss and parameter updates (float32 rounding, over 5 Adam steps)."""
     cloud = sphere_cloud(400)
-    fits = {engine: fit_sdf(cloud, 5, hidden_features=32, hidden_layers=1, batch_size=600, lr=1e-3,
-                            device="cpu", progress=False, engine=engine)
-            for engine in ("jet", "autograd")}
-    (a, ra), (b, rb) = fits["jet"], fits["autograd"]
+    fits = {e: fit_sdf(cloud, 5, hidden_features=32, hidden_layers=1, batch_size=600, lr=1e-3,
+                       device="cpu", progress=False, engine=e)
+            for e in (engine, "autograd")}
+    (a, ra), (b, rb) = fits[engine], fits["autograd"]
     assert ra.history["total"] == pytest.approx(rb.history["total"], rel=1e-4)
     for (name, p), q in zip(a.net.named_parameters(), b.net.parameters()):
         assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name

@@ -91,6 +91,37 @@ def test_optimizer_and_schedule_options():
     assert len(res.history["total"]) == 10
 
 
+def test_lbfgs_finish_after_adam_and_its_resumption(tmp_path):
+    kw = dict(lbfgs_batch_size=256, progress=False)
+    adam = sirenpde.fit(Sine1D(), small_model(), steps=40, progress=False)
+    both = sirenpde.fit(Sine1D(), small_model(), steps=30, lbfgs_steps=10, eval_every=10, **kw)
+    assert both.steps == 40 and len(both.history["total"]) == 40
+    assert both.history["total"][:30] == adam.history["total"][:30]  # the same Adam phase first
+    assert [e["step"] for e in both.evaluations] == [10, 20, 30, 40]
+    # measured: rel L2 3.0e-5 with the finish against 0.275 after 40 Adam steps
+    assert both.metrics["rel_l2"] < 1e-3 < 0.1 < adam.metrics["rel_l2"], (both.metrics, adam.metrics)
+    # a checkpoint written during the finish resumes into L-BFGS and ends where one run ends
+    ckpt = tmp_path / "finish.pt"
+    sirenpde.fit(Sine1D(), small_model(), steps=30, lbfgs_steps=4, checkpoint=ckpt, **kw)
+    assert sirenpde.checkpoints.saved_step(ckpt) == 34
+    resumed = sirenpde.fit(Sine1D(), small_model(), steps=30, lbfgs_steps=10, checkpoint=ckpt, **kw)
+    assert np.allclose(resumed.history["total"], both.history["total"], rtol=1e-4, atol=0)
+    assert abs(resumed.metrics["rel_l2"] - both.metrics["rel_l2"]) <= 1e-3 * both.metrics["rel_l2"]
+
+
+def test_problem_default_lbfgs_steps_apply_unless_overridden():
+    class Finished(Sine1D):
+        default_lbfgs_steps = 2
+        default_lbfgs_batch_size = 64
+
+    assert sirenpde.fit(Finished(), small_model(), steps=5, progress=False).steps == 7
+    assert sirenpde.fit(Finished(), small_model(), steps=5, lbfgs_steps=0, progress=False).steps == 5
+    with pytest.raises(ValueError, match="lbfgs_steps must be >= 0"):
+        sirenpde.fit(Finished(), small_model(), steps=5, lbfgs_steps=-1, progress=False)
+    with pytest.raises(ValueError, match="lbfgs_batch_size must be >= 1"):
+        sirenpde.fit(Finished(), small_model(), steps=5, lbfgs_batch_size=0, progress=False)
+
+
 def test_problem_default_schedule_applies_unless_overridden():
     """A problem's ``default_schedule`` is used when ``fit`` gets none; "none" turns it off."""
 
