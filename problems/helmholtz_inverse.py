@@ -39,6 +39,8 @@ class HelmholtzInverse(Helmholtz):
 
     name = "helmholtz-inverse"
     default_steps = 5000
+    default_lr = 1e-4  # not the forward problem's 3e-4 with cosine decay, which was tuned without
+    default_schedule = None  # an unknown medium
 
     def __init__(self, k: float = 20.0, sources=((-0.3, -0.3), (0.3, -0.3), (-0.3, 0.3), (0.3, 0.3)),
                  sigma: float = 0.01, velocity="disk", receivers_per_side: int = 25,

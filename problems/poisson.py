@@ -33,23 +33,24 @@ def first_omega_0(shape) -> float:
 
 class _PoissonImage(PixelProblem):
     """Defaults: a 3x256 Siren with :func:`first_omega_0` for the image; 200 Adam steps at 1e-4
-    on ``MAX_BATCH`` random pixels per step (every pixel for images of up to 8,192 pixels), then
+    on ``MAX_BATCH`` random pixels per step (every pixel for images of up to 4,096 pixels), then
     10 L-BFGS steps on every pixel (at most ``MAX_LBFGS_BATCH``)."""
 
     remove_mean = True
     default_steps = 200
     default_lr = 1e-4
     # The loss is a smooth least-squares fit on a fixed pixel grid, where L-BFGS converges far
-    # faster than Adam once Adam has found the basin: at 128 px, Adam alone needs ~500 steps for
-    # 30 dB; 150-250 Adam steps and then L-BFGS reach it sooner and go on to 33-34 dB
+    # faster than Adam once Adam has found the basin. At 128 px (one CPU thread), Adam alone on
+    # 8,192 pixels a step needs ~500 steps for 30 dB; 200 Adam steps on 4,096 pixels (a cheap,
+    # noisy start to ~24.6 dB) and then L-BFGS on all pixels reach it ~4x sooner than the paper's
+    # recipe and go on to 31-34 dB. Tried: Adam on 8,192 pixels before L-BFGS (2.3x), switching at
+    # 50-250 Adam steps, widths 128 and 192, depth 2, w0 = 15 (none sooner)
     # (benchmarks/results/poisson.md)
     default_lbfgs_steps = 10
+    MAX_BATCH = 4096
     MAX_LBFGS_BATCH = 65536
-    # Adam betas (0.9, 0.99) were tried: +0.5 dB per step at 200-250 steps, but 30 dB only after
-    # 750 steps against 500 with the usual (0.9, 0.999) (128 px camera, one run each)
-    # half the pixels of a 128 px image per step: half the cost of a step for about the same
-    # progress per step as every pixel (benchmarks/results/poisson.md)
-    MAX_BATCH = 8192
+    # Adam betas (0.9, 0.99) were tried with Adam alone: +0.5 dB per step at 200-250 steps, but
+    # 30 dB only after 750 steps against 500 with the usual (0.9, 0.999) (128 px, one run each)
 
     def _load(self, image, size) -> np.ndarray:
         self.image_source = image if isinstance(image, str) else "array"

@@ -162,7 +162,7 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
             hidden_layers: Optional[int] = None, w0: Optional[float] = None, lr: Optional[float] = None,
             batch_size: Optional[int] = None, schedule: Optional[str] = "cosine", device: str = "auto",
             seed: int = 0, progress: bool = True, engine: str = "auto", noise: str = "clean",
-            **problem_kwargs):
+            lbfgs_steps: int = 0, lbfgs_batch_size: Optional[int] = None, **problem_kwargs):
     """Fit a signed distance function to an oriented point cloud.
 
     Parameters
@@ -183,7 +183,8 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
         noise, and the smoother network loses detail). ``metadata["roughness"]`` (see
         :func:`~sirenpde.problems.sdf.roughness`) tells how noisy a cloud looks; above
         ``NOISY_ROUGHNESS`` the CLI suggests ``--noise noisy``.
-    lr, batch_size, schedule, device, seed, progress, engine : passed to :func:`sirenpde.fit`
+    lr, batch_size, schedule, device, seed, progress, engine, lbfgs_steps, lbfgs_batch_size : passed
+        to :func:`sirenpde.fit` (no L-BFGS finish by default)
     **problem_kwargs : passed to :class:`~sirenpde.problems.sdf.SDF` (weights, ``near_sigma``,
         ``reference_mesh``...)
 
@@ -222,7 +223,8 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
     else:
         shape = ShapeModel(model, problem.normalization)
     result = fit(problem, shape, steps=steps, lr=lr, batch_size=batch_size, device=device, seed=seed,
-                 progress=progress, schedule=schedule, engine=engine)
+                 progress=progress, schedule=schedule, engine=engine, lbfgs_steps=lbfgs_steps,
+                 lbfgs_batch_size=lbfgs_batch_size)
     shape.metadata.update({
         "noise": noise, "roughness": score,
         "source": problem.cloud.source, "points": len(problem.cloud), "steps": result.steps,

@@ -7,7 +7,7 @@ import torch
 from sirenpde import field
 from sirenpde.problems import PROBLEMS, get_problem, spectral
 from sirenpde.problems.image_data import load_image, load_wav, pixel_grid
-from sirenpde.solver import compute_losses
+from sirenpde.solver import compute_losses, fit
 
 
 class CosineInterpolant(torch.nn.Module):
@@ -126,6 +126,20 @@ def test_audio_problem_reads_wav(tmp_path):
     assert set(PROBLEMS) >= {"image-fit", "audio-fit", "poisson-gradient", "poisson-laplacian", "gradient-composite"}
 
 
+def test_lbfgs_finish_beats_more_adam_steps_on_poisson_gradient():
+    # 32 px, a 2x64 Siren: 60 Adam steps then 3 L-BFGS steps (60 iterations) against 120 Adam
+    # steps, about the same time (2.0 s vs 1.6 s here); measured 28.6 dB against 16.9 dB
+    p = get_problem("poisson-gradient", size=32)
+
+    def psnr(**kw):
+        torch.manual_seed(0)
+        model = p.make_model("siren", hidden_features=64, hidden_layers=2)
+        return fit(p, model, progress=False, **kw).metrics["psnr"]
+
+    finished, adam_only = psnr(steps=60, lbfgs_steps=3), psnr(steps=120, lbfgs_steps=0)
+    assert finished > adam_only + 3.0, (finished, adam_only)
+
+
 def test_poisson_defaults_scale_with_the_image():
     from sirenpde.nn import Siren
     from sirenpde.problems.poisson import first_omega_0
@@ -135,11 +149,14 @@ def test_poisson_defaults_scale_with_the_image():
     assert first_omega_0((384, 384)) == first_omega_0((512, 300)) == 30.0
     for name in ("poisson-gradient", "poisson-laplacian", "gradient-composite"):
         p = get_problem(name, size=128)
-        assert p.default_batch_size == 8192 < p.n_pixels == 128 * 128
+        assert p.default_batch_size == 4096 < p.n_pixels == 128 * 128
         assert p.default_lr == 1e-4 and p.default_adam_options == {}
+        # 200 Adam steps, then L-BFGS on every pixel (capped for large images)
+        assert (p.default_steps, p.default_lbfgs_steps, p.default_lbfgs_batch_size) == (200, 10, 128 * 128)
         model = p.make_model("siren")
         assert isinstance(model, Siren) and model.first_omega_0 == 10.0 and model.hidden_omega_0 == 30.0
         assert len(model.hidden) == 4 and model.hidden[1].out_features == 256
+    assert get_problem("poisson-gradient", size=512).default_lbfgs_batch_size == 65536
     small = get_problem("poisson-gradient", size=(48, 64))
     # small images: every pixel each step; overrides win over the problem's model settings
     assert small.default_batch_size == small.n_pixels == 48 * 64
