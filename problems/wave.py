@@ -31,7 +31,8 @@ class Wave(Problem):
 
     Parameters
     ----------
-    t_end : float, T (default 1.0)
+    t_end : float, T (default 0.5, the interval the training defaults are measured on; a longer
+        one needs more steps or a larger network)
     center : (2,) float, pulse centre, inside the box
     sigma : float, pulse width (default 0.1)
     velocity : "uniform", "square", "disk", a positive number or an ``(H, W)`` array on ``[-L, L]²``
@@ -49,7 +50,7 @@ class Wave(Problem):
     name = "wave"
     in_features = 3
     out_features = 1
-    # A CPU size (measured at t_end = 0.5: rel L2 5.1e-2 after 1500 steps, see benchmarks/pde.py)
+    # A CPU size (at the default t_end = 0.5: rel L2 2.4e-2 after 3000 steps, benchmarks/pde.py)
     default_steps = 3000
     default_batch_size = 2048
     default_lr = 2e-4
@@ -57,7 +58,7 @@ class Wave(Problem):
     model_kwargs = {"siren": {"hidden_features": 128, "hidden_layers": 3, "first_omega_0": 10.0,
                               "hidden_omega_0": 30.0}}
 
-    def __init__(self, t_end: float = 1.0, center=(0.0, 0.0), sigma: float = 0.1, velocity="uniform",
+    def __init__(self, t_end: float = 0.5, center=(0.0, 0.0), sigma: float = 0.1, velocity="uniform",
                  half_width: float = 1.0, curriculum: bool = True, curriculum_start: float = 0.1,
                  curriculum_fraction: float = 0.5, initial_weight: float = 10.0, wall_weight: float = 1.0,
                  initial_share: float = 0.2, wall_share: float = 0.1, reference_n: int = 256,

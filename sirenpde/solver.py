@@ -96,7 +96,7 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
     optimizer : "adam" or "lbfgs"
     schedule : "none", "cosine", "exponential" or "step"; the learning-rate schedule; default
         ``problem.default_schedule`` (None, a constant rate, unless the problem sets one)
-    engine : derivative engine, "auto", "jet" or "autograd" (see :func:`sirenpde.field`)
+    engine : derivative engine, "auto", "jet", "reverse" or "autograd" (see :func:`sirenpde.field`)
     eval_every : int; record ``problem.metrics(model)`` every that many steps in
         ``result.evaluations`` (their time is excluded from ``train_s``)
     callback : called as ``callback(step, losses)`` after every step
