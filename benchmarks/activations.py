@@ -168,8 +168,9 @@ def run_model(problem, name: str, spec: dict, seed: int, args, steps: int, lr: f
     model = problem.make_model(name, **spec["kwargs"], **({"seed": seed} if name == "fourier" else {}))
     start = _floats({"step": 0, "train_s": 0.0, **problem.metrics(model)})
     try:
+        # the same Adam steps for every model: no L-BFGS finish (the Poisson problems default to one)
         res = sirenpde.fit(problem, model, steps=steps, lr=lr, batch_size=batch, device=args.device,
-                           seed=seed, progress=False, eval_every=args.eval_every)
+                           seed=seed, progress=False, eval_every=args.eval_every, lbfgs_steps=0)
     except FloatingPointError as err:
         return {"seed": seed, "status": f"diverged: {err}", "metrics": {}, "train_s": None,
                 "evaluations": [start]}, None

@@ -45,9 +45,9 @@ def layer_statistics(model: sirenpde.Siren, x: torch.Tensor) -> list[dict[str, n
     """Pre-activations ``w0 (W h + b)``, post-activations and d(sum of outputs)/d(post-activation)
     of every sine layer of ``model`` at ``x`` ``(n, in)``; flattened numpy arrays per layer."""
     h, pre, post = x, [], []
-    for i, layer in enumerate(model.hidden):
-        w0 = model.first_omega_0 if i == 0 else model.hidden_omega_0
-        z = w0 * layer(h)
+    for i in range(len(model.hidden)):
+        weight, bias = model._affine(i)  # (w0 W, w0 b): the model computes w0 (W h + b) this way
+        z = torch.addmm(bias, h, weight.T)
         h = torch.sin(z)
         h.retain_grad()
         pre.append(z)

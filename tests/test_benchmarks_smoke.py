@@ -182,14 +182,18 @@ def test_poisson_benchmark_smoke_compares_both_recipes(tmp_path, monkeypatch):
     # the paper's recipe: 3x256 Siren with w0 = 30, lr 1e-4, every pixel, nested autograd
     assert paper[1].first_omega_0 == 30.0 and paper[1].hidden[0].out_features == 256
     assert paper[2]["lr"] == 1e-4 and paper[2]["engine"] == "autograd" and paper[2]["batch_size"] == 144
+    assert paper[2]["lbfgs_steps"] == 0  # Adam only; the defaults keep the problem's L-BFGS finish
     # the package defaults: the problem's own model and the solver's defaults
     assert defaults[1].first_omega_0 == 30.0 * 12 / 384
     assert defaults[2]["lr"] is None and defaults[2]["engine"] == "auto" and "batch_size" not in defaults[2]
+    assert defaults[2]["lbfgs_steps"] is None
     curves = out["curves"]
     assert [e["step"] for e in curves[("poisson-gradient", "paper recipe")]] == [2]
     assert [e["step"] for e in curves[("poisson-laplacian", "paper recipe")]] == [2, 4]
+    # the defaults' 10 L-BFGS steps after the 4 Adam steps are evaluated one by one
+    assert [e["step"] for e in curves[("poisson-laplacian", "package defaults")]] == [2, 4] + list(range(5, 15))
     assert all(np.isfinite(e["psnr"]) and e["train_s"] >= 0 for c in curves.values() for e in c)
     md = (tmp_path / "poisson.md").read_text()
-    assert "| poisson-gradient | paper recipe | 2 |" in md and "| poisson-laplacian | package defaults | 4 |" in md
+    assert "| poisson-gradient | paper recipe | 2 |" in md and "| poisson-laplacian | package defaults | 14 |" in md
     assert "Command: `python benchmarks/poisson.py --size 12" in md
     assert _is_png(tmp_path / "poisson.png")
