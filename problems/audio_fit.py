@@ -1,7 +1,6 @@
 """Fit the samples of an audio signal (the paper's audio experiment)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from sirenpde.evaluate import evaluate

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from sirenpde import field
 from sirenpde.problems import PROBLEMS, get_problem, spectral
 from sirenpde.problems.image_data import load_image, load_wav, pixel_grid
 from sirenpde.solver import compute_losses, fit
