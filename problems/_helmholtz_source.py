@@ -65,7 +65,7 @@ class SourceSubtraction:
         self._h = self.r2 / TABLE_INTERVALS
         r = np.arange(TABLE_INTERVALS + 2) * self._h  # one node past r2
         g, dg = radial_gaussian_solution(r, self.k_source, self.sigma, derivative=True)
-        f = np.exp(-r**2 / (2 * self.sigma**2)) / (2 * np.pi * self.sigma**2)
+        f = gaussian_source(np.stack([r, np.zeros_like(r)], 1), (0.0, 0.0), self.sigma)
         ddg = np.empty_like(g)
         ddg[1:] = -dg[1:] / r[1:] - self.k_source**2 * g[1:] - f[1:]
         ddg[0] = 0.5 * (-self.k_source**2 * g[0] - f[0])
