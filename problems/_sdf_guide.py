@@ -11,7 +11,7 @@ import torch
 from scipy.spatial import cKDTree
 
 
-# Roughness above which a cloud looks noisy (the CLI then suggests ``--noise noisy``). Measured on
+# Roughness above which a cloud looks noisy (``fit_sdf(noise="auto")`` then fits it as noisy). Measured on
 # the bunny (benchmarks/sdf.py inputs): 0.06 for 50k clean points, 0.13 for 5k clean points, 0.34
 # and 0.50 for 5k and 50k points with positional noise of 0.5% of the bounding box.
 NOISY_ROUGHNESS = 0.2

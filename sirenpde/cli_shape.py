@@ -57,10 +57,11 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=None, help="points per step (default 6000)")
     p.add_argument("--hidden-features", type=_positive_int, default=None, help="network width (default 128)")
     p.add_argument("--hidden-layers", type=int, default=None, help="hidden-to-hidden layers (default 3)")
-    p.add_argument("--w0", type=float, default=None, help="sine frequency factor (default 30; 15 for noisy clouds)")
-    p.add_argument("--noise", choices=("clean", "noisy"), default="clean",
-                   help="noisy: fit a smoother field that averages scatter off the surface (for sparse "
-                        "noisy scans; default clean, the paper's setting)")
+    p.add_argument("--w0", type=float, default=None, help="sine frequency factor (default 30)")
+    p.add_argument("--noise", choices=("auto", "clean", "noisy"), default="auto",
+                   help="clean: the paper's weights; noisy: an on-surface weight of 5e2 instead of 3e3, so "
+                        "the surface averages points that scatter off it; auto (default): noisy when the "
+                        "cloud's roughness is above 0.2")
     p.add_argument("--engine", choices=("auto", "reverse", "jet", "autograd"), default="auto",
                    help="derivative engine for the gradient terms: the reverse sweep (first-order jet "
                         "in reverse mode, what auto picks), forward jets, or double-backward autograd")
@@ -146,12 +147,12 @@ def _noise_line(metadata: dict) -> str:
     from sirenpde.problems.sdf import NOISY_ROUGHNESS
 
     rough = metadata.get("roughness")
+    how = "chosen from the roughness" if metadata.get("noise_requested") == "auto" else "as asked"
     if rough is None:
-        return f"fitted as {metadata['noise']}; point cloud roughness not measured (too few distinct points)"
-    line = f"fitted as {metadata['noise']}; point cloud roughness {rough:.2f}"
-    if metadata["noise"] == "clean" and rough > NOISY_ROUGHNESS:
-        line += f" (above {NOISY_ROUGHNESS}: the points look noisy; if the scan is sparse, try --noise noisy)"
-    return line
+        return f"fitted as {metadata['noise']} ({how}); point cloud roughness not measured (too few distinct points)"
+    side = "above" if rough > NOISY_ROUGHNESS else "at or below"
+    return (f"fitted as {metadata['noise']} ({how}); point cloud roughness {rough:.2f}, "
+            f"{side} the noisy threshold {NOISY_ROUGHNESS}")
 
 
 def run_reconstruct(args) -> int:

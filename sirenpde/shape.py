@@ -32,9 +32,9 @@ from sirenpde.pointcloud import Normalization, PointCloud, read_point_cloud, sam
 
 log = logging.getLogger(__name__)
 FORMAT = "sirenpde-shape-1"
-# fit_sdf(noise="noisy"): a smoother network and a looser on-surface term (see fit_sdf)
-NOISY_W0 = 15.0
-NOISY_SURFACE_WEIGHT = 1e3
+# fit_sdf(noise="noisy"), also what noise="auto" picks for a rough cloud: a looser on-surface term
+NOISY_SURFACE_WEIGHT = 5e2
+NOISE_SETTINGS = ("auto", "clean", "noisy")
 _KEYS = ("format", "version", "config", "normalization", "state_dict", "metadata")
 CUBE = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
@@ -161,7 +161,7 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
             model: Optional[nn.Module] = None, hidden_features: Optional[int] = None,
             hidden_layers: Optional[int] = None, w0: Optional[float] = None, lr: Optional[float] = None,
             batch_size: Optional[int] = None, schedule: Optional[str] = "cosine", device: str = "auto",
-            seed: int = 0, progress: bool = True, engine: str = "auto", noise: str = "clean",
+            seed: int = 0, progress: bool = True, engine: str = "auto", noise: str = "auto",
             lbfgs_steps: int = 0, lbfgs_batch_size: Optional[int] = None, **problem_kwargs):
     """Fit a signed distance function to an oriented point cloud.
 
@@ -172,17 +172,20 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
     normals : {"error", "drop", "estimate"}, policy for bad normals when reading a file
     model : a network on the normalised cube (default: a Siren sized by ``SDF.model_kwargs``,
         overridden by ``hidden_features``, ``hidden_layers`` and ``w0``)
-    w0 : float, the Siren's frequency factor, first and hidden layers (default 30, or 15 for a
-        noisy cloud)
-    noise : {"clean", "noisy"}
-        "noisy" fits a smoother field for sparse scans whose points scatter off the surface:
-        w0 = 15 and an on-surface weight of 1e3 instead of 3e3, so the fit averages the scatter
-        instead of threading every point (unless ``w0`` / ``surface_weight`` are given). Measured
-        on the bunny with 0.5% positional noise (benchmarks/sdf.py): 5k points, Chamfer-L1
-        0.00371 -> 0.00336; 50k points, 0.00278 -> 0.00295 (dense points already average the
-        noise, and the smoother network loses detail). ``metadata["roughness"]`` (see
-        :func:`~sirenpde.problems.sdf.roughness`) tells how noisy a cloud looks; above
-        ``NOISY_ROUGHNESS`` the CLI suggests ``--noise noisy``.
+    w0 : float, the Siren's frequency factor, first and hidden layers (default 30)
+    noise : {"auto", "clean", "noisy"}
+        "clean" uses the paper's weights. "noisy" lowers the on-surface weight from 3e3 to
+        ``NOISY_SURFACE_WEIGHT`` = 5e2 (unless ``surface_weight`` is given), so the zero level
+        averages points that scatter off the surface instead of threading each of them. "auto"
+        (default) picks "noisy" when the cloud's roughness (see
+        :func:`~sirenpde.problems.sdf.roughness`) is above ``NOISY_ROUGHNESS`` = 0.2, else
+        "clean". Measured on the bunny (benchmarks/sdf.py, RESULTS.md): roughness 0.06 for 50k
+        clean points, 0.13 for 5k, 0.50 and 0.34 for 50k and 5k points with 0.5% noise; on the
+        noisy 5k the weight 5e2 took the sampled Chamfer-L1 from 0.00371 to 0.00327 (screened
+        Poisson: 0.00341), on the noisy 50k it stayed at 0.00279 (0.00278). The on-surface weight
+        is the knob: a smoother network (w0 = 15) lost detail on the dense and the clean inputs.
+        ``metadata["noise"]`` records the setting used and ``metadata["noise_requested"]`` the one
+        asked for.
     lr, batch_size, schedule, device, seed, progress, engine, lbfgs_steps, lbfgs_batch_size : passed
         to :func:`sirenpde.fit` (no L-BFGS finish by default)
     **problem_kwargs : passed to :class:`~sirenpde.problems.sdf.SDF` (weights, ``near_sigma``,
@@ -192,11 +195,11 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
     -------
     (ShapeModel, FitResult)
     """
-    from sirenpde.problems.sdf import SDF, roughness
+    from sirenpde.problems.sdf import NOISY_ROUGHNESS, SDF, roughness
     from sirenpde.solver import fit
 
-    if noise not in ("clean", "noisy"):
-        raise ValueError(f"fit_sdf: noise must be 'clean' or 'noisy', got {noise!r}")
+    if noise not in NOISE_SETTINGS:
+        raise ValueError(f"fit_sdf: noise must be one of {', '.join(NOISE_SETTINGS)}, got {noise!r}")
     if isinstance(cloud, (str, Path)):
         cloud = read_point_cloud(cloud, normals=normals)
     try:  # informational only (metadata, CLI hint): a cloud it cannot measure still fits
@@ -204,9 +207,11 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
     except ValueError as err:
         score = None
         log.info("point cloud roughness not measured: %s", err)
+    requested = noise
+    if noise == "auto":
+        noise = "noisy" if score is not None and score > NOISY_ROUGHNESS else "clean"
     if noise == "noisy":
         problem_kwargs.setdefault("surface_weight", NOISY_SURFACE_WEIGHT)
-        w0 = NOISY_W0 if w0 is None else w0
     w0 = 30.0 if w0 is None else float(w0)
     problem = SDF(cloud, normals=normals, **problem_kwargs)
     if model is None:
@@ -226,7 +231,7 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
                  progress=progress, schedule=schedule, engine=engine, lbfgs_steps=lbfgs_steps,
                  lbfgs_batch_size=lbfgs_batch_size)
     shape.metadata.update({
-        "noise": noise, "roughness": score,
+        "noise": noise, "noise_requested": requested, "roughness": score,
         "source": problem.cloud.source, "points": len(problem.cloud), "steps": result.steps,
         "train_s": result.times["train_s"], "problem": problem.describe(),
         "final_loss": {k: v[-1] for k, v in result.history.items() if v},

@@ -20,7 +20,8 @@ def test_sdf_benchmark_smoke(tmp_path):
     text = out.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| noisy-5k |")]
     assert len(rows) == 3, text
-    assert "screened Poisson" in rows[0] and "SIREN (default" in rows[1] and "noisy" in rows[2]
+    assert "screened Poisson" in rows[0] and "SIREN (default, picked noisy" in rows[1]
+    assert "noise='clean'" in rows[2]
     assert "Machine:" in text and "python benchmarks/sdf.py" in text
 
 

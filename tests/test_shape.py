@@ -355,10 +355,11 @@ def test_cli_engine_option_reaches_the_fit(tmp_path, monkeypatch):
     assert seen.get("engine") == "jet"
 
 
-def test_noise_setting_picks_the_model_and_weight():
-    """noise="noisy" fits with w0 = 15 and surface weight 1e3 (explicit values win); the default
-    keeps w0 = 30 and the paper's 3e3 and records how rough the cloud looks."""
-    from sirenpde.shape import NOISY_SURFACE_WEIGHT, NOISY_W0
+def test_noise_setting_picks_the_surface_weight():
+    """noise="noisy" lowers the on-surface weight to 1e3 (an explicit weight wins); "clean" keeps
+    the paper's 3e3; "auto" (the default) picks by the cloud's roughness. w0 stays 30 throughout."""
+    from sirenpde.cli_shape import _noise_line
+    from sirenpde.shape import NOISY_SURFACE_WEIGHT
 
     rng = np.random.default_rng(0)
     clean = sphere_cloud(2000)
@@ -368,14 +369,20 @@ def test_noise_setting_picks_the_model_and_weight():
     def fitted(cloud, **kw):
         shape, _ = fit_sdf(cloud, 0, **small, **kw)
         m = shape.metadata
-        return shape.net.first_omega_0, m["problem"]["surface_weight"], m["noise"], m["roughness"]
+        return shape.net.first_omega_0, m["problem"]["surface_weight"], m["noise"], m["roughness"], m
 
-    w0, weight, noise, r_clean = fitted(clean)
-    assert (w0, weight, noise) == (30.0, 3e3, "clean") and r_clean < 0.1
-    w0, weight, noise, r_rough = fitted(rough, noise="noisy")
-    assert (w0, weight, noise) == (NOISY_W0, NOISY_SURFACE_WEIGHT, "noisy") and r_rough > 0.2
+    w0, weight, noise, r_clean, meta = fitted(clean)
+    assert (w0, weight, noise, meta["noise_requested"]) == (30.0, 3e3, "clean", "auto") and r_clean < 0.1
+    assert "clean (chosen from the roughness)" in _noise_line(meta) and "at or below" in _noise_line(meta)
+    w0, weight, noise, r_rough, meta = fitted(rough)
+    assert (w0, weight, noise) == (30.0, NOISY_SURFACE_WEIGHT, "noisy") and r_rough > 0.2
+    assert "noisy (chosen from the roughness)" in _noise_line(meta) and "above" in _noise_line(meta)
+    # Asked for explicitly, a setting holds whatever the roughness says.
+    assert fitted(rough, noise="clean")[1:3] == (3e3, "clean")
+    w0, weight, noise, _, meta = fitted(clean, noise="noisy")
+    assert (weight, noise) == (NOISY_SURFACE_WEIGHT, "noisy") and "(as asked)" in _noise_line(meta)
     assert fitted(rough, noise="noisy", w0=22.0, surface_weight=500.0)[:3] == (22.0, 500.0, "noisy")
-    with pytest.raises(ValueError, match="noise must be"):
+    with pytest.raises(ValueError, match="noise must be one of auto, clean, noisy"):
         fit_sdf(clean, 0, noise="loud", **small)
 
 
