@@ -194,8 +194,8 @@ def parse_args(argv=None):
     p.add_argument("--hidden-features", type=int, default=128)
     p.add_argument("--hidden-layers", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=None, help="default 6000 (quick: 3000)")
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--schedule", default="cosine", choices=["cosine", "exponential", "step", "none"])
+    p.add_argument("--lr", type=float, default=None, help="default: the SDF problem's (1e-3)")
+    p.add_argument("--schedule", default="warmup-cosine", choices=["cosine", "warmup-cosine", "exponential", "step", "none"])
     p.add_argument("--cleanup", default=None, help="'largest' or a face fraction (default: keep all pieces)")
     p.add_argument("--poisson-depth", type=int, default=None, help="default 9 (quick: 8)")
     p.add_argument("--poisson-trim", type=float, default=0.0,
@@ -210,6 +210,9 @@ def parse_args(argv=None):
     p.add_argument("--no-engines", action="store_true", help="skip the jet/autograd timing")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    from sirenpde.problems.sdf import SDF
+
+    args.lr = args.lr or SDF.default_lr
     args.steps = args.steps or (150 if args.quick else 2000)
     args.resolution = args.resolution or (96 if args.quick else 256)
     args.batch_size = args.batch_size or (3000 if args.quick else 6000)

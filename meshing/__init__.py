@@ -11,7 +11,7 @@ and exact vertex naming), :mod:`.dense` and :mod:`.sparse` (the two evaluation s
 :mod:`.extract` (``extract_mesh``), :mod:`.export` (PLY, cleanup), :mod:`.sdfs` (analytic shapes).
 """
 from sirenpde.meshing.export import export_ply, remove_small_components
-from sirenpde.meshing.extract import extract_mesh
+from sirenpde.meshing.extract import NoSurfaceError, extract_mesh
 from sirenpde.meshing.sdfs import Box, Sphere, Torus, Union
 
-__all__ = ["extract_mesh", "export_ply", "remove_small_components", "Sphere", "Torus", "Box", "Union"]
+__all__ = ["extract_mesh", "NoSurfaceError", "export_ply", "remove_small_components", "Sphere", "Torus", "Box", "Union"]

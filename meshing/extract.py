@@ -16,6 +16,10 @@ from sirenpde.meshing.sparse import extract_sparse
 METHODS = {"dense": extract_dense, "sparse": extract_sparse}
 
 
+class NoSurfaceError(ValueError):
+    """The field never crosses the level inside the bounds, so there is no mesh."""
+
+
 def extract_mesh(sdf, bounds, resolution, level: float = 0.0, method: str = "sparse", chunk_size: int = 64,
                  device="auto", progress: bool = True, transform=None, safety: float = 2.0, cleanup=None,
                  *, batch_size: int = 16384, input_type: str = "auto") -> trimesh.Trimesh:
@@ -103,7 +107,7 @@ def extract_mesh(sdf, bounds, resolution, level: float = 0.0, method: str = "spa
         seen = (f"sdf values seen ranged from {evaluator.vmin:.6g} to {evaluator.vmax:.6g}"
                 if evaluator.evaluations else "no values were seen")
         hint = " (sparse search: try method='dense' or a larger safety)" if method == "sparse" else ""
-        raise ValueError(
+        raise NoSurfaceError(
             f"level {level} was never crossed: {seen} over {evaluator.evaluations} evaluated points "
             f"of a {shape} grid{hint}; no mesh to return"
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sirenpde import output
 from sirenpde.cli_shape import add_shape_commands
+from sirenpde.optim import SCHEDULES
 
 
 def _kv(text: str):
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", default="adam", choices=["adam", "lbfgs"])
     p.add_argument("--lbfgs-steps", type=int, default=None,
                    help="L-BFGS steps after the --steps (default: the problem's; 10 for the Poisson problems)")
-    p.add_argument("--schedule", default=None, choices=["none", "cosine", "exponential", "step"],
+    p.add_argument("--schedule", default=None, choices=["none", *SCHEDULES],
                    help="learning-rate schedule (default: the problem's, usually none)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
     p.add_argument("--seed", type=int, default=0)

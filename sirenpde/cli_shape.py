@@ -53,7 +53,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normals", choices=NORMAL_POLICIES, default="error",
                    help="points with zero or non-finite normals: fail, drop them, or re-estimate them")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1...")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-4, cosine decay)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3, cosine decay)")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="points per step (default 6000)")
     p.add_argument("--hidden-features", type=_positive_int, default=None, help="network width (default 128)")
     p.add_argument("--hidden-layers", type=int, default=None, help="hidden-to-hidden layers (default 3)")
@@ -273,7 +273,7 @@ def demo_shape(out_dir, quick: bool = False, progress: bool = True) -> dict:
     def torus_sdf(points):
         return exact(points @ inverse)  # rows p -> R^-1 p, with R^-1 = R^T
 
-    steps, resolution = (120, 64) if quick else (800, 160)
+    steps, resolution = (200, 64) if quick else (800, 160)
     res = reconstruct(xyz, out_dir / "torus.ply", steps=steps, resolution=resolution, progress=progress,
                       reference_sdf=torus_sdf, batch_size=3000 if quick else None)
     scores = evaluate_mesh(res.mesh, truth, n_samples=20_000 if quick else 100_000)

@@ -1,12 +1,14 @@
 """Optimisers and learning-rate schedules by name."""
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
 
 OPTIMIZERS = ("adam", "lbfgs")
-SCHEDULES = ("cosine", "exponential", "step")
+SCHEDULES = ("cosine", "warmup-cosine", "exponential", "step")
+WARMUP_SHARE = 0.05  # "warmup-cosine": the share of the run spent ramping the rate up
 
 
 def make_optimizer(name: str, params, lr: float, options: Optional[dict] = None) -> torch.optim.Optimizer:
@@ -31,13 +33,24 @@ def make_optimizer(name: str, params, lr: float, options: Optional[dict] = None)
 
 
 def make_schedule(name: Optional[str], opt: torch.optim.Optimizer, steps: int):
-    """None or ``"none"`` (constant rate), ``cosine`` (to 1% of the rate), ``exponential`` (to 1%) or
-    ``step`` (halved at 50% and 75% of the run)."""
+    """None or ``"none"`` (constant rate), ``cosine`` (to 1% of the rate), ``warmup-cosine`` (a linear
+    ramp from 1% to the full rate over the first ``WARMUP_SHARE`` of the run, then the cosine over
+    the rest), ``exponential`` (to 1%) or ``step`` (halved at 50% and 75% of the run)."""
     if name is None or name == "none":
         return None
     steps = max(1, steps)
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=opt.defaults["lr"] * 1e-2)
+    if name == "warmup-cosine":
+        warm = max(1, round(WARMUP_SHARE * steps))
+        rest = max(1, steps - warm)
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return 0.01 + 0.99 * step / warm
+            return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(step - warm, rest) / rest))
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
     if name == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.01 ** (1.0 / steps))
     if name == "step":

@@ -94,7 +94,7 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
     checkpoint : path; saved every ``checkpoint_every`` steps (default: 10 times per run)
         and at the end; if the file exists, training resumes from it
     optimizer : "adam" or "lbfgs"
-    schedule : "none", "cosine", "exponential" or "step"; the learning-rate schedule; default
+    schedule : "none", "cosine", "warmup-cosine", "exponential" or "step"; the learning-rate schedule; default
         ``problem.default_schedule`` (None, a constant rate, unless the problem sets one)
     engine : derivative engine, "auto", "jet", "reverse" or "autograd" (see :func:`sirenpde.field`)
     eval_every : int; record ``problem.metrics(model)`` every that many steps in

@@ -91,6 +91,26 @@ def test_optimizer_and_schedule_options():
     assert len(res.history["total"]) == 10
 
 
+def test_warmup_cosine_schedule_values():
+    """Linear from 1% to the full rate over the first 5% of the steps, then a cosine to 1%."""
+    from sirenpde.optim import make_schedule
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([p], lr=2.0)
+    sched = make_schedule("warmup-cosine", opt, 200)  # warm-up: 10 steps
+    rates = []
+    for _ in range(201):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates[0] == pytest.approx(0.02) and rates[5] == pytest.approx(2 * (0.01 + 0.99 * 0.5))
+    assert rates[10] == pytest.approx(2.0) and max(rates) == pytest.approx(2.0)
+    assert rates[105] == pytest.approx(2 * (0.01 + 0.99 * 0.5))  # half-way through the cosine
+    assert rates[200] == pytest.approx(0.02) == min(rates[10:])
+    res = sirenpde.fit(Sine1D(), small_model(), steps=10, schedule="warmup-cosine", progress=False)
+    assert len(res.history["total"]) == 10
+
+
 def test_lbfgs_finish_after_adam_and_its_resumption(tmp_path):
     kw = dict(lbfgs_batch_size=256, progress=False)
     adam = sirenpde.fit(Sine1D(), small_model(), steps=40, progress=False)
