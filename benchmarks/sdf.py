@@ -14,6 +14,7 @@ A second table times one training step of the SDF loss with the two derivative e
 (first-order jets and autograd) on the same model and points.
 
     python benchmarks/sdf.py --quick      # 1-2 minutes: few steps, coarse grids
+    python benchmarks/sdf.py --shape fandisk   # the same four inputs from fandisk.obj
     python benchmarks/sdf.py              # the real run; see --help for the knobs
 """
 from __future__ import annotations
@@ -36,21 +37,34 @@ CASES = {
     "noisy-50k": (50_000, True),
     "noisy-5k": (5_000, True),
 }
+SHAPES = ("bunny", "fandisk")
 SCORES = ("chamfer_l1", "chamfer_l1_exact", "normal_consistency", "fscore")
 
 
-def build_inputs(data: Path, seed: int, position_noise: float, normal_noise: float):
-    from sirenpde.pointcloud import PointCloud, add_noise, read_point_cloud
+def build_inputs(data: Path, seed: int, position_noise: float, normal_noise: float, shape: str = "bunny"):
+    """The reference mesh and the four input clouds of ``CASES``.
+
+    bunny: the 50k points of bunny_50k.xyz and a random 5k of them. fandisk (a second shape, to
+    check the defaults away from the bunny): ``sample_surface(fandisk.obj, n, seed=seed + 3)`` for
+    each size. Noise (the noisy cases) is drawn with ``seed + 1``.
+    """
+    from sirenpde.pointcloud import PointCloud, add_noise, read_point_cloud, sample_surface
     from sirenpde.shape_metrics import load_mesh
 
-    reference = load_mesh(data / "bunny.obj")
-    full = read_point_cloud(data / "bunny_50k.xyz")
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; expected one of {', '.join(SHAPES)}")
+    reference = load_mesh(data / f"{shape}.obj")
     side = float((reference.bounds[1] - reference.bounds[0]).max())
-    rng = np.random.default_rng(seed)
-    subset = rng.choice(len(full), 5_000, replace=False)
+    if shape == "bunny":
+        full = read_point_cloud(data / "bunny_50k.xyz")
+        subset = np.random.default_rng(seed).choice(len(full), 5_000, replace=False)
+        sparse = PointCloud(full.points[subset], full.normals[subset], "bunny 5k")
     inputs = {}
     for name, (n, noisy) in CASES.items():
-        cloud = full if n == len(full) else PointCloud(full.points[subset], full.normals[subset], "bunny 5k")
+        if shape == "bunny":
+            cloud = full if n == len(full) else sparse
+        else:
+            cloud = sample_surface(reference, n, seed=seed + 3)
         if noisy:
             cloud = add_noise(cloud, position_noise * side, normal_noise, seed=seed + 1)
         inputs[name] = cloud
@@ -130,7 +144,7 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
     trim = (f", vertices below the {args.poisson_trim:g} density quantile removed" if args.poisson_trim
             else ", no density trimming")
     lines = [
-        "# SIREN SDF versus screened Poisson on the Stanford bunny",
+        f"# SIREN SDF versus screened Poisson on {args.shape}.obj",
         "",
         f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}` "
         f"({'quick' if args.quick else 'default'} mode; {total_s / 60:.1f} min in all).",
@@ -150,7 +164,7 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
         "",
         f"Noise: positions N(0, ({100 * args.position_noise:g}% of the bounding box's longest side)^2) per "
         f"coordinate; normals + N(0, {args.normal_noise:g}^2) per component, renormalised. Scores against "
-        "bunny.obj in the unit cube, 100k samples per mesh; Chamfer-L1 (lower is better; the sampled one "
+        f"{args.shape}.obj in the unit cube, 100k samples per mesh; Chamfer-L1 (lower is better; the sampled one "
         "has a floor of ~0.002 even for a perfect mesh, the exact one does not); NC = normal consistency; "
         "F = F-score at 0.01.",
         "",
@@ -188,6 +202,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default="benchmarks/results/sdf.md")
     p.add_argument("--json", default=None, help="also write the rows as JSON")
     p.add_argument("--data", default=str(DATA))
+    p.add_argument("--shape", choices=SHAPES, default="bunny",
+                   help="bunny (the 50k points of bunny_50k.xyz) or fandisk (points sampled on fandisk.obj)")
     p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     p.add_argument("--steps", type=int, default=None, help="default 2000 (quick: 150)")
     p.add_argument("--resolution", type=int, default=None, help="default 256 (quick: 96)")
@@ -234,7 +250,7 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     command = "python benchmarks/sdf.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    reference, inputs = build_inputs(Path(args.data), args.seed, args.position_noise, args.normal_noise)
+    reference, inputs = build_inputs(Path(args.data), args.seed, args.position_noise, args.normal_noise, args.shape)
     rows, timing = [], []
 
     def save():  # after every case, so an interrupted run still leaves its table

@@ -25,6 +25,19 @@ def test_sdf_benchmark_smoke(tmp_path):
     assert "Machine:" in text and "python benchmarks/sdf.py" in text
 
 
+@pytest.mark.skipif(not (DATA / "fandisk.obj").exists(), reason="needs ../shared/data (fandisk)")
+def test_sdf_benchmark_builds_the_fandisk_inputs():
+    sdf = _load("sdf")
+    reference, inputs = sdf.build_inputs(DATA, 0, 0.005, 0.1, shape="fandisk")
+    assert {k: len(c) for k, c in inputs.items()} == {k: n for k, (n, _) in sdf.CASES.items()}
+    # The noisy clouds are the clean ones plus noise of 0.5% of the box's longest side.
+    side = float((reference.bounds[1] - reference.bounds[0]).max())
+    offset = inputs["noisy-50k"].points - inputs["clean-50k"].points
+    assert abs(offset.std() / side - 0.005) < 2e-4
+    with pytest.raises(ValueError, match="unknown shape 'teapot'"):
+        sdf.build_inputs(DATA, 0, 0.005, 0.1, shape="teapot")
+
+
 def test_pde_benchmark_smoke(tmp_path):
     pde = _load("pde")
     out = tmp_path / "pde.md"
