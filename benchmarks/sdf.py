@@ -211,7 +211,8 @@ def parse_args(argv=None):
     p.add_argument("--hidden-layers", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=None, help="default 6000 (quick: 3000)")
     p.add_argument("--lr", type=float, default=None, help="default: the SDF problem's (1e-3)")
-    p.add_argument("--schedule", default="warmup-cosine", choices=["cosine", "warmup-cosine", "exponential", "step", "none"])
+    p.add_argument("--schedule", default="warmup-cosine",
+                   choices=["cosine", "warmup-cosine", "exponential", "step", "none"])
     p.add_argument("--cleanup", default=None, help="'largest' or a face fraction (default: keep all pieces)")
     p.add_argument("--poisson-depth", type=int, default=None, help="default 9 (quick: 8)")
     p.add_argument("--poisson-trim", type=float, default=0.0,

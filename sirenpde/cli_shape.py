@@ -53,7 +53,8 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normals", choices=NORMAL_POLICIES, default="error",
                    help="points with zero or non-finite normals: fail, drop them, or re-estimate them")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1...")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3, cosine decay)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 1e-3; 5%% linear warm-up, then cosine decay)")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="points per step (default 6000)")
     p.add_argument("--hidden-features", type=_positive_int, default=None, help="network width (default 128)")
     p.add_argument("--hidden-layers", type=int, default=None, help="hidden-to-hidden layers (default 3)")

@@ -260,9 +260,10 @@ def mesh_shape(shape: ShapeModel, resolution: int = 256, *, method: str = "spars
     except NoSurfaceError as err:
         lr = shape.metadata.get("lr")
         rate = f" (it ran at lr {lr:g}; try half of that)" if isinstance(lr, float) else " (try a lower lr)"
-        raise NoSurfaceError(f"{err}. The fitted SDF has no zero level in the normalised cube, so the fit "
-                             f"failed: a rate too high for the network makes it collapse to one sign"
-                             f"{rate}") from err
+        where = ("the normalised cube, so the fit" if bounds == CUBE
+                 else "these bounds; unless they miss the shape, the fit")
+        raise NoSurfaceError(f"{err}. The fitted SDF has no zero level in {where} failed: a rate too "
+                             f"high for the network makes it collapse to one sign{rate}") from err
 
 
 @dataclass

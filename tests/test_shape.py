@@ -416,3 +416,5 @@ def test_mesh_of_a_collapsed_fit_names_the_rate():
         mesh_shape(collapsed, 16, device="cpu", progress=False, method="dense")
     with pytest.raises(ValueError, match="try a lower lr"):  # NoSurfaceError is a ValueError
         mesh_shape(ShapeModel(_Constant(), norm), 16, device="cpu", progress=False)
+    with pytest.raises(NoSurfaceError, match="these bounds; unless they miss the shape"):
+        mesh_shape(collapsed, 16, device="cpu", progress=False, bounds=((0, 0, 0), (1, 1, 1)))
