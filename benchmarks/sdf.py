@@ -4,14 +4,15 @@ Four inputs are built from /work/shared/data/bunny_50k.xyz (50,000 oriented poin
 bunny.obj): all 50k points; 5k of them; 50k with noise; 5k with noise. Noise is Gaussian with a
 standard deviation of 0.5% of the bounding box's longest side on every coordinate, and normals
 perturbed by Gaussian noise of std 0.1 per component (then renormalised, ~8 degrees). Both
-methods see the same points and normals. Every mesh is scored against bunny.obj with
+methods see the same points and normals (``--shape fandisk``: the same four inputs sampled on
+fandisk.obj). Every mesh is scored against the shape's .obj with
 :func:`sirenpde.shape_metrics.evaluate_mesh` (unit-cube scaling, 100k samples, Chamfer-L1 both
 sampled and exact, normal consistency, F-score at 1%). Times are wall-clock seconds in this
 process, side by side on the same machine; CPU seconds of the process are given too because the
 machine may be shared.
 
-A second table times one training step of the SDF loss with the two derivative engines
-(first-order jets and autograd) on the same model and points.
+A second table times one training step of the SDF loss with the three derivative engines (the
+reverse sweep, forward jets and autograd) on the same model and points.
 
     python benchmarks/sdf.py --quick      # 1-2 minutes: few steps, coarse grids
     python benchmarks/sdf.py --shape fandisk   # the same four inputs from fandisk.obj
@@ -197,6 +198,9 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
 
 
 def parse_args(argv=None):
+    from sirenpde.optim import SCHEDULES
+    from sirenpde.problems.sdf import SDF
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="few steps, coarse grids (a minute or two)")
     p.add_argument("--out", default="benchmarks/results/sdf.md")
@@ -211,8 +215,7 @@ def parse_args(argv=None):
     p.add_argument("--hidden-layers", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=None, help="default 6000 (quick: 3000)")
     p.add_argument("--lr", type=float, default=None, help="default: the SDF problem's (1e-3)")
-    p.add_argument("--schedule", default="warmup-cosine",
-                   choices=["cosine", "warmup-cosine", "exponential", "step", "none"])
+    p.add_argument("--schedule", default="warmup-cosine", choices=[*SCHEDULES, "none"])
     p.add_argument("--cleanup", default=None, help="'largest' or a face fraction (default: keep all pieces)")
     p.add_argument("--poisson-depth", type=int, default=None, help="default 9 (quick: 8)")
     p.add_argument("--poisson-trim", type=float, default=0.0,
@@ -227,8 +230,6 @@ def parse_args(argv=None):
     p.add_argument("--no-engines", action="store_true", help="skip the jet/autograd timing")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    from sirenpde.problems.sdf import SDF
-
     args.lr = args.lr or SDF.default_lr
     args.steps = args.steps or (150 if args.quick else 2000)
     args.resolution = args.resolution or (96 if args.quick else 256)

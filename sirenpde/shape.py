@@ -205,7 +205,7 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
         raise ValueError(f"fit_sdf: noise must be one of {', '.join(NOISE_SETTINGS)}, got {noise!r}")
     if isinstance(cloud, (str, Path)):
         cloud = read_point_cloud(cloud, normals=normals)
-    try:  # informational only (metadata, CLI hint): a cloud it cannot measure still fits
+    try:  # a cloud it cannot measure still fits (as clean under noise='auto')
         score = roughness(cloud.points)
     except ValueError as err:
         score = None

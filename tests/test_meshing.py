@@ -186,16 +186,7 @@ class SineMLP(torch.nn.Module):
         return self.out(x)
 
 
-@pytest.fixture
-def one_thread():
-    # a 32-wide MLP gains nothing from threads, and on a loaded 2-core machine loses a lot
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_trained_network_sparse_equals_dense(one_thread):
+def test_trained_network_sparse_equals_dense(one_thread):  # one_thread: tests/conftest.py
     torch.manual_seed(0)
     net = SineMLP()
     target = Sphere(0.55, center=(0.05, 0.0, -0.04))

@@ -1,7 +1,6 @@
-"""Shapes end to end: fit a sphere, mesh it in the input's units, save/load, preview, CLI."""
+"""Shapes end to end: fit a torus, mesh it in the input's units, save/load, preview, noise settings."""
 from __future__ import annotations
 
-import argparse
 import json
 import pickle
 
@@ -11,54 +10,17 @@ import torch
 import trimesh
 
 from sirenpde.nn import Siren
-from sirenpde.meshing import Torus
 from sirenpde.meshing.export import component_labels
 from sirenpde.pointcloud import Normalization, PointCloud, sample_surface, write_xyz
 from sirenpde.shape import (FORMAT, ShapeModel, fit_sdf, load_shape_model, mesh_shape, render_points,
                             write_preview, _rotation)
 from sirenpde.shape_metrics import evaluate_mesh
-from sirenpde.cli_shape import add_shape_commands
+from _shapes import CENTER, RADIUS, run, sphere_cloud, torus_sdf, true_sphere, true_torus
 
-CENTER = np.array([10.0, -5.0, 3.0])
-RADIUS = 2.0  # the sphere's radius, and the torus's major radius
-MINOR = 0.7
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 # Measured to converge in ~5 CPU seconds (see test_torus_is_reconstructed).
 FIT = dict(steps=300, hidden_features=64, hidden_layers=2, batch_size=2000, lr=1e-3, device="cpu",
            progress=False)
-
-
-def sphere_cloud(n: int, seed: int = 0) -> PointCloud:
-    rng = np.random.default_rng(seed)
-    d = rng.normal(size=(n, 3))
-    d /= np.linalg.norm(d, axis=1, keepdims=True)
-    return PointCloud(CENTER + RADIUS * d, d, source="sphere")
-
-
-def true_sphere() -> trimesh.Trimesh:
-    mesh = trimesh.creation.icosphere(subdivisions=6, radius=RADIUS)
-    mesh.apply_translation(CENTER)
-    return mesh
-
-
-def true_torus() -> trimesh.Trimesh:
-    mesh = trimesh.creation.torus(major_radius=RADIUS, minor_radius=MINOR, major_sections=128,
-                                  minor_sections=48)
-    mesh.apply_translation(CENTER)
-    return mesh
-
-
-def torus_sdf(points) -> np.ndarray:
-    return Torus(RADIUS, MINOR)(np.asarray(points) - CENTER)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These fits are small (64 wide, 2000 points): one thread is about as fast as two, and
-    avoids the 10-100x stalls measured when two torch threads share a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -237,17 +199,6 @@ def test_write_preview_is_a_png(tmp_path):
 # ------------------------------------------------------------------------------- CLI
 
 
-def parser():
-    p = argparse.ArgumentParser(prog="sirenpde")
-    add_shape_commands(p.add_subparsers(dest="command", required=True))
-    return p
-
-
-def run(*argv):
-    args = parser().parse_args([str(a) for a in argv])
-    return args.func(args)
-
-
 def test_cli_fit_mesh_evaluate(fitted, tmp_path, capsys):
     cloud = sphere_cloud(400)
     xyz = tmp_path / "s.xyz"
@@ -272,56 +223,6 @@ def test_cli_fit_mesh_evaluate(fitted, tmp_path, capsys):
     assert "Chamfer-L1" in capsys.readouterr().out
 
 
-def test_cli_reconstruct(tmp_path, capsys):
-    cloud = sphere_cloud(500)
-    xyz = tmp_path / "s.xyz"
-    write_xyz(xyz, cloud.points, cloud.normals)
-    assert run("reconstruct", xyz, "-o", tmp_path / "out.ply", "--steps", 40, "--resolution", 24,
-               "--hidden-features", 32, "--hidden-layers", 1, "--batch-size", 1000, "--lr", 1e-3,
-               "--device", "cpu", "--no-progress", "--save-model", tmp_path / "out.pt") == 0
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["out.ply", "out.png", "out.pt", "s.xyz"]
-    assert "wrote" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("argv, error, match", [
-    (["fit-sdf", "{xyz}", "-o", "{tmp}/model.txt"], ValueError, r"\.pt"),
-    (["reconstruct", "{xyz}", "-o", "{tmp}/mesh.obj"], ValueError, r"\.ply"),
-    (["mesh", "{xyz}", "-o", "{tmp}/m.ply"], ValueError, "not a sirenpde shape model"),
-    (["mesh", "{tmp}/none.pt", "-o", "{tmp}/m.ply"], FileNotFoundError, "not found"),
-    (["evaluate", "{tmp}/none.ply", "--reference", "{tmp}/none.obj"], FileNotFoundError, "not found"),
-    (["fit-sdf", "{tmp}/none.xyz", "-o", "{tmp}/m.pt"], FileNotFoundError, "not found"),
-])
-def test_cli_errors(tmp_path, argv, error, match):
-    cloud = sphere_cloud(50)
-    xyz = tmp_path / "s.xyz"
-    write_xyz(xyz, cloud.points, cloud.normals)
-    argv = [a.format(xyz=xyz, tmp=tmp_path) for a in argv]
-    with pytest.raises(error, match=match):
-        run(*argv)
-
-
-@pytest.mark.slow
-def test_demo_shape_quick(tmp_path):
-    """The demo's quick mode: files written, scores against the true torus (measured exact
-    Chamfer 4.8e-4 to 5.6e-4 and normal consistency 0.9967 to 0.9974 over seeds 0-3 after its
-    200 steps)."""
-    from sirenpde.cli_shape import demo_shape
-
-    stats = demo_shape(tmp_path / "shape", quick=True, progress=False)
-    assert sorted(p.name for p in (tmp_path / "shape").iterdir()) == ["torus.ply", "torus.png", "torus.xyz"]
-    assert stats["chamfer_l1_exact"] < 2e-3 and stats["normal_consistency"] > 0.99
-    assert stats["points"] == 2000 and stats["fit_s"] > 0
-
-
-def test_cli_rejects_bad_numbers(capsys):
-    with pytest.raises(SystemExit):
-        parser().parse_args(["reconstruct", "c.xyz", "-o", "m.ply", "--steps", "0"])
-    with pytest.raises(SystemExit):
-        parser().parse_args(["mesh", "m.pt", "-o", "m.ply", "--cleanup", "2"])
-    assert "positive integer" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize("engine", ["reverse", "jet"])
 def test_first_order_engines_train_the_same_sdf_as_autograd(engine):
     """The SDF loss needs f and grad f only: the reverse sweep, forward jets and double-backward
@@ -336,28 +237,8 @@ def test_first_order_engines_train_the_same_sdf_as_autograd(engine):
         assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
 
 
-def test_cli_engine_option_reaches_the_fit(tmp_path, monkeypatch):
-    seen = {}
-    import sirenpde.shape as shape_mod
-
-    real = shape_mod.fit_sdf
-
-    def spy(*args, **kwargs):
-        seen.update(kwargs)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(shape_mod, "fit_sdf", spy)
-    cloud = sphere_cloud(200)
-    xyz = tmp_path / "s.xyz"
-    write_xyz(xyz, cloud.points, cloud.normals)
-    assert run("fit-sdf", xyz, "-o", tmp_path / "m.pt", "--steps", 2, "--hidden-features", 16,
-               "--hidden-layers", 1, "--batch-size", 300, "--engine", "jet", "--device", "cpu",
-               "--no-progress") == 0
-    assert seen.get("engine") == "jet"
-
-
 def test_noise_setting_picks_the_surface_weight():
-    """noise="noisy" lowers the on-surface weight to 1e3 (an explicit weight wins); "clean" keeps
+    """noise="noisy" lowers the on-surface weight to 5e2 (an explicit weight wins); "clean" keeps
     the paper's 3e3; "auto" (the default) picks by the cloud's roughness. w0 stays 30 throughout."""
     from sirenpde.cli_shape import _noise_line
     from sirenpde.shape import NOISY_SURFACE_WEIGHT
