@@ -17,6 +17,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 activations = _load("activations")
+report = _load("activations_report")
 properties = _load("siren_properties")
 
 
@@ -51,7 +52,7 @@ def test_activations_smoke_writes_tables_plots_and_skips(tmp_path, monkeypatch):
             run = entry["models"][name]["runs"][0]
             assert run["status"] == "ok"
             psnr = run["metrics"]["psnr"]
-            assert np.isfinite(psnr) and f"| {activations._fmt(psnr)} |" in rows[0]
+            assert np.isfinite(psnr) and f"| {report._fmt(psnr)} |" in rows[0]
             # curves start at initialisation and end at the last step
             assert [e["step"] for e in run["evaluations"]] == [0, 2, 4] == [0, steps // 2, steps]
         assert _is_png(tmp_path / f"{p}_curves.png") and _is_png(tmp_path / f"{p}_fields.png")
