@@ -32,7 +32,7 @@ from sirenpde.atomic import atomic_open
 from sirenpde.problems import PROBLEMS
 from sirenpde.problems.audio_fit import AudioFit
 from sirenpde.problems.pixels import PixelProblem
-from sirenpde.solver import resolve_device
+from sirenpde.training import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the report half, next to this script
 from activations_report import (numeric_metrics, paper_section, picture_panels, plot_curves,  # noqa: E402

@@ -33,7 +33,7 @@ from sirenpde.atomic import atomic_open
 from sirenpde.problems.helmholtz import Helmholtz
 from sirenpde.problems.helmholtz_square import HelmholtzSquare
 from sirenpde.problems.wave import Wave
-from sirenpde.solver import fit
+from sirenpde.training import fit
 
 # Problem kwargs and overrides of the problem's own training defaults (``default_steps``,
 # ``default_lr``, ``default_batch_size``, ``default_schedule``, ``model_kwargs``), which are the

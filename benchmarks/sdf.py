@@ -115,7 +115,7 @@ def run_poisson(cloud, args):
 def engine_timing(cloud, args) -> list[dict]:
     """Seconds per training step with each derivative engine, interleaved in one process."""
     from sirenpde.problems.sdf import SDF
-    from sirenpde.solver import fit
+    from sirenpde.training import fit
 
     problem = SDF(cloud)
     problem.guide  # built once on first use; keep it out of the timed steps

@@ -56,7 +56,8 @@ class Helmholtz(Problem):
     absorption, absorption_fraction : continuation (default 0.5 over the first half; 0 turns it
         off): train on the damped equation with ``k² (1 + i ε)``, ``ε`` falling linearly from
         ``absorption`` to 0 over the first ``absorption_fraction`` of the steps (via
-        :meth:`on_step`). The damped problem's solution tends to the outgoing one as ``ε -> 0``
+        :meth:`coefficients`, which the training loop merges into every batch as
+        ``batch["absorption"]``; a batch without it is the undamped equation). The damped problem's solution tends to the outgoing one as ``ε -> 0``
         (limiting absorption) and couples the real and imaginary parts inside the physical region,
         where the undamped equation lets a real standing wave pass. The schedule follows each
         ``fit`` call's own steps (``lbfgs_steps`` of the same call run undamped): before a second
@@ -110,7 +111,6 @@ class Helmholtz(Problem):
             raise ValueError(f"helmholtz: need absorption >= 0 and 0 < absorption_fraction <= 1, got "
                              f"{absorption}, {absorption_fraction}")
         self.absorption, self.absorption_fraction = float(absorption), float(absorption_fraction)
-        self.absorption_now = 0.0  # without on_step calls the equation is the undamped one
         self.reference_n, self.metric_n = int(reference_n), int(metric_n)
         self._fdfd = None
         self._source_t = torch.as_tensor(self.source, dtype=torch.float32)
@@ -172,25 +172,24 @@ class Helmholtz(Problem):
         terms of its equation (module :mod:`~sirenpde.problems._helmholtz_source`)."""
         (lap,) = self.stretched_laplacians(u, [(0, 1)])
         value = torch.complex(u.value[:, 0], u.value[:, 1])
-        k2m = self.k2_complex() * batch["m"]
+        k2m = self.k2_complex(batch.get("absorption", 0.0)) * batch["m"]
         r = lap + k2m * value + batch["f"]
         if self.subtraction is not None:
             r = r + batch["chi_g"] * (k2m - self.subtraction.k_source**2)
         r = r / self.k**2
         return torch.stack([r.real, r.imag], dim=1)
 
-    def k2_complex(self) -> complex:
-        """``k² (1 + i ε)`` with the current absorption ``ε`` (0 once the continuation is over)."""
-        return self.k**2 * complex(1.0, self.absorption_now)
+    def k2_complex(self, absorption: float = 0.0) -> complex:
+        """``k² (1 + i ε)`` with absorption ``ε`` (0, the undamped equation, by default)."""
+        return self.k**2 * complex(1.0, absorption)
 
-    def on_step(self, step: int, steps: int) -> None:
+    def coefficients(self, step=None, steps=None) -> dict:
         """Absorption continuation: ``ε`` falls linearly from ``absorption`` to 0 over the first
-        ``absorption_fraction`` of the steps (the solver calls this before every step)."""
-        if self.absorption == 0 or steps <= 0:
-            self.absorption_now = 0.0
-            return
+        ``absorption_fraction`` of the ``steps``; 0 once it is over and when ``step`` is None."""
+        if step is None or self.absorption == 0 or not steps or steps <= 0:
+            return {"absorption": 0.0}
         progress = step / max(1.0, self.absorption_fraction * steps)
-        self.absorption_now = self.absorption * max(0.0, 1.0 - progress)
+        return {"absorption": self.absorption * max(0.0, 1.0 - progress)}
 
     def wall_residual(self, u, batch) -> torch.Tensor:
         """The field on the outer wall (it should vanish): (n, 2)."""

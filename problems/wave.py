@@ -13,7 +13,8 @@ has ``u_tt ~ c²/σ²``), the initial velocity by ``σ / c_max``.
 
 A time curriculum (on by default, as in the SIREN paper) grows the sampled time window from
 ``curriculum_start · T`` to ``T`` over the first ``curriculum_fraction`` of the steps; the solver
-drives it through :meth:`Wave.on_step`. Without ``on_step`` calls the whole interval is sampled.
+reads it from :meth:`Wave.coefficients` (``t_window``) and passes it to the samplers; a sampler called
+without it samples the whole interval.
 """
 from __future__ import annotations
 
@@ -89,19 +90,22 @@ class Wave(Problem):
         xx, yy = np.meshgrid(x, x, indexing="ij")
         self._grid_c = self.velocity.numpy(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(xx.shape)
         self.c_max = float(self._grid_c.max())
-        self.t_window = self.t_end
         self._center_t = torch.as_tensor(self.center, dtype=torch.float32)
         self._solution: WaveSolution | None = None
 
     # -- curriculum --------------------------------------------------------------------------
-    def on_step(self, step: int, steps: int) -> None:
-        """Set the sampled time window for this step (the solver calls this before each step)."""
-        if not self.curriculum or steps <= 0:
-            self.t_window = self.t_end
-            return
+    def coefficients(self, step=None, steps=None) -> dict:
+        """The sampled time window ``t_window`` before step ``step`` of ``steps``: it grows linearly
+        from ``curriculum_start * t_end`` to ``t_end`` over the first ``curriculum_fraction`` of the
+        steps; the whole interval without a curriculum and when ``step`` is None."""
+        if step is None or not self.curriculum or not steps or steps <= 0:
+            return {"t_window": self.t_end}
         progress = min(1.0, step / max(1.0, self.curriculum_fraction * steps))
         start = self.curriculum_start
-        self.t_window = self.t_end * (start + (1.0 - start) * progress)
+        return {"t_window": self.t_end * (start + (1.0 - start) * progress)}
+
+    def _window(self, coefficients) -> float:
+        return float((coefficients or {}).get("t_window", self.t_end))
 
     # -- the equation ----------------------------------------------------------------------
     def initial_torch(self, xy: torch.Tensor) -> torch.Tensor:
@@ -116,8 +120,8 @@ class Wave(Problem):
     def _space(self, n, generator):
         return (torch.rand(n, 2, generator=generator) * 2 - 1) * self.half_width
 
-    def _sample_pde(self, n, generator):
-        t = torch.rand(n, 1, generator=generator) * self.t_window
+    def _sample_pde(self, n, generator, coefficients=None):
+        t = torch.rand(n, 1, generator=generator) * self._window(coefficients)
         xy = self._space(n, generator)
         return {"x": torch.cat([t, xy], 1), "c2": self.velocity.torch(xy) ** 2}
 
@@ -129,9 +133,9 @@ class Wave(Problem):
             -self.half_width, self.half_width)
         return {"x": torch.cat([torch.zeros(n, 1), xy], 1), "u0": self.initial_torch(xy)[:, None]}
 
-    def _sample_wall(self, n, generator):
+    def _sample_wall(self, n, generator, coefficients=None):
         L = self.half_width
-        t = torch.rand(n, generator=generator) * self.t_window
+        t = torch.rand(n, generator=generator) * self._window(coefficients)
         s = (torch.rand(n, generator=generator) * 2 - 1) * L
         side = torch.randint(0, 4, (n,), generator=generator)
         x = torch.where(side < 2, torch.where(side == 0, -L, L), s)
@@ -141,7 +145,7 @@ class Wave(Problem):
     def constraints(self) -> list[Constraint]:
         scale_v = self.sigma / self.c_max
         cons = [
-            Constraint("pde", self._sample_pde, self.residual, order=2,
+            Constraint("pde", self._sample_pde, self.residual, order=2, curriculum=True,
                        share=1.0 - self.initial_share - self.wall_share),
             Constraint("initial_value", self._sample_initial, lambda u, b: u.value - b["u0"], order=0,
                        weight=self.initial_weight, share=self.initial_share / 2),
@@ -150,7 +154,7 @@ class Wave(Problem):
                        weight=self.initial_weight, share=self.initial_share / 2),
         ]
         if self.wall_share > 0:
-            cons.append(Constraint("wall", self._sample_wall, lambda u, b: u.value, order=0,
+            cons.append(Constraint("wall", self._sample_wall, lambda u, b: u.value, order=0, curriculum=True,
                                    weight=self.wall_weight, share=self.wall_share))
         return cons
 

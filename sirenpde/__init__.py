@@ -14,7 +14,7 @@ from sirenpde.nn import (MODELS, FourierFeatureMLP, PositionalEncodingMLP, ReLUM
 from sirenpde.operators import divergence, gradient, hessian, jacobian, laplacian
 from sirenpde.problem import Box, Constraint, Problem
 from sirenpde.problems import PROBLEMS, get_problem
-from sirenpde.solver import FitResult, fit
+from sirenpde.training import FitResult, fit
 
 __version__ = "0.1.0"
 

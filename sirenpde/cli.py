@@ -38,7 +38,7 @@ def cmd_list(args) -> int:
 
 def cmd_solve(args) -> int:
     from sirenpde.problems import get_problem
-    from sirenpde.solver import fit
+    from sirenpde.training import fit
 
     options = dict(args.option or [])
     problem = get_problem(args.name, **options)
@@ -62,7 +62,7 @@ def cmd_solve(args) -> int:
 def cmd_demo(args) -> int:
     """Poisson reconstruction of the camera image from its gradients, then a shape."""
     from sirenpde.problems import get_problem
-    from sirenpde.solver import fit
+    from sirenpde.training import fit
 
     out = Path(args.out)
     size = 32 if args.quick else 64

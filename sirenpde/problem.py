@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from sirenpde.jets import SECOND
+from sirenpde.nn import make_model
 
 Batch = dict[str, Tensor]
 Sampler = Callable[[int, torch.Generator], Batch]
@@ -88,6 +89,9 @@ class Constraint:
         Relative share of each batch's points.
     reduction : {"mse", "l1", "mean"}
         Loss from the residual r: mean(r**2), mean(|r|) or mean(r).
+    curriculum : bool
+        The sampler reads the problem's current curriculum coefficients: it is called as
+        ``sampler(n, generator, coefficients)`` (see :meth:`Problem.coefficients`).
     """
 
     name: str
@@ -99,6 +103,7 @@ class Constraint:
     reduction: str = "mse"
     second: str = "diagonal"
     hessian: bool = False
+    curriculum: bool = False
 
     def __post_init__(self):
         if self.order not in (0, 1, 2):
@@ -114,6 +119,17 @@ class Constraint:
             raise ValueError(f"constraint {self.name!r}: share must be positive, got {self.share!r}")
         if not np.isfinite(self.weight):
             raise ValueError(f"constraint {self.name!r}: weight must be finite, got {self.weight!r}")
+
+    def sample(self, n: int, generator: torch.Generator, coefficients: Optional[dict] = None) -> Batch:
+        """A batch of ``n`` points with the curriculum's ``coefficients`` merged in (residuals read
+        them from the batch, e.g. ``batch["absorption"]``)."""
+        coefficients = dict(coefficients or {})
+        batch = self.sampler(n, generator, coefficients) if self.curriculum else self.sampler(n, generator)
+        if torch.is_tensor(batch):
+            batch = {"x": batch}
+        if not isinstance(batch, dict) or "x" not in batch:
+            raise ValueError(f"constraint {self.name!r}: sampler must return a dict with key 'x'")
+        return {**coefficients, **batch}
 
     def loss(self, r: Tensor) -> Tensor:
         if self.reduction == "mse":
@@ -151,13 +167,19 @@ class Problem:
     default_lbfgs_batch_size: Optional[int] = None
     model_kwargs: dict = {}
 
-    def make_model(self, name: str = "siren", **overrides):
+    def make_model(self, name: str = "siren", seed: Optional[int] = None, **overrides):
         """A built-in model sized for this problem, with the problem's defaults for that model
-        (``model_kwargs[name]``, e.g. a high first-layer frequency for audio) under ``overrides``."""
-        from sirenpde.nn import make_model
+        (``model_kwargs[name]``, e.g. a high first-layer frequency for audio) under ``overrides``.
 
+        With ``seed`` the initial weights are drawn from torch's RNG seeded with it inside a
+        forked RNG state, so the same seed gives the same model and torch's global RNG is left
+        as it was."""
         kwargs = {**self.model_kwargs.get(name, {}), **overrides}
-        return make_model(name, self.in_features, self.out_features, **kwargs)
+        if seed is None:
+            return make_model(name, self.in_features, self.out_features, **kwargs)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            return make_model(name, self.in_features, self.out_features, **kwargs)
 
     def constraints(self) -> list[Constraint]:
         raise NotImplementedError
@@ -178,8 +200,12 @@ class Problem:
         """A matplotlib figure summarising the fit, or None."""
         return None
 
-    def on_step(self, step: int, steps: int) -> None:
-        """Called by the solver before each step (curricula hook); does nothing by default."""
+    def coefficients(self, step: Optional[int] = None, steps: Optional[int] = None) -> dict:
+        """The curriculum's coefficients before step ``step`` of ``steps`` (the first phase's
+        steps), or their final values when ``step`` is None. The training loop merges them into
+        every batch, so residuals read them from the batch and the problem object never changes
+        during training. No curriculum by default: ``{}``."""
+        return {}
 
     def describe(self) -> dict:
         """Parameters worth writing to metadata."""

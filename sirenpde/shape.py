@@ -199,7 +199,7 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
     (ShapeModel, FitResult)
     """
     from sirenpde.problems.sdf import NOISY_ROUGHNESS, SDF, roughness
-    from sirenpde.solver import fit
+    from sirenpde.training import fit
 
     if noise not in NOISE_SETTINGS:
         raise ValueError(f"fit_sdf: noise must be one of {', '.join(NOISE_SETTINGS)}, got {noise!r}")

@@ -13,7 +13,7 @@ from sirenpde.problems.helmholtz import Helmholtz
 from sirenpde.problems.helmholtz_inverse import HelmholtzInverse
 from sirenpde.problems.helmholtz_reference import gaussian_source, radial_gaussian_solution
 from sirenpde.problems.helmholtz_square import HardBoundary, HelmholtzSquare
-from sirenpde.solver import fit
+from sirenpde.training import fit
 
 
 def _residuals(problem, model, n=1500, seed=0, dtype=torch.float64):
@@ -131,15 +131,12 @@ def test_pml_residual_vanishes_on_a_stretched_plane_wave():
 
 def test_absorption_continuation_schedule_and_damped_residual():
     problem = Helmholtz(k=15.0, absorption=0.4, absorption_fraction=0.5, subtract_source=False)
-    assert problem.absorption_now == 0.0  # undamped unless the solver drives the continuation
-    eps = []
-    for step in (0, 250, 500, 900):
-        problem.on_step(step, 1000)
-        eps.append(problem.absorption_now)
+    assert problem.coefficients() == {"absorption": 0.0}  # undamped unless the loop drives the continuation
+    eps = [problem.coefficients(step, 1000)["absorption"] for step in (0, 250, 500, 900)]
     assert eps == pytest.approx([0.4, 0.2, 0.0, 0.0])
     # A plane wave with κ² = k² (1 + i ε) solves the damped equation inside the physical region.
-    problem.on_step(100, 1000)
-    kappa = complex(np.sqrt(problem.k2_complex()))
+    damped = problem.coefficients(100, 1000)
+    kappa = complex(np.sqrt(problem.k2_complex(damped["absorption"])))
 
     def fn(x):
         u = torch.exp(1j * kappa * (0.6 * x[:, 0] + 0.8 * x[:, 1]))
@@ -147,9 +144,10 @@ def test_absorption_continuation_schedule_and_damped_residual():
 
     x = torch.rand(200, 2, dtype=torch.float64) - 0.5
     batch = {"x": x, "m": torch.ones(200, dtype=torch.float64), "f": torch.zeros(200, dtype=torch.float64)}
-    r = problem.residual(field(_Exact(fn, 2), x, order=2), batch)
+    r = problem.residual(field(_Exact(fn, 2), x, order=2), {**batch, **damped})
     assert r.abs().max() < 1e-10
-    problem.on_step(600, 1000)  # undamped again: the same wave now leaves a residual
+    undamped = problem.coefficients(600, 1000)  # the same wave now leaves a residual
+    assert problem.residual(field(_Exact(fn, 2), x, order=2), {**batch, **undamped}).abs().max() > 1e-2
     assert problem.residual(field(_Exact(fn, 2), x, order=2), batch).abs().max() > 1e-2
 
 
@@ -299,10 +297,8 @@ def test_training_defaults_are_usable(cls):
     assert model(x).shape == (5, problem.out_features)
     if cls is Helmholtz:
         # the absorption continuation is on by default, and off after its fraction of the steps
-        problem.on_step(0, 100)
-        assert problem.absorption_now == problem.absorption > 0
-        problem.on_step(60, 100)
-        assert problem.absorption_now == 0.0
+        assert problem.coefficients(0, 100)["absorption"] == problem.absorption > 0
+        assert problem.coefficients(60, 100)["absorption"] == 0.0
         assert Helmholtz(absorption=0.0).absorption == 0.0
 
 

@@ -6,7 +6,7 @@ import torch
 
 from sirenpde.problems import PROBLEMS, get_problem, spectral
 from sirenpde.problems.image_data import load_image, load_wav, pixel_grid
-from sirenpde.solver import compute_losses, fit
+from sirenpde.training import compute_losses, fit
 
 
 class CosineInterpolant(torch.nn.Module):

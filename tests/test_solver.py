@@ -57,7 +57,7 @@ def test_residual_vanishes_on_the_exact_solution():
 
     cons = p.constraints()
     gen = torch.Generator().manual_seed(0)
-    losses = sirenpde.solver.compute_losses(cons, Exact(), [c.sampler(64, gen) for c in cons])
+    losses = sirenpde.training.compute_losses(cons, Exact(), [c.sampler(64, gen) for c in cons])
     assert all(l < 1e-10 for l in losses)
 
 
@@ -71,17 +71,64 @@ def test_fit_solves_a_1d_poisson_problem():
 
 
 def test_fit_is_repeatable_and_resumes_exactly(tmp_path):
-    full = sirenpde.fit(Sine1D(), small_model(), steps=40, progress=False)
-    again = sirenpde.fit(Sine1D(), small_model(), steps=40, progress=False)
+    """Same seed, same machine: bit-identical runs; a run killed after its step-20 checkpoint and
+    started again with the same settings ends bit-identical to the uninterrupted run."""
+    full = sirenpde.fit(Sine1D(), small_model(), steps=40, progress=False, schedule="cosine")
+    again = sirenpde.fit(Sine1D(), small_model(), steps=40, progress=False, schedule="cosine")
     assert full.history["total"] == again.history["total"]
     ckpt = tmp_path / "run.pt"
-    sirenpde.fit(Sine1D(), small_model(), steps=20, progress=False, checkpoint=ckpt)
-    assert ckpt.exists()
-    resumed = sirenpde.fit(Sine1D(), small_model(), steps=40, progress=False, checkpoint=ckpt)
-    assert np.allclose(resumed.history["total"], full.history["total"], rtol=1e-5, atol=0)
+
+    def kill(step, losses):
+        if step == 24:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sirenpde.fit(Sine1D(), small_model(), steps=40, progress=False, schedule="cosine", checkpoint=ckpt,
+                     checkpoint_every=10, callback=kill)
+    assert sirenpde.training.checkpoints.saved_step(ckpt) == 20
+    resumed = sirenpde.fit(Sine1D(), small_model(), steps=40, progress=False, schedule="cosine", checkpoint=ckpt,
+                           checkpoint_every=10)
+    assert resumed.history["total"] == full.history["total"]
     for a, b in zip(resumed.model.parameters(), full.model.parameters()):
-        assert torch.allclose(a, b, atol=1e-6)
+        assert torch.equal(a, b)
     assert not list(tmp_path.glob(".*tmp*"))  # atomic save left no temporary files
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    sirenpde.fit(Sine1D(), small_model(), steps=20, progress=False, checkpoint=ckpt)
+    for change, field in ((dict(steps=10), "settings.steps"), (dict(steps=20, seed=3), "settings.seed"),
+                          (dict(steps=20, lr=0.5), "settings.lr"), (dict(steps=20, optimizer="lbfgs"),
+                                                                  "settings.optimizer")):
+        with pytest.raises(ValueError, match=f"belongs to another run: {field} is .* restart=True"):
+            sirenpde.fit(Sine1D(), small_model(), progress=False, checkpoint=ckpt, **change)
+    with pytest.raises(ValueError, match="model.hidden_features is 32 there but 8 here"):
+        sirenpde.fit(Sine1D(), sirenpde.Siren(1, 1, 8, 1, 3.0, 3.0), steps=20, progress=False, checkpoint=ckpt)
+    # restart=True ignores the old file and overwrites it with the new run
+    res = sirenpde.fit(Sine1D(), small_model(), steps=10, progress=False, checkpoint=ckpt, restart=True)
+    assert len(res.history["total"]) == 10 and sirenpde.training.checkpoints.saved_step(ckpt) == 10
+
+
+def test_damaged_or_foreign_checkpoint_is_an_error(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    sirenpde.fit(Sine1D(), small_model(), steps=5, progress=False, checkpoint=ckpt)
+    data = bytearray(ckpt.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 4] = bytes(4 - i for i in range(4)) if data[mid:mid + 4] != bytes([4, 3, 2, 1]) else b"\0\0\0\0"
+    ckpt.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged") as err:
+        sirenpde.fit(Sine1D(), small_model(), steps=5, progress=False, checkpoint=ckpt)
+    assert "weights_only" not in str(err.value)
+    text = tmp_path / "text.pt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="is not a sirenpde checkpoint") as err:
+        sirenpde.fit(Sine1D(), small_model(), steps=5, progress=False, checkpoint=text)
+    assert "weights_only" not in str(err.value)
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"format": "sirenpde-checkpoint-2", "run": Sine1D}, hostile)  # a class: not plain data
+    with pytest.raises(ValueError, match="is not a sirenpde checkpoint: it holds objects") as err:
+        sirenpde.fit(Sine1D(), small_model(), steps=5, progress=False, checkpoint=hostile)
+    assert "weights_only" not in str(err.value)
 
 
 def test_optimizer_and_schedule_options():
@@ -123,7 +170,7 @@ def test_lbfgs_finish_after_adam_and_its_resumption(tmp_path):
     # a checkpoint written during the finish resumes into L-BFGS and ends where one run ends
     ckpt = tmp_path / "finish.pt"
     sirenpde.fit(Sine1D(), small_model(), steps=30, lbfgs_steps=4, checkpoint=ckpt, **kw)
-    assert sirenpde.checkpoints.saved_step(ckpt) == 34
+    assert sirenpde.training.checkpoints.saved_step(ckpt) == 34
     resumed = sirenpde.fit(Sine1D(), small_model(), steps=30, lbfgs_steps=10, checkpoint=ckpt, **kw)
     assert np.allclose(resumed.history["total"], both.history["total"], rtol=1e-4, atol=0)
     assert abs(resumed.metrics["rel_l2"] - both.metrics["rel_l2"]) <= 1e-3 * both.metrics["rel_l2"]
@@ -179,8 +226,8 @@ def test_checkpoint_from_another_model_is_rejected(tmp_path):
     ckpt = tmp_path / "a.pt"
     sirenpde.fit(Sine1D(), small_model(), steps=2, progress=False, checkpoint=ckpt)
     other = sirenpde.Siren(1, 1, hidden_features=16, hidden_layers=1)
-    with pytest.raises(ValueError, match="does not match this model"):
-        sirenpde.fit(Sine1D(), other, steps=4, progress=False, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="belongs to another run: model.first_omega_0 is 3.0 there but 30.0"):
+        sirenpde.fit(Sine1D(), other, steps=2, progress=False, checkpoint=ckpt)
     junk = tmp_path / "junk.pt"
     torch.save({"hello": 1}, junk)
     with pytest.raises(ValueError, match="not a sirenpde checkpoint"):

@@ -103,14 +103,15 @@ def test_time_curriculum_grows_the_sampled_window():
     gen = torch.Generator().manual_seed(0)
     windows = []
     for step in (0, 250, 500, 900):
-        problem.on_step(step, 1000)
-        windows.append(problem.t_window)
-        t = torch.cat([c.sampler(4000, gen)["x"][:, 0] for c in problem.constraints()])
-        assert t.max() <= problem.t_window + 1e-6 and t.min() >= 0
+        coefficients = problem.coefficients(step, 1000)
+        windows.append(coefficients["t_window"])
+        t = torch.cat([c.sample(4000, gen, coefficients)["x"][:, 0] for c in problem.constraints()])
+        assert t.max() <= windows[-1] + 1e-6 and t.min() >= 0
+        assert t.max() > 0.9 * windows[-1]  # the window is filled, not just respected
     assert windows == pytest.approx([0.2, 1.1, 2.0, 2.0])
     off = Wave(t_end=2.0, curriculum=False, reference_n=64, metric_n=33)
-    off.on_step(0, 1000)
-    assert off.t_window == 2.0
+    assert off.coefficients(0, 1000)["t_window"] == 2.0
+    assert problem.coefficients()["t_window"] == 2.0  # the final window when no step is given
 
 
 def test_wave_rejects_bad_input():

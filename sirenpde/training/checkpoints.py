@@ -1,0 +1,108 @@
+"""Resumable training checkpoints that know which run they belong to.
+
+A checkpoint holds the weights, the optimiser and schedule state of the current phase, the
+sampling generator, the loss history, and the run's identity (problem and options, model
+configuration, optimiser, steps, seed, ...). Resuming under a different identity is an error that
+names the first differing field, so a checkpoint is never silently reused for another run.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from sirenpde.io.archive import read_archive, write_archive
+from sirenpde.training.phases import Phase
+from sirenpde.training.state import TrainState
+
+FORMAT = "sirenpde-checkpoint-2"
+WHAT = "sirenpde checkpoint"
+
+
+def plain_identity(value):
+    """``value`` as JSON-plain types (dicts, lists, str, numbers, None), so it survives
+    ``torch.load(weights_only=True)`` and compares exactly."""
+    return json.loads(json.dumps(value, default=_json_default, sort_keys=True))
+
+
+def _json_default(obj):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    return str(obj)
+
+
+def first_difference(saved, wanted, prefix: str = "") -> Optional[tuple[str, object, object]]:
+    """The first field (dotted path) where two identities differ, with both values; None if equal."""
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        for key in sorted(set(saved) | set(wanted)):
+            diff = first_difference(saved.get(key, "<absent>"), wanted.get(key, "<absent>"),
+                                    f"{prefix}.{key}" if prefix else str(key))
+            if diff is not None:
+                return diff
+        return None
+    return None if saved == wanted else (prefix or "<run>", saved, wanted)
+
+
+def save(path, model, phase: Phase, state: TrainState, identity: dict) -> None:
+    write_archive(path, {
+        "format": FORMAT,
+        "run": identity,
+        "step": int(state.step),
+        "phase": phase.name,
+        "model": model.state_dict(),
+        "optimizer": phase.optimizer.state_dict(),
+        "schedule": phase.schedule.state_dict() if phase.schedule is not None else None,
+        "generator": state.generator.get_state(),
+        "history": {k: list(map(float, v)) for k, v in state.history.items()},
+        "evaluations": plain_identity(state.evaluations),
+    })
+
+
+def read(path) -> dict:
+    return read_archive(path, FORMAT, WHAT)
+
+
+def saved_step(path) -> int:
+    """The number of steps done when the checkpoint at ``path`` was written."""
+    return int(read(path)["step"])
+
+
+def check_identity(path, saved: dict, identity: dict, fresh_hint: str) -> None:
+    diff = first_difference(saved.get("run"), identity)
+    if diff is not None:
+        name, was, now = diff
+        raise ValueError(f"checkpoint {path} belongs to another run: {name} is {was!r} there but {now!r} here. "
+                         f"{fresh_hint}")
+
+
+def restore(path, model, phases: list[Phase], state: TrainState, identity: dict,
+            fresh_hint: str = "Use another checkpoint path, or delete the file to start afresh.") -> Phase:
+    """Restore a run in place from ``path``; returns the phase it resumes in."""
+    saved = read(path)
+    check_identity(path, saved, identity, fresh_hint)
+    step = int(saved["step"])
+    if step > phases[-1].stop:
+        raise ValueError(f"checkpoint {path} holds {step} steps but this run has only {phases[-1].stop}. "
+                         f"{fresh_hint}")
+    phase = next((p for p in phases if p.name == saved["phase"] and p.start <= step <= p.stop), None)
+    if phase is None:
+        raise ValueError(f"checkpoint {path}: step {step} in phase {saved['phase']!r} does not fit this run's phases")
+    try:
+        model.load_state_dict(saved["model"])
+    except RuntimeError as err:
+        raise ValueError(f"checkpoint {path} does not match this model: {err}") from err
+    phase.optimizer.load_state_dict(saved["optimizer"])
+    if phase.schedule is not None and saved["schedule"] is not None:
+        phase.schedule.load_state_dict(saved["schedule"])
+    state.generator.set_state(saved["generator"])
+    state.step = state.start = step
+    state.phase = phase.name
+    state.history = {k: list(v) for k, v in saved["history"].items()}
+    state.evaluations = list(saved.get("evaluations") or [])
+    return phase
+
+

@@ -1,0 +1,99 @@
+"""``fit``: the front door of training, over the pieces of :mod:`sirenpde.training`."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+from torch import nn
+
+from sirenpde.problem import Problem
+from sirenpde.training import checkpoints
+from sirenpde.training.hooks import Callback, Checkpoint, Evaluate, Progress, Recorder
+from sirenpde.training.loop import run
+from sirenpde.training.loss import ConstraintLoss
+from sirenpde.training.phases import plan_phases
+from sirenpde.training.setup import batch_counts, check_model, resolve_settings, run_identity
+from sirenpde.training.state import FitResult, TrainState, plain, resolve_device, timing
+
+
+def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Optional[float] = None,
+        batch_size: Optional[int] = None, device: str = "auto", seed: int = 0, progress: bool = True,
+        checkpoint: Optional[Union[str, Path]] = None, checkpoint_every: Optional[int] = None,
+        optimizer: str = "adam", schedule: Optional[str] = None, engine: str = "auto",
+        eval_every: Optional[int] = None, callback: Optional[Callable[[int, dict], None]] = None,
+        optimizer_options: Optional[dict] = None, lbfgs_steps: Optional[int] = None,
+        lbfgs_batch_size: Optional[int] = None, restart: bool = False) -> FitResult:
+    """Fit ``model`` to ``problem``; see :data:`FIT_DOC` (``help(sirenpde.fit)``) for the parameters."""
+    settings = resolve_settings(problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
+                                lbfgs_steps, lbfgs_batch_size, engine, seed)
+    check_model(problem, model)
+    dev = resolve_device(device)
+    model = model.to(dev).train()
+    loss = ConstraintLoss(model, problem.constraints(), settings.engine)
+    phases = plan_phases(list(model.parameters()), settings, *batch_counts(loss.constraints, settings))
+    state = TrainState.fresh(loss.names, phases[0].name, settings.seed)
+    identity = run_identity(problem, model, settings)
+    if checkpoint is not None and Path(checkpoint).exists() and not restart:
+        checkpoints.restore(checkpoint, model, phases, state, identity,
+                            "Pass restart=True (CLI: --restart) to start afresh, or use another checkpoint path.")
+    total = settings.total_steps
+    recorder = Recorder(loss.names)
+    hooks = [recorder] + ([Progress(recorder, problem.name, total, state.step)] if progress else [])
+    hooks += [Callback(callback, recorder)] if callback is not None else []
+    hooks += [Evaluate(problem, model, eval_every, total)] if eval_every else []
+    if checkpoint is not None:
+        every = checkpoint_every or max(1, total // 10)
+        hooks.append(Checkpoint(checkpoint, model, phases, identity, every, total, recorder))
+    run(problem, loss, phases, state, recorder, hooks, dev)
+    t0 = time.perf_counter()
+    metrics = plain(problem.metrics(model))
+    return FitResult(model, state.history, metrics, timing(state, time.perf_counter() - t0), total, state.evaluations)
+
+
+FIT_DOC = """Fit ``model`` to ``problem``.
+
+    Parameters
+    ----------
+    problem : Problem
+    model : nn.Module mapping ``(n, problem.in_features)`` to ``(n, problem.out_features)``
+    steps : int, default ``problem.default_steps``; steps of ``optimizer``
+    lr : float, default ``problem.default_lr`` (1e-4 unless the problem sets another)
+    batch_size : int, default ``problem.default_batch_size``; points per step over all
+        constraints, split by their shares
+    device : "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1", ...
+    seed : int; seeds the sampling generator (a ``torch.Generator``; torch's global RNG is
+        left alone). The model's initial weights are the caller's: build the model under a seed
+        (``problem.make_model(..., seed=...)``) for a fully repeatable run
+    progress : bool; show a tqdm progress bar
+    checkpoint : path; saved every ``checkpoint_every`` steps (default: 10 times per run)
+        and at the end; if the file exists, training resumes from it. A checkpoint records the
+        run it belongs to (problem and options, model configuration, every setting below); one
+        from another run is refused with the differing field named
+    restart : bool; ignore an existing ``checkpoint`` file and start afresh (it is overwritten)
+    optimizer : "adam" or "lbfgs"
+    schedule : "none", "cosine", "warmup-cosine", "exponential" or "step"; the learning-rate schedule;
+        default ``problem.default_schedule`` (None, a constant rate, unless the problem sets one)
+    engine : derivative engine, "auto", "jet", "reverse" or "autograd" (see :func:`sirenpde.field`)
+    eval_every : int; record ``problem.metrics(model)`` every that many steps in
+        ``result.evaluations`` (their time is excluded from ``train_s``)
+    callback : called as ``callback(step, losses)`` after every step
+    optimizer_options : dict, extra keyword arguments of the torch optimiser (``{"betas": (0.9,
+        0.99)}`` for Adam, ``{"max_iter": 50}`` for L-BFGS); default for Adam:
+        ``problem.default_adam_options`` (none unless the problem sets them)
+    lbfgs_steps : int, L-BFGS steps (learning rate 1, strong-Wolfe line search, 20 iterations
+        each) after the ``steps`` of ``optimizer``: a second-order finish, which converges much
+        faster than Adam near a minimum of a smooth loss. Default ``problem.default_lbfgs_steps``
+        (0 unless the problem sets it). The history and evaluations run on through both phases;
+        a problem's curriculum (``problem.coefficients``) sees step numbers past ``steps`` during
+        the finish
+    lbfgs_batch_size : int, points per L-BFGS step, default ``problem.default_lbfgs_batch_size``
+        or ``batch_size``. L-BFGS wants the same points in every evaluation of one step; a
+        problem whose sampler returns all its points for a large enough batch (the pixel
+        problems) gives it a fixed loss, others a fresh batch per step
+
+    Returns
+    -------
+    FitResult with the trained model, the loss history, the metrics, the timing and the evaluations.
+    """
+fit.__doc__ = FIT_DOC

@@ -1,0 +1,130 @@
+"""Side effects of a training run as small pieces the loop calls: the loss history, the progress
+bar, evaluations, checkpoints and the user's callback.
+
+Each hook may define ``on_phase(phase, state)``, ``after_step(state)`` and ``on_end(state)``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+import torch
+
+from sirenpde.training import checkpoints
+from sirenpde.training.phases import phase_at
+from sirenpde.training.state import TrainState, plain
+
+
+class Recorder:
+    """Collects each step's losses on the device and copies them into ``state.history`` in groups,
+    so a GPU run does not wait for the host every step."""
+
+    FLUSH_EVERY = 50
+
+    def __init__(self, names: list[str]):
+        self.names = list(names) + ["total"]
+        self.pending: list[torch.Tensor] = []
+
+    def record(self, losses: torch.Tensor, total: torch.Tensor) -> None:
+        self.pending.append(torch.cat([losses.reshape(-1), total.reshape(1)]))
+
+    def flush(self, state: TrainState) -> None:
+        if not self.pending:
+            return
+        values = torch.stack(self.pending).cpu().numpy()
+        for j, name in enumerate(self.names):
+            state.history[name].extend(float(v) for v in values[:, j])
+        self.pending.clear()
+
+    def after_step(self, state: TrainState) -> None:
+        if len(self.pending) >= self.FLUSH_EVERY:
+            self.flush(state)
+
+    def on_end(self, state: TrainState) -> None:
+        self.flush(state)
+
+
+class Progress:
+    """A tqdm bar over the run's steps, with the latest total loss."""
+
+    def __init__(self, recorder: Recorder, name: str, total_steps: int, start: int):
+        from tqdm.auto import tqdm  # only when a bar is shown
+
+        self.recorder, self.name = recorder, name
+        self.bar = tqdm(desc=f"fit {name}", initial=start, total=total_steps, dynamic_ncols=True)
+
+    def on_phase(self, phase, state: TrainState) -> None:
+        if phase.name == "lbfgs":
+            self.bar.set_description(f"fit {self.name} (L-BFGS)")
+
+    def after_step(self, state: TrainState) -> None:
+        self.bar.update(1)
+        if state.step % Recorder.FLUSH_EVERY == 0 or state.step == self.bar.total:
+            self.recorder.flush(state)
+            self.bar.set_postfix(loss=f"{state.history['total'][-1]:.3g}")
+
+    def on_end(self, state: TrainState) -> None:
+        self.bar.close()
+
+
+class Evaluate:
+    """``problem.metrics(model)`` every ``every`` steps and at the end, into ``state.evaluations``."""
+
+    def __init__(self, problem, model, every: int, total_steps: int):
+        self.problem, self.model, self.every, self.total = problem, model, int(every), total_steps
+
+    def after_step(self, state: TrainState) -> None:
+        if state.step % self.every == 0 or state.step == self.total:
+            state.evaluations.append({"step": state.step, "train_s": state.train_s,
+                                      **plain(self.problem.metrics(self.model))})
+            self.model.train()
+
+
+class Checkpoint:
+    """Save the run every ``every`` steps and at the end."""
+
+    def __init__(self, path, model, phases, identity: dict, every: int, total_steps: int,
+                 recorder: Recorder, is_writer: bool = True):
+        self.path, self.model, self.phases, self.identity = path, model, phases, identity
+        self.every, self.total, self.recorder, self.is_writer = every, total_steps, recorder, is_writer
+
+    def after_step(self, state: TrainState) -> None:
+        if state.step % self.every == 0 or state.step == self.total:
+            self.recorder.flush(state)
+            if self.is_writer:
+                checkpoints.save(self.path, self.model, phase_at(self.phases, state.step - 1), state, self.identity)
+
+
+class Callback:
+    """The user's ``callback(step, losses)`` after every step (0-based step, latest losses)."""
+
+    def __init__(self, fn: Callable[[int, dict], None], recorder: Recorder):
+        self.fn, self.recorder = fn, recorder
+
+    def after_step(self, state: TrainState) -> None:
+        self.recorder.flush(state)
+        self.fn(state.step - 1, {k: v[-1] for k, v in state.history.items()})
+
+
+def call(hooks: list, event: str, *args) -> None:
+    for hook in hooks:
+        method: Optional[Callable] = getattr(hook, event, None)
+        if method is not None:
+            method(*args)
+
+
+class Timer:
+    """Wall time of a block, added to ``state.train_s``; waits for a CUDA device first."""
+
+    def __init__(self, state: TrainState, device: torch.device):
+        self.state, self.device = state, device
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.state.train_s += time.perf_counter() - self.t0
+        return False

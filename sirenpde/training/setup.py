@@ -1,0 +1,100 @@
+"""What ``fit`` settles before training: defaults, checks, and the run's identity."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+from torch import nn
+
+from sirenpde import optim
+from sirenpde.fields import ENGINES
+from sirenpde.nn import model_config
+from sirenpde.problem import Problem, split_batch
+from sirenpde.training.checkpoints import plain_identity
+
+
+@dataclass
+class Settings:
+    """The resolved training settings of one run (the problem's defaults filled in)."""
+
+    steps: int
+    lr: float
+    batch_size: int
+    optimizer: str
+    optimizer_options: Optional[dict]
+    schedule: Optional[str]
+    lbfgs_steps: int
+    lbfgs_batch_size: int
+    engine: str
+    seed: int
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps + self.lbfgs_steps
+
+
+def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
+                     lbfgs_steps, lbfgs_batch_size, engine, seed) -> Settings:
+    """Fill in the problem's defaults and check every setting before any work starts."""
+    steps = problem.default_steps if steps is None else steps
+    lr = problem.default_lr if lr is None else lr
+    batch_size = problem.default_batch_size if batch_size is None else batch_size
+    schedule = getattr(problem, "default_schedule", None) if schedule is None else schedule
+    lbfgs_steps = getattr(problem, "default_lbfgs_steps", 0) if lbfgs_steps is None else lbfgs_steps
+    if lbfgs_batch_size is None:
+        lbfgs_batch_size = getattr(problem, "default_lbfgs_batch_size", None) or batch_size
+    if optimizer_options is None and optimizer == "adam":
+        optimizer_options = getattr(problem, "default_adam_options", None)
+    s = Settings(_int("steps", steps, 0), _float("lr", lr), _int("batch_size", batch_size, 1), optimizer,
+                 dict(optimizer_options) if optimizer_options else None, schedule,
+                 _int("lbfgs_steps", lbfgs_steps, 0), _int("lbfgs_batch_size", lbfgs_batch_size, 1), engine,
+                 _int("seed", seed, None))
+    if optimizer not in optim.OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; valid optimizers: {', '.join(optim.OPTIMIZERS)}")
+    if schedule not in (None, "none") and schedule not in optim.SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; valid schedules: {', '.join(optim.SCHEDULES)}, 'none'")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown derivative engine {engine!r}; valid engines: {', '.join(ENGINES)}")
+    return s
+
+
+def _int(name: str, value, low: Optional[int]) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def _float(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be positive and finite, got {value}")
+    return value
+
+
+def check_model(problem: Problem, model: nn.Module) -> None:
+    for attr in ("in_features", "out_features"):
+        want, got = getattr(problem, attr), getattr(model, attr, None)
+        if got is not None and got != want:
+            raise ValueError(f"model has {attr}={got} but problem {problem.name!r} needs {attr}={want}")
+
+
+def batch_counts(problem_constraints, settings: Settings) -> tuple[list[int], list[int]]:
+    """Points per constraint in the first phase and in the L-BFGS finish."""
+    return (split_batch(problem_constraints, settings.batch_size),
+            split_batch(problem_constraints, settings.lbfgs_batch_size))
+
+
+def run_identity(problem: Problem, model: nn.Module, settings: Settings) -> dict:
+    """What a checkpoint must match to be resumed by this run. ``lbfgs_steps`` is left out: the
+    finish can be lengthened, which continues the run exactly as one longer run would."""
+    try:
+        model_id = model_config(model)
+    except ValueError:  # not a built-in model: its class and parameter shapes
+        model_id = {"class": type(model).__qualname__,
+                    "parameters": {k: list(v.shape) for k, v in model.state_dict().items()}}
+    return plain_identity({"problem": problem.describe(), "model": model_id, "settings": {k: v for k, v in asdict(settings).items() if k != "lbfgs_steps"}})
