@@ -11,8 +11,6 @@ import json
 from pathlib import Path
 from typing import Optional
 
-import torch
-
 from sirenpde.io.archive import read_archive, write_archive
 from sirenpde.training.phases import Phase
 from sirenpde.training.state import TrainState
@@ -47,7 +45,8 @@ def first_difference(saved, wanted, prefix: str = "") -> Optional[tuple[str, obj
     return None if saved == wanted else (prefix or "<run>", saved, wanted)
 
 
-def save(path, model, phase: Phase, state: TrainState, identity: dict) -> None:
+def save(path, model, phase: Phase, state: TrainState, identity: dict, generator_states: dict) -> None:
+    """Write the run at ``state.step``; ``generator_states`` holds every shard's generator state."""
     write_archive(path, {
         "format": FORMAT,
         "run": identity,
@@ -56,7 +55,8 @@ def save(path, model, phase: Phase, state: TrainState, identity: dict) -> None:
         "model": model.state_dict(),
         "optimizer": phase.optimizer.state_dict(),
         "schedule": phase.schedule.state_dict() if phase.schedule is not None else None,
-        "generator": state.generator.get_state(),
+        "shards": int(state.shards),
+        "generators": {str(k): v for k, v in sorted(generator_states.items())},
         "history": {k: list(map(float, v)) for k, v in state.history.items()},
         "evaluations": plain_identity(state.evaluations),
     })
@@ -79,6 +79,11 @@ def check_identity(path, saved: dict, identity: dict, fresh_hint: str) -> None:
                          f"{fresh_hint}")
 
 
+def saved_shards(path) -> int:
+    """The number of sampling shards (the starting world size) of the run saved at ``path``."""
+    return int(read(path)["shards"])
+
+
 def restore(path, model, phases: list[Phase], state: TrainState, identity: dict,
             fresh_hint: str = "Use another checkpoint path, or delete the file to start afresh.") -> Phase:
     """Restore a run in place from ``path``; returns the phase it resumes in."""
@@ -98,7 +103,11 @@ def restore(path, model, phases: list[Phase], state: TrainState, identity: dict,
     phase.optimizer.load_state_dict(saved["optimizer"])
     if phase.schedule is not None and saved["schedule"] is not None:
         phase.schedule.load_state_dict(saved["schedule"])
-    state.generator.set_state(saved["generator"])
+    saved_gens = saved["generators"]
+    for shard, gen in state.generators.items():
+        if str(shard) not in saved_gens:
+            raise ValueError(f"checkpoint {path} has no sampling stream {shard} (it has {len(saved_gens)})")
+        gen.set_state(saved_gens[str(shard)])
     state.step = state.start = step
     state.phase = phase.name
     state.history = {k: list(v) for k, v in saved["history"].items()}

@@ -9,12 +9,13 @@ from torch import nn
 
 from sirenpde.problem import Problem
 from sirenpde.training import checkpoints
-from sirenpde.training.hooks import Callback, Checkpoint, Evaluate, Progress, Recorder
+from sirenpde.training.distributed import Sharding, broadcast_object, lost_ranks_reported, reducer, setup, wrap
+from sirenpde.training.hooks import Recorder, make_hooks
 from sirenpde.training.loop import run
 from sirenpde.training.loss import ConstraintLoss
 from sirenpde.training.phases import plan_phases
 from sirenpde.training.setup import batch_counts, check_model, resolve_settings, run_identity
-from sirenpde.training.state import FitResult, TrainState, plain, resolve_device, timing
+from sirenpde.training.state import FitResult, TrainState, plain, timing
 
 
 def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Optional[float] = None,
@@ -23,32 +24,35 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
         optimizer: str = "adam", schedule: Optional[str] = None, engine: str = "auto",
         eval_every: Optional[int] = None, callback: Optional[Callable[[int, dict], None]] = None,
         optimizer_options: Optional[dict] = None, lbfgs_steps: Optional[int] = None,
-        lbfgs_batch_size: Optional[int] = None, restart: bool = False) -> FitResult:
-    """Fit ``model`` to ``problem``; see :data:`FIT_DOC` (``help(sirenpde.fit)``) for the parameters."""
+        lbfgs_batch_size: Optional[int] = None, restart: bool = False,
+        distributed: Optional[bool] = None) -> FitResult:
+    """Fit ``model`` to ``problem``; the parameters are in ``help(sirenpde.fit)``."""
     settings = resolve_settings(problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
                                 lbfgs_steps, lbfgs_batch_size, engine, seed)
     check_model(problem, model)
-    dev = resolve_device(device)
+    ranks, dev = setup(distributed, device)
     model = model.to(dev).train()
     loss = ConstraintLoss(model, problem.constraints(), settings.engine)
     phases = plan_phases(list(model.parameters()), settings, *batch_counts(loss.constraints, settings))
-    state = TrainState.fresh(loss.names, phases[0].name, settings.seed)
     identity = run_identity(problem, model, settings)
-    if checkpoint is not None and Path(checkpoint).exists() and not restart:
+    resume = checkpoint is not None and Path(checkpoint).exists() and not restart
+    sharding = Sharding(ranks, checkpoints.saved_shards(checkpoint) if resume else ranks.world)
+    state = TrainState.fresh(loss.names, phases[0].name, sharding.generators(settings.seed), sharding.shards)
+    if resume:
         checkpoints.restore(checkpoint, model, phases, state, identity,
                             "Pass restart=True (CLI: --restart) to start afresh, or use another checkpoint path.")
-    total = settings.total_steps
     recorder = Recorder(loss.names)
-    hooks = [recorder] + ([Progress(recorder, problem.name, total, state.step)] if progress else [])
-    hooks += [Callback(callback, recorder)] if callback is not None else []
-    hooks += [Evaluate(problem, model, eval_every, total)] if eval_every else []
-    if checkpoint is not None:
-        every = checkpoint_every or max(1, total // 10)
-        hooks.append(Checkpoint(checkpoint, model, phases, identity, every, total, recorder))
-    run(problem, loss, phases, state, recorder, hooks, dev)
-    t0 = time.perf_counter()
-    metrics = plain(problem.metrics(model))
-    return FitResult(model, state.history, metrics, timing(state, time.perf_counter() - t0), total, state.evaluations)
+    hooks = make_hooks(problem, model, phases, state, recorder, ranks, identity, progress=progress,
+                       callback=callback, eval_every=eval_every, checkpoint=checkpoint,
+                       checkpoint_every=checkpoint_every)
+    with lost_ranks_reported(ranks, state):
+        run(problem, wrap(loss, ranks, dev), loss.constraints, phases, state, recorder, hooks, dev, sharding,
+            reducer(ranks))
+        t0 = time.perf_counter()
+        metrics = broadcast_object(ranks, plain(problem.metrics(model)) if ranks.is_writer else None)
+        evaluations = broadcast_object(ranks, state.evaluations)
+    times = timing(state, time.perf_counter() - t0)
+    return FitResult(model, state.history, metrics, times, settings.total_steps, evaluations)
 
 
 FIT_DOC = """Fit ``model`` to ``problem``.
@@ -71,6 +75,11 @@ FIT_DOC = """Fit ``model`` to ``problem``.
         run it belongs to (problem and options, model configuration, every setting below); one
         from another run is refused with the differing field named
     restart : bool; ignore an existing ``checkpoint`` file and start afresh (it is overwritten)
+    distributed : None (default: distributed exactly when launched by ``torchrun`` with
+        ``WORLD_SIZE > 1``), True or False. Distributed runs use DistributedDataParallel (NCCL on
+        CUDA, gloo on the CPU); ``batch_size`` stays the global batch, each rank drawing its share;
+        rank 0 alone shows progress, evaluates and writes checkpoints; every rank returns the same
+        metrics
     optimizer : "adam" or "lbfgs"
     schedule : "none", "cosine", "warmup-cosine", "exponential" or "step"; the learning-rate schedule;
         default ``problem.default_schedule`` (None, a constant rate, unless the problem sets one)

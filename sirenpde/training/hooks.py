@@ -11,6 +11,7 @@ from typing import Callable, Optional
 import torch
 
 from sirenpde.training import checkpoints
+from sirenpde.training.distributed import Ranks, gather_generators
 from sirenpde.training.phases import phase_at
 from sirenpde.training.state import TrainState, plain
 
@@ -84,15 +85,18 @@ class Checkpoint:
     """Save the run every ``every`` steps and at the end."""
 
     def __init__(self, path, model, phases, identity: dict, every: int, total_steps: int,
-                 recorder: Recorder, is_writer: bool = True):
+                 recorder: Recorder, ranks: Ranks):
         self.path, self.model, self.phases, self.identity = path, model, phases, identity
-        self.every, self.total, self.recorder, self.is_writer = every, total_steps, recorder, is_writer
+        self.every, self.total, self.recorder, self.ranks = every, total_steps, recorder, ranks
 
     def after_step(self, state: TrainState) -> None:
         if state.step % self.every == 0 or state.step == self.total:
             self.recorder.flush(state)
-            if self.is_writer:
-                checkpoints.save(self.path, self.model, phase_at(self.phases, state.step - 1), state, self.identity)
+            generator_states = gather_generators(self.ranks, state.generators)  # every rank takes part
+            if self.ranks.is_writer:
+                checkpoints.save(self.path, self.model, phase_at(self.phases, state.step - 1), state,
+                                 self.identity, generator_states)
+            self.ranks.barrier()
 
 
 class Callback:
@@ -128,3 +132,21 @@ class Timer:
             torch.cuda.synchronize(self.device)
         self.state.train_s += time.perf_counter() - self.t0
         return False
+
+
+def make_hooks(problem, model, phases, state: TrainState, recorder: Recorder, ranks: Ranks, identity: dict, *,
+               progress: bool, callback, eval_every, checkpoint, checkpoint_every) -> list:
+    """The side effects of one run, in the order they run after each step. Rank 0 alone shows
+    progress and evaluates; every rank takes part in checkpoints (their generators are gathered)."""
+    total = phases[-1].stop
+    hooks: list = [recorder]
+    if progress and ranks.is_writer:
+        hooks.append(Progress(recorder, problem.name, total, state.step))
+    if callback is not None:
+        hooks.append(Callback(callback, recorder))
+    if eval_every and ranks.is_writer:
+        hooks.append(Evaluate(problem, model, eval_every, total))
+    if checkpoint is not None:
+        every = checkpoint_every or max(1, total // 10)
+        hooks.append(Checkpoint(checkpoint, model, phases, identity, every, total, recorder, ranks))
+    return hooks

@@ -1,27 +1,32 @@
 """The training loop: sample every constraint, step the current phase, call the hooks."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
-from sirenpde.problem import Constraint
+from sirenpde.training.distributed import Sharding
 from sirenpde.training.hooks import Recorder, Timer, call
 from sirenpde.training.phases import Phase
 from sirenpde.training.state import TrainState
 
 
-def sample_batches(constraints: Sequence[Constraint], counts: Sequence[int], generator: torch.Generator,
-                   device: torch.device, coefficients: dict) -> list[dict]:
-    """One batch per constraint, on ``device``, with the curriculum's current ``coefficients``."""
-    batches = []
-    for con, n in zip(constraints, counts):
-        batch = con.sample(n, generator, coefficients)
-        batches.append({k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()})
-    return batches
+def to_device(batches: list[dict], device: torch.device, dtype: torch.dtype) -> list[dict]:
+    """Move every tensor to ``device``; real floating-point tensors take the model's ``dtype`` (a
+    float64 model trains on float64 points), complex and integer ones keep theirs."""
+    def move(v):
+        if not torch.is_tensor(v):
+            return v
+        if v.is_floating_point():
+            return v.to(device, dtype, non_blocking=True)
+        return v.to(device, non_blocking=True)
+
+    return [{k: move(v) for k, v in b.items()} for b in batches]
 
 
 def check_finite(total: torch.Tensor, losses: torch.Tensor, names: Sequence[str], step: int) -> None:
+    """Stop on a non-finite loss. In a distributed run the losses are already all-reduced, so
+    every rank takes the same decision and none is left waiting."""
     if not torch.isfinite(total):
         raise FloatingPointError(
             f"loss became non-finite at step {step}: "
@@ -29,34 +34,35 @@ def check_finite(total: torch.Tensor, losses: torch.Tensor, names: Sequence[str]
             + ". Lower the learning rate or check the problem's data.")
 
 
-def run(problem, loss_fn, phases: list[Phase], state: TrainState, recorder: Recorder, hooks: list,
-        device: torch.device, finite=check_finite) -> None:
+def run(problem, loss_fn: Callable, constraints, phases: list[Phase], state: TrainState, recorder: Recorder,
+        hooks: list, device: torch.device, sharding: Sharding, reduce: Callable) -> None:
     """Train from ``state.step`` to the end of the last phase.
 
-    ``loss_fn(batches)`` returns the per-constraint losses (a :class:`ConstraintLoss`, possibly
-    wrapped for distributed training); ``finite`` stops the run on a non-finite loss."""
-    constraints = loss_fn.constraints if hasattr(loss_fn, "constraints") else loss_fn.module.constraints
+    ``loss_fn(batches, scales)`` returns the per-constraint losses (a
+    :class:`~sirenpde.training.loss.ConstraintLoss`, or it in DistributedDataParallel);
+    ``sharding`` draws this process's share of each batch; ``reduce`` makes the run's losses of
+    this process's (the identity in a one-process run)."""
     names = [c.name for c in constraints]
+    dtype = next(iter(loss_fn.parameters()), torch.empty(0)).dtype
     weights = [float(c.weight) for c in constraints]
 
     def total_of(losses):
         return sum(w * l for w, l in zip(weights, losses.unbind()))
 
-    total_steps = phases[-1].stop
     for phase in phases:
         if state.step >= phase.stop:
             continue
+        sharding.check(constraints, phase.counts)
         state.phase = phase.name
         call(hooks, "on_phase", phase, state)
         while state.step < phase.stop:
             with Timer(state, device):
                 coefficients = problem.coefficients(state.step, phases[0].stop)
-                batches = sample_batches(constraints, phase.counts, state.generator, device, coefficients)
-                losses, total = phase.step(loss_fn, total_of, batches)
-                finite(total, losses, names, state.step)
+                batches, scales = sharding.sample(constraints, phase.counts, state.generators, coefficients)
+                batches = to_device(batches, device, dtype)
+                losses, total = phase.step(lambda b: loss_fn(b, scales), total_of, batches, reduce)
+                check_finite(total, losses, names, state.step)
                 recorder.record(losses, total)
             state.step += 1
             call(hooks, "after_step", state)
-    if state.step != total_steps:
-        raise RuntimeError(f"training loop ended at step {state.step}, expected {total_steps}")
     call(hooks, "on_end", state)

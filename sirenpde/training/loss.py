@@ -7,7 +7,7 @@ autograd) are all taken inside ``forward``, so wrapping this module in
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -34,8 +34,9 @@ class ConstraintLoss(nn.Module):
         self.names = [c.name for c in self.constraints]
         self.weights = [float(c.weight) for c in self.constraints]
 
-    def forward(self, batches: Sequence[Batch]) -> Tensor:
-        """``(k,)`` tensor: the loss of each of the ``k`` constraints on its batch."""
+    def forward(self, batches: Sequence[Batch], scales: Optional[Sequence[float]] = None) -> Tensor:
+        """``(k,)`` tensor: the loss of each of the ``k`` constraints on its batch, times
+        ``scales`` when given (a rank's share of a distributed batch)."""
         if len(batches) != len(self.constraints):
             raise ValueError(f"ConstraintLoss: {len(self.constraints)} constraints but {len(batches)} batches")
         losses = []
@@ -45,7 +46,10 @@ class ConstraintLoss(nn.Module):
             if not torch.is_tensor(r):
                 raise TypeError(f"constraint {con.name!r}: residual must return a tensor, got {type(r).__name__}")
             losses.append(con.loss(r))
-        return torch.stack(losses)
+        losses = torch.stack(losses)
+        if scales is not None:
+            losses = losses * torch.as_tensor(scales, dtype=losses.dtype, device=losses.device)
+        return losses
 
     def total(self, losses: Tensor) -> Tensor:
         """The weighted sum of the per-constraint losses that the optimiser minimises."""

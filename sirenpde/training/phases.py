@@ -36,20 +36,23 @@ class Phase:
     schedule: Optional[object]
     counts: list[int]
 
-    def step(self, loss_fn: LossFn, total_fn: Callable[[Tensor], Tensor],
-             batches: Sequence[dict]) -> tuple[Tensor, Tensor]:
+    def step(self, loss_fn: LossFn, total_fn: Callable[[Tensor], Tensor], batches: Sequence[dict],
+             reduce: Callable[[Tensor], Tensor] = lambda losses: losses.detach()) -> tuple[Tensor, Tensor]:
         """One optimiser step; returns ``(losses, total)`` of the last loss evaluation.
 
-        L-BFGS evaluates the loss several times per step (its line search); the losses reported
-        are those of its last evaluation, on the same batches."""
+        ``reduce`` turns this process's losses into the run's (an all-reduce over ranks in a
+        distributed run); the closure returns the reduced total, so L-BFGS's line search takes
+        the same decisions on every rank. L-BFGS evaluates the loss several times per step; the
+        losses reported are those of its last evaluation, on the same batches."""
         last: list[tuple[Tensor, Tensor]] = []
 
         def closure() -> Tensor:
             self.optimizer.zero_grad(set_to_none=True)
             losses = loss_fn(batches)
-            total = total_fn(losses)
-            total.backward()
-            last[:] = [(losses.detach(), total.detach())]
+            total_fn(losses).backward()
+            reduced = reduce(losses)
+            total = total_fn(reduced)
+            last[:] = [(reduced, total)]
             return total
 
         self.optimizer.step(closure)

@@ -17,7 +17,9 @@ class TrainState:
     ----------
     step : steps done so far, over all phases
     phase : name of the current phase (``"adam"``, ``"lbfgs"``)
-    generator : the sampling generator; its state is saved in checkpoints
+    generators : the sampling generators of the shards this process draws (one, numbered 0, in a
+        one-process run), by shard number; their states are saved in checkpoints
+    shards : the number of sampling shards of the run (the world size it started with)
     history : dict name -> list of float, every constraint's loss and ``"total"`` per step
     train_s : wall time of the steps so far in this process (evaluation excluded)
     evaluations : the metrics recorded every ``eval_every`` steps
@@ -26,17 +28,19 @@ class TrainState:
 
     step: int
     phase: str
-    generator: torch.Generator
+    generators: dict[int, torch.Generator]
     history: dict[str, list[float]]
     train_s: float = 0.0
     evaluations: list[dict] = field(default_factory=list)
     start: int = 0
+    shards: int = 1
 
     @classmethod
-    def fresh(cls, names: list[str], phase: str, seed: int) -> "TrainState":
+    def fresh(cls, names: list[str], phase: str, generators: dict[int, torch.Generator],
+              shards: int = 1) -> "TrainState":
         history = {name: [] for name in names}
         history["total"] = []
-        return cls(0, phase, torch.Generator().manual_seed(int(seed)), history)
+        return cls(0, phase, generators, history, shards=shards)
 
 
 @dataclass

@@ -1,0 +1,65 @@
+"""Small float64 problems for the distributed tests (imported by tests/_dist_worker.py and tests)."""
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sirenpde import Box, Constraint, Problem
+
+# case name -> what it exercises
+CASES = {
+    "jet-laplacian": "a Laplacian residual through forward jets",
+    "autograd-laplacian": "the same residual through nested autograd (create_graph inside the forward)",
+    "boundary": "a boundary term on the edges of the square",
+    "sdf-reverse": "the paper's SDF loss through the reverse sweep",
+}
+
+
+class Poisson2D(Problem):
+    """-Δu = 2 π² sin(π x) sin(π y) on [-1, 1]², u = 0 on the edges: exact u = sin(π x) sin(π y)."""
+
+    name, in_features, out_features = "poisson-2d-test", 2, 1
+
+    def __init__(self, parts=("pde", "edge")):
+        self.parts = parts
+
+    def constraints(self):
+        box = Box([-1, -1], [1, 1])
+        pde = Constraint("pde", lambda n, g: {"x": box.sample(n, g).double()}, order=2, second="laplacian",
+                         residual=lambda u, b: u.laplacian + self.source(u.x))
+        edge = Constraint("edge", lambda n, g: {"x": box.sample_boundary(n, g).double()}, order=0, weight=10.0,
+                          share=0.5, residual=lambda u, b: u.value)
+        return [c for c in (pde, edge) if c.name in self.parts]
+
+    @staticmethod
+    def source(x):
+        return 2 * math.pi**2 * torch.sin(math.pi * x[:, :1]) * torch.sin(math.pi * x[:, 1:])
+
+
+def sphere_xyz(n: int = 400, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    path = Path(tempfile.mkdtemp()) / "sphere.xyz"
+    np.savetxt(path, np.hstack([1.5 * d, d]))
+    return path
+
+
+def make_case(name: str):
+    """``(problem, float64 model, engine)`` of a case, the same on every rank."""
+    if name == "sdf-reverse":
+        from sirenpde.problems import get_problem
+
+        problem = get_problem("sdf", cloud=str(sphere_xyz()))
+        problem.metrics = lambda model: {}  # meshing is not what these tests are about
+        model = problem.make_model("siren", seed=3, hidden_features=16, hidden_layers=1).double()
+        return problem, model, "reverse"
+    parts = ("edge",) if name == "boundary" else ("pde", "edge")
+    problem = Poisson2D(parts)
+    model = problem.make_model("siren", seed=3, hidden_features=16, hidden_layers=1,
+                               first_omega_0=3.0, hidden_omega_0=3.0).double()
+    return problem, model, "autograd" if name.startswith("autograd") else "jet"
