@@ -56,3 +56,35 @@ def read_archive(path, formats, what: str = "sirenpde file", map_location="cpu")
         raise ValueError(f"{path} is not a {what} (format {' or '.join(map(repr, formats))} expected, "
                          f"found {found!r})")
     return state
+
+
+def build_network(config, state_dict, path, what: str = "sirenpde file"):
+    """Rebuild a built-in network from a file's ``config`` and ``state_dict``, checking first.
+
+    The configuration is untrusted: the network is built on torch's ``meta`` device (no memory)
+    and its parameter shapes are compared with the stored weights before anything real is
+    allocated, so a small file whose config claims a huge width is refused, not attempted."""
+    from sirenpde.nn import build_from_config
+
+    if not isinstance(config, dict) or not isinstance(state_dict, dict):
+        raise ValueError(f"{path}: {what} lacks a network configuration and weights")
+    for key, value in state_dict.items():
+        if not torch.is_tensor(value):
+            raise ValueError(f"{path}: {what} weight {key!r} is a {type(value).__name__}, not a tensor")
+    try:
+        with torch.device("meta"):
+            shell = build_from_config(config)
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"{path}: {what} has an invalid network configuration {config!r}: {err}") from None
+    expected = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
+    stored = {k: tuple(v.shape) for k, v in state_dict.items()}
+    if expected != stored:
+        missing = sorted(set(expected) - set(stored))
+        extra = sorted(set(stored) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(stored) if expected[k] != stored[k])
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra else
+                  f"{wrong[0]} is {list(stored[wrong[0]])} but the configuration needs {list(expected[wrong[0]])}")
+        raise ValueError(f"{path}: {what}'s weights do not fit its configuration ({detail})")
+    net = build_from_config(config)
+    net.load_state_dict(state_dict)
+    return net

@@ -1,0 +1,149 @@
+"""A solved problem you can load again: ``model.pt`` and :func:`load`.
+
+``save_model(path, model, problem_name, options, ...)`` writes the trained weights with the model's
+configuration, the problem's name and options and the metrics, in sirenpde's verified archive
+format (:mod:`sirenpde.io.archive`). ``load(path)`` returns a :class:`Solution`: call it on points
+for values, ask it for derivatives, its problem and its metrics.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from sirenpde.fields import Field, field
+from sirenpde.io.archive import build_network, read_archive, write_archive
+from sirenpde.nn import model_config
+
+FORMAT = "sirenpde-solution-1"
+WHAT = "saved sirenpde solution (model.pt)"
+
+
+def _plain(value):
+    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+def save_model(path, model: nn.Module, problem_name: str, options: dict, model_name: str = "siren",
+               model_kwargs: Optional[dict] = None, metrics: Optional[dict] = None,
+               info: Optional[dict] = None) -> Path:
+    """Write ``model`` as a loadable solution of ``problem_name`` with ``options``.
+
+    A built-in network is stored with its configuration and loads without the problem; a wrapped
+    one (a hard boundary condition, a shape's normalisation) is rebuilt on load by
+    ``get_problem(problem_name, **options).make_model(model_name, **model_kwargs)``."""
+    try:
+        network = model_config(model)
+    except ValueError:
+        network = None
+    from sirenpde import __version__
+
+    return write_archive(path, {
+        "format": FORMAT,
+        "version": __version__,
+        "problem": {"name": str(problem_name), "options": _plain(dict(options))},
+        "model": {"name": model_name, "kwargs": _plain(dict(model_kwargs or {})), "network": network},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "metrics": _plain(dict(metrics or {})),
+        "info": _plain(dict(info or {})),
+    })
+
+
+class Solution:
+    """A trained model together with the problem it solves.
+
+    Attributes
+    ----------
+    model : the network (in eval mode, on the CPU unless moved)
+    problem_name : str; options : dict, the problem's options
+    metrics : dict, the metrics measured when it was saved
+    info : dict, what else was recorded (steps, times, machine)
+    """
+
+    def __init__(self, model: nn.Module, problem_name: str, options: dict, metrics: dict, info: dict):
+        self.model, self.problem_name, self.options = model, problem_name, options
+        self.metrics, self.info = metrics, info
+        self._problem = None
+
+    @property
+    def problem(self):
+        """The problem it solves, rebuilt from its name and options on first use."""
+        if self._problem is None:
+            from sirenpde.problems import get_problem
+
+            self._problem = get_problem(self.problem_name, **self.options)
+        return self._problem
+
+    @property
+    def in_features(self) -> int:
+        return int(self.model.in_features)
+
+    def _points(self, x) -> torch.Tensor:
+        t = torch.as_tensor(x)
+        param = next(self.model.parameters())
+        if t.ndim != 2 or t.shape[1] != self.in_features:
+            raise ValueError(f"points must have shape (n, {self.in_features}) for {self.problem_name!r}, "
+                             f"got {tuple(t.shape)}")
+        return t.to(param.device, param.dtype)
+
+    def __call__(self, x):
+        """Values at points ``x (n, d)``: ``(n, m)``, numpy in, numpy out; tensors stay tensors."""
+        with torch.no_grad():
+            out = self.model(self._points(x))
+        return out.cpu().numpy() if isinstance(x, np.ndarray) else out
+
+    def field(self, x, order: int = 2, second: str = "diagonal", engine: str = "auto") -> Field:
+        """Values and derivatives at ``x`` (see :func:`sirenpde.field`)."""
+        return field(self.model, self._points(x), order=order, second=second, engine=engine)
+
+    def evaluate(self, points, order: int = 0, chunk: int = 32768) -> dict[str, np.ndarray]:
+        """Chunked evaluation: ``value (n, m)``, with order >= 1 ``grad (n, m, d)``, with order 2
+        ``d2 (n, m, d)`` (the diagonal second derivatives) and ``laplacian (n, m)``."""
+        return evaluate_chunks(self.model, self._points(points), order, chunk)
+
+    def __repr__(self) -> str:
+        return f"Solution({self.problem_name!r}, options={self.options}, metrics={self.metrics})"
+
+
+def evaluate_chunks(model: nn.Module, x: torch.Tensor, order: int, chunk: int) -> dict[str, np.ndarray]:
+    if order not in (0, 1, 2):
+        raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    parts: dict[str, list] = {}
+    for i in range(0, len(x), chunk):
+        u = field(model, x[i:i + chunk], order=order)
+        got = {"value": u.value}
+        if order >= 1:
+            got["grad"] = u.jacobian
+        if order == 2:
+            got["d2"] = torch.stack([u.d2(i) for i in range(x.shape[1])], dim=-1)
+            got["laplacian"] = u.laplacian
+        for key, value in got.items():
+            parts.setdefault(key, []).append(value.detach().cpu().numpy())
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def load(path, device: Union[str, torch.device] = "cpu") -> Solution:
+    """Read a ``model.pt`` written by ``sirenpde solve`` (or :func:`save_model`)."""
+    state = read_archive(path, FORMAT, WHAT)
+    for key in ("problem", "model", "state_dict", "metrics"):
+        if key not in state:
+            raise ValueError(f"{path}: {WHAT} lacks {key!r}")
+    problem, spec = state["problem"], state["model"]
+    if spec.get("network") is not None:
+        model = build_network(spec["network"], state["state_dict"], path, WHAT)
+    else:
+        from sirenpde.problems import get_problem
+
+        model = get_problem(problem["name"], **problem["options"]).make_model(spec["name"], **spec["kwargs"])
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        if expected != {k: tuple(v.shape) for k, v in state["state_dict"].items()}:
+            raise ValueError(f"{path}: {WHAT}'s weights do not fit the model its problem builds")
+        model.load_state_dict(state["state_dict"])
+    model = model.to(device).eval()
+    return Solution(model, problem["name"], dict(problem["options"]), dict(state["metrics"]),
+                    dict(state.get("info") or {}))
