@@ -8,6 +8,8 @@ import numpy as np
 import trimesh
 
 from sirenpde.meshing.dense import extract_dense
+from sirenpde.meshing.distributed import DistributedSdfEvaluator
+from sirenpde.meshing.distributed import active as distributed_active
 from sirenpde.meshing.export import remove_small_components
 from sirenpde.meshing.grid import Grid, SdfEvaluator, parse_bounds, parse_resolution, prepared_sdf
 from sirenpde.meshing.marching import MAX_BLOCK, MeshParts
@@ -97,7 +99,9 @@ def extract_mesh(sdf, bounds, resolution, level: float = 0.0, method: str = "spa
     grid = Grid(lo, hi, shape)
     parts = MeshParts()
     with prepared_sdf(sdf, device, input_type) as (fn, kind, dev, dtype):
-        evaluator = SdfEvaluator(fn, kind, dev, dtype, grid, batch_size)
+        # under torchrun the evaluations are shared out over the ranks (meshing/distributed.py)
+        evaluator = (DistributedSdfEvaluator if distributed_active() else SdfEvaluator)(
+            fn, kind, dev, dtype, grid, batch_size)
         if method == "dense":
             stats = extract_dense(grid, evaluator, level, int(chunk_size), parts, progress)
         else:

@@ -112,12 +112,35 @@ def mode_run(out: Path, ranks: Ranks, mode: str) -> None:
                    out / f"{mode}.pt")
 
 
+def mode_mesh(out: Path, ranks: Ranks) -> None:
+    """A small Siren meshed dense and sparse on every rank (the evaluations shared out)."""
+    from sirenpde.meshing import extract_mesh
+
+    model = sirenpde.Siren(3, 1, hidden_features=16, hidden_layers=1, first_omega_0=3.0, hidden_omega_0=3.0)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.5)
+        model.output.bias.fill_(0.05)
+    result = {}
+    for method in ("dense", "sparse"):
+        mesh = extract_mesh(model, ((-1, -1, -1), (1, 1, 1)), 40, method=method, batch_size=777, chunk_size=16,
+                            progress=False)
+        result[method] = {"vertices": torch.as_tensor(mesh.vertices), "faces": torch.as_tensor(mesh.faces),
+                          "evaluations": int(mesh.metadata["evaluations"])}
+    result["state"] = model.state_dict()
+    if ranks.is_writer:
+        torch.save(result, out / "mesh.pt")
+
+
 def main() -> None:
     mode, out = sys.argv[1], Path(sys.argv[2])
     torch.set_num_threads(1)
     ranks, _ = setup(True, "cpu")
     if mode == "grads":
         mode_grads(out, ranks)
+    elif mode == "mesh":
+        mode_mesh(out, ranks)
     else:
         mode_run(out, ranks, mode)
 

@@ -76,3 +76,20 @@ def test_a_dead_rank_does_not_hang_the_other(tmp_path):
     assert proc.returncode != 0
     assert elapsed < 90, elapsed
     assert not (tmp_path / "kill.pt").exists()  # no output from the failed run
+
+
+def test_distributed_mesh_equals_the_single_process_mesh(tmp_path):
+    from sirenpde.meshing import extract_mesh
+
+    proc = torchrun(str(WORKER), "mesh", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = torch.load(tmp_path / "mesh.pt", weights_only=True)
+    model = sirenpde.Siren(3, 1, hidden_features=16, hidden_layers=1, first_omega_0=3.0, hidden_omega_0=3.0)
+    model.load_state_dict(got["state"])
+    for method in ("dense", "sparse"):
+        mesh = extract_mesh(model, ((-1, -1, -1), (1, 1, 1)), 40, method=method, batch_size=777, chunk_size=16,
+                            progress=False)
+        assert len(mesh.faces) > 1000
+        assert torch.equal(got[method]["faces"], torch.as_tensor(mesh.faces))
+        assert torch.equal(got[method]["vertices"], torch.as_tensor(mesh.vertices))
+        assert got[method]["evaluations"] == mesh.metadata["evaluations"]
