@@ -1,21 +1,15 @@
 """``fit``: the front door of training, over the pieces of :mod:`sirenpde.training`."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable, Optional, Union
 
 from torch import nn
 
 from sirenpde.problem import Problem
-from sirenpde.training import checkpoints
-from sirenpde.training.distributed import Sharding, broadcast_object, lost_ranks_reported, reducer, setup, wrap
-from sirenpde.training.hooks import Recorder, make_hooks
-from sirenpde.training.loop import run
-from sirenpde.training.loss import ConstraintLoss
-from sirenpde.training.phases import plan_phases
-from sirenpde.training.setup import batch_counts, check_model, resolve_settings, run_identity
-from sirenpde.training.state import FitResult, TrainState, plain, timing
+from sirenpde.training.session import RunOptions, train
+from sirenpde.training.setup import batch_counts, check_model, resolve_settings
+from sirenpde.training.state import FitResult
 
 
 def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Optional[float] = None,
@@ -30,29 +24,8 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
     settings = resolve_settings(problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
                                 lbfgs_steps, lbfgs_batch_size, engine, seed)
     check_model(problem, model)
-    ranks, dev = setup(distributed, device)
-    model = model.to(dev).train()
-    loss = ConstraintLoss(model, problem.constraints(), settings.engine)
-    phases = plan_phases(list(model.parameters()), settings, *batch_counts(loss.constraints, settings))
-    identity = run_identity(problem, model, settings)
-    resume = checkpoint is not None and Path(checkpoint).exists() and not restart
-    sharding = Sharding(ranks, checkpoints.saved_shards(checkpoint) if resume else ranks.world)
-    state = TrainState.fresh(loss.names, phases[0].name, sharding.generators(settings.seed), sharding.shards)
-    if resume:
-        checkpoints.restore(checkpoint, model, phases, state, identity,
-                            "Pass restart=True (CLI: --restart) to start afresh, or use another checkpoint path.")
-    recorder = Recorder(loss.names)
-    hooks = make_hooks(problem, model, phases, state, recorder, ranks, identity, progress=progress,
-                       callback=callback, eval_every=eval_every, checkpoint=checkpoint,
-                       checkpoint_every=checkpoint_every)
-    with lost_ranks_reported(ranks, state):
-        run(problem, wrap(loss, ranks, dev), loss.constraints, phases, state, recorder, hooks, dev, sharding,
-            reducer(ranks))
-        t0 = time.perf_counter()
-        metrics = broadcast_object(ranks, plain(problem.metrics(model)) if ranks.is_writer else None)
-        evaluations = broadcast_object(ranks, state.evaluations)
-    times = timing(state, time.perf_counter() - t0)
-    return FitResult(model, state.history, metrics, times, settings.total_steps, evaluations)
+    options = RunOptions(device, progress, checkpoint, checkpoint_every, eval_every, callback, restart, distributed)
+    return train(problem, model, settings, *batch_counts(problem.constraints(), settings), options)
 
 
 FIT_DOC = """Fit ``model`` to ``problem``.
