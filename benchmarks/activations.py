@@ -28,13 +28,14 @@ import numpy as np
 import torch
 
 import sirenpde
-from sirenpde.atomic import atomic_open
+from sirenpde.io.atomic import atomic_open
 from sirenpde.problems import PROBLEMS
 from sirenpde.problems.audio_fit import AudioFit
 from sirenpde.problems.pixels import PixelProblem
 from sirenpde.solver import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the report half, next to this script
+from _data import data_dir  # noqa: E402
 from activations_report import (numeric_metrics, paper_section, picture_panels, plot_curves,  # noqa: E402
                                 plot_fields, primary_metric, reference_panels, table)
 
@@ -52,7 +53,7 @@ MODES = {
     "full": dict(width=256, layers=3, steps=10000, eval_every=500, seeds=1, image=512, poisson=256,
                  audio=None, batch=None, grid=None, mesh=True, threads=None),
 }
-DATA = Path("/work/shared/data")
+DATA = data_dir()
 # The paper's SIREN first-layer w0 and the package's Fourier-feature scale, at 256 samples per axis.
 W0_AT_256, FOURIER_SCALE_AT_256 = 30.0, 10.0
 SIZE_KEYS = ("hidden_features", "hidden_layers")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from sirenpde.atomic import atomic_open
+from sirenpde.io.atomic import atomic_open
 from sirenpde.problems.helmholtz import Helmholtz
 from sirenpde.problems.helmholtz_square import HelmholtzSquare
 from sirenpde.problems.wave import Wave

@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 import sirenpde
-from sirenpde.atomic import atomic_open, atomic_path
+from sirenpde.io.atomic import atomic_open
+from sirenpde.io.plotting import save_figure, subplots
 
 RECIPES = {
     "package defaults": {},
@@ -145,12 +146,7 @@ def run_with_curve(name, recipe, args) -> list[dict]:
 
 
 def plot(curves, args, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(args.problems), figsize=(6 * len(args.problems), 4), squeeze=False)
+    fig, axes = subplots(1, len(args.problems), figsize=(6 * len(args.problems), 4), squeeze=False)
     for ax, name in zip(axes[0], args.problems):
         for (n, label), c in curves.items():
             if n == name and c:
@@ -159,9 +155,7 @@ def plot(curves, args, path: Path) -> None:
         ax.set(title=f"{name}, camera {args.size}px", xlabel="training wall time (s)", ylabel="PSNR (dB)")
         ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ import torch
 from scipy import stats
 
 import sirenpde
-from sirenpde.atomic import atomic_open
-from sirenpde.plotting import pyplot, save_figure
+from sirenpde.io.atomic import atomic_open
+from sirenpde.io.plotting import save_figure, subplots
 from sirenpde.evaluate import evaluate
 
 MODES = {
@@ -101,10 +101,9 @@ def ks_table(layers, shifted, model: sirenpde.Siren, rng: np.random.Generator) -
 
 
 def plot_distributions(path: Path, layers, title: str, shifted=None, shift: float = 0.0) -> None:
-    plt = pyplot()
 
     n = len(layers)
-    fig, axes = plt.subplots(n, 3, figsize=(12, 2.0 * n), squeeze=False)
+    fig, axes = subplots(n, 3, figsize=(12, 2.0 * n), squeeze=False)
     g = np.linspace(-4, 4, 400)
     s = np.linspace(-0.999, 0.999, 400)
     for i, a in enumerate(layers):
@@ -148,9 +147,8 @@ def radial_power(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_spectrum(path: Path, images: dict[str, np.ndarray]) -> dict[str, float]:
     """Images (same side) and their spectra; returns each one's spectral centroid in cycles per side."""
-    plt = pyplot()
 
-    fig, axes = plt.subplots(2, len(images) + 1, figsize=(3.2 * (len(images) + 1), 6.4), squeeze=False)
+    fig, axes = subplots(2, len(images) + 1, figsize=(3.2 * (len(images) + 1), 6.4), squeeze=False)
     centroid = {}
     for c, (name, img) in enumerate(images.items()):
         power, radial = radial_power(img)
@@ -174,9 +172,8 @@ def plot_spectrum(path: Path, images: dict[str, np.ndarray]) -> dict[str, float]
 
 
 def plot_extrapolation(path: Path, image: np.ndarray, outside: np.ndarray, span: float) -> None:
-    plt = pyplot()
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 5))
+    fig, (a, b) = subplots(1, 2, figsize=(10, 5))
     a.imshow(image, cmap="gray", extent=(-1, 1, 1, -1))
     a.set_title("training image on [-1, 1]^2")
     lo, hi = np.percentile(image, [1, 99])

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from sirenpde.atomic import atomic_path
+from sirenpde.io.atomic import atomic_path
 
 FORMAT = "sirenpde-checkpoint-1"
 

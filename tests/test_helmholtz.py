@@ -8,7 +8,7 @@ from torch import nn
 
 from sirenpde.fields import field
 from sirenpde.nn import Siren
-from sirenpde.problems._pde_splines import fdfd_module
+from _pde_splines import fdfd_module
 from sirenpde.problems.helmholtz import Helmholtz
 from sirenpde.problems.helmholtz_inverse import HelmholtzInverse
 from sirenpde.problems.helmholtz_reference import gaussian_source, radial_gaussian_solution

@@ -9,7 +9,7 @@ import torch
 from scipy.integrate import quad
 
 from sirenpde.fields import field
-from sirenpde.pointcloud import PointCloud, write_xyz
+from sirenpde.shapes.pointcloud import PointCloud, write_xyz
 from sirenpde.problems.sdf import SDF
 
 CENTER = np.array([10.0, -5.0, 3.0])
@@ -288,7 +288,7 @@ def test_bad_cloud_raises(tmp_path):
 def test_roughness_separates_noisy_from_clean_samplings():
     """Scale-free scatter off the local planes: a clean sphere sampling is far below the noisy
     threshold, the same points with noise of about one spacing far above; units do not matter."""
-    from sirenpde.problems.sdf import NOISY_ROUGHNESS, roughness
+    from sirenpde.shapes.roughness import NOISY_ROUGHNESS, roughness
 
     rng = np.random.default_rng(3)
     d = rng.normal(size=(4000, 3))
