@@ -54,7 +54,7 @@ MODES = {
                  audio=None, batch=None, grid=None, mesh=True, threads=None),
 }
 DATA = data_dir()
-# The paper's SIREN first-layer w0 and the package's Fourier-feature scale, at 256 samples per axis.
+# The paper's SIREN first-layer omega_0 and the package's Fourier-feature scale, at 256 samples per axis.
 W0_AT_256, FOURIER_SCALE_AT_256 = 30.0, 10.0
 SIZE_KEYS = ("hidden_features", "hidden_layers")
 
@@ -104,8 +104,8 @@ def encoding_kwargs(problem, name: str) -> dict:
     problem sets its own (``problem.model_kwargs``); none for problems without sampled data.
 
     Positional encoding: the paper's Nyquist rule, ``floor(log2(n / 4))`` frequencies.
-    SIREN: the paper's first-layer w0 = 30 from 256 px up, ``30 n / 256`` below: at 32 px,
-    w0 = 30 puts 1.9 radians of phase between neighbouring pixels, and derivative supervision
+    SIREN: the paper's first-layer omega_0 = 30 from 256 px up, ``30 n / 256`` below: at 32 px,
+    omega_0 = 30 puts 1.9 radians of phase between neighbouring pixels, and derivative supervision
     at the pixel centres is then met by an aliased field (zero loss, wrong image).
     Fourier features: scale ``10 n / 256``, the package default at 256 samples and a fixed
     fraction of the Nyquist frequency ``n / 4`` at every size.
@@ -187,7 +187,7 @@ def _floats(d: dict) -> dict:
 def write_outputs(out: Path, header: dict, results: dict, skipped: dict) -> Path:
     h = header
     freq = ("each model's defaults (`--fixed-frequencies`)" if h["fixed_frequencies"] else
-            "scaled to the data's n samples per axis: SIREN first-layer w0 = 30 min(1, n/256) (the "
+            "scaled to the data's n samples per axis: SIREN first-layer omega_0 = 30 min(1, n/256) (the "
             "paper's 30 from 256 px up), positional encoding floor(log2(n/4)) frequencies (the paper's "
             "Nyquist rule), Fourier-feature scale 10 n/256; problems without sampled data keep the "
             "defaults, and a problem's own model settings win")
@@ -273,7 +273,7 @@ def parse_args(argv):
     ap.add_argument("--lr", type=float, help="learning rate for every model (default: the problem's)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--fixed-frequencies", action="store_true",
-                    help="keep every model's default input frequencies (SIREN w0 30, 10 PE frequencies, "
+                    help="keep every model's default input frequencies (SIREN omega_0 30, 10 PE frequencies, "
                     "Fourier scale 10) instead of scaling them to the data's resolution")
     ap.add_argument("--threads", type=int, help="torch CPU threads (quick, smoke: 1, since these small "
                     "matrices gain little from more and extra threads spin on a shared machine)")

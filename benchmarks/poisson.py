@@ -3,7 +3,7 @@ paper's recipe, side by side in one run.
 
 * package defaults: ``sirenpde.fit(problem, problem.make_model("siren"))``: the problem's model,
   learning rate, batch and steps, its L-BFGS finish, and the automatic derivative engine;
-* paper's recipe: a 3x256 Siren with w0 = 30, Adam, learning rate 1e-4, every pixel every step,
+* paper's recipe: a 3x256 Siren with omega_0 = 30, Adam, learning rate 1e-4, every pixel every step,
   nested autograd.
 
 For each problem and recipe the metric is recorded every ``--eval-every`` steps (every step of

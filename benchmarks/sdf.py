@@ -159,7 +159,7 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
         f"SIREN: {args.hidden_layers + 1} sine layers x {args.hidden_features}, {args.steps} Adam "
         f"steps, lr {args.lr:g}{schedule}, {args.batch_size} points per step, derivative engine 'auto'; "
         f"marching cubes at {args.resolution}^3 over the normalised cube (sparse extraction){cleanup}. "
-        f"Screened Poisson: Open3D depth {args.poisson_depth}{trim}. SIREN: w0 = 30, the paper's weights "
+        f"Screened Poisson: Open3D depth {args.poisson_depth}{trim}. SIREN: omega_0 = 30, the paper's weights "
         "plus the near-surface band and the distance bound; the default `noise='auto'` lowers the on-surface "
         "weight from 3e3 to 5e2 when the cloud's roughness (scatter of the points off their local planes over "
         "their spacing, `sirenpde.shapes.roughness.roughness`) is above 0.2, and the row says which it picked. "

@@ -42,7 +42,7 @@ class DistanceGuide:
         area = np.pi * radius ** 2 / max(k, 1)
         shape = (self.resolution,) * 3
         self.distance = torch.as_tensor(distance.reshape(shape), dtype=torch.float32)
-        self.winding = torch.as_tensor(_winding(grid, p, nrm, area, np.sqrt(area / np.pi)).reshape(shape),
+        self.winding = torch.as_tensor(winding_numbers(grid, p, nrm, area, np.sqrt(area / np.pi)).reshape(shape),
                                        dtype=torch.float32)
 
     def lookup(self, x: torch.Tensor):
@@ -66,7 +66,7 @@ class DistanceGuide:
         return lower.clamp(min=0), sign
 
 
-def _winding(x, p, n, area, floor, chunk: int = 2048) -> np.ndarray:
+def winding_numbers(x, p, n, area, floor, chunk: int = 2048) -> np.ndarray:
     """Generalised winding number at ``x (q, 3)`` of points ``p`` with normals ``n`` and areas."""
     pt, nt = torch.as_tensor(p, dtype=torch.float32), torch.as_tensor(n, dtype=torch.float32)
     at = torch.as_tensor(area / (4 * np.pi), dtype=torch.float32)

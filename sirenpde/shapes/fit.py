@@ -24,7 +24,7 @@ from torch import nn
 
 from sirenpde.meshing import NoSurfaceError, export_ply, extract_mesh
 from sirenpde.problems.sdf import SDF
-from sirenpde.registry import NOISE_SETTINGS
+from sirenpde.registry import ENGINES, NOISE_SETTINGS
 from sirenpde.shapes.metrics import evaluate_mesh
 from sirenpde.shapes.model import CUBE, ShapeModel
 from sirenpde.shapes.pointcloud import PointCloud, read_point_cloud
@@ -77,7 +77,8 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
             hidden_layers: Optional[int] = None, first_omega_0: Optional[float] = None,
             hidden_omega_0: Optional[float] = None, lr: Optional[float] = None,
             batch_size: Optional[int] = None, schedule: Optional[str] = "warmup-cosine", device: str = "auto",
-            seed: int = 0, progress: bool = True, engine: str = "auto", noise: str = "auto",
+            seed: int = 0, progress: bool = True, engine: str = ENGINES.default,
+            noise: str = NOISE_SETTINGS.default,
             lbfgs_steps: int = 0, lbfgs_batch_size: Optional[int] = None, w0: Optional[float] = None,
             **problem_kwargs):
     """Fit a signed distance function to an oriented point cloud.
@@ -109,7 +110,8 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
         warm-up over the first 5% of the steps, then a cosine decay); without the warm-up a rate of
         2e-3 (4x128) or 1e-3 (4x256) collapsed the bunny's field to one sign within the first steps
     batch_size, device, seed, progress, engine, lbfgs_steps, lbfgs_batch_size : passed to
-        :func:`sirenpde.fit` (no L-BFGS finish by default)
+        :func:`sirenpde.fit` (no L-BFGS finish by default); ``seed`` also fixes the default
+        network's initial weights, drawn without disturbing torch's global random stream
     **problem_kwargs : passed to :class:`~sirenpde.problems.sdf.SDF` (weights, ``near_sigma``,
         ``reference_mesh``...)
 
