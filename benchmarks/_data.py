@@ -16,3 +16,12 @@ def data_dir() -> Path:
     if override:
         return Path(override).expanduser()
     return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shown(value):
+    """``value`` as a results file records it: a path inside the data folder becomes ``<data>/...``,
+    so tables name no machine's folders; anything else is returned unchanged."""
+    root = str(data_dir())
+    if isinstance(value, str) and (value == root or value.startswith(root + os.sep)):
+        return "<data>" + value[len(root):]
+    return value

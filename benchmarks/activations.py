@@ -35,7 +35,7 @@ from sirenpde.problems.pixels import PixelProblem
 from sirenpde.solver import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the report half, next to this script
-from _data import data_dir  # noqa: E402
+from _data import data_dir, shown  # noqa: E402
 from activations_report import (numeric_metrics, paper_section, picture_panels, plot_curves,  # noqa: E402
                                 plot_fields, primary_metric, reference_panels, table)
 
@@ -230,7 +230,7 @@ def run_problem(p: str, args, mode: dict, extra: dict, out: Path) -> dict:
     specs = build_models(problem, mode, not args.fixed_frequencies)
     print(f"\n== {p} ({used}); lr {lr}, {mode['steps']} steps; parameters: " + ", ".join(
         f"{n} {s['params']} (width {s['kwargs']['hidden_features']})" for n, s in specs.items()), flush=True)
-    entry = {"problem_kwargs": used, "dropped": dropped, "lr": lr, "batch": batch or "problem default",
+    entry = {"problem_kwargs": {k: shown(v) for k, v in used.items()}, "dropped": dropped, "lr": lr, "batch": batch or "problem default",
              "steps": mode["steps"], "models": {},
              "problem_shape": list(problem.shape) if isinstance(problem, PixelProblem) else None}
     panels = {}

@@ -207,7 +207,8 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="few steps, coarse grids (a minute or two)")
     p.add_argument("--out", default="benchmarks/results/sdf.md")
     p.add_argument("--json", default=None, help="also write the rows as JSON")
-    p.add_argument("--data", default=str(DATA))
+    p.add_argument("--data", default=str(DATA), help="the shared data folder (default: <repo>/../shared/data, "
+                   "or $SIRENPDE_DATA)")
     p.add_argument("--shape", choices=SHAPES, default="bunny",
                    help="bunny (the 50k points of bunny_50k.xyz) or fandisk (points sampled on fandisk.obj)")
     p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
