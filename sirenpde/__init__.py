@@ -36,4 +36,6 @@ __all__ = [
     "Problem", "Constraint", "Box", "PROBLEMS", "get_problem", "fit", "FitResult",
     "fit_sdf", "reconstruct", "load_shape_model",
 ]
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+# Subpackages readable as attributes, e.g. help(sirenpde.problems.Helmholtz) after `import sirenpde`.
+_SUBMODULES = ("problems", "meshing", "shapes", "io", "cli", "registry")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)

@@ -5,13 +5,17 @@ import importlib
 from typing import Callable
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable, Callable]:
+def lazy_exports(package: str, exports: dict[str, str],
+                 submodules: tuple[str, ...] = ()) -> tuple[Callable, Callable]:
     """``(__getattr__, __dir__)`` for ``package`` whose public names live in other modules.
 
     ``exports`` maps a public name to the module defining it; the module is imported when the name
-    is first read, and the value cached in the package's namespace.
+    is first read, and the value cached in the package's namespace. ``submodules`` are imported
+    when read as attributes (``package.sub`` without an ``import package.sub`` first).
     """
     def __getattr__(name: str):
+        if name in submodules:
+            return importlib.import_module(f"{package}.{name}")  # the import binds it on the package
         module = exports.get(name)
         if module is None:
             # AttributeError lets `from package import submodule` fall back to importing the submodule
@@ -21,6 +25,6 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable, Calla
         return value
 
     def __dir__() -> list[str]:
-        return sorted(set(vars(importlib.import_module(package))) | set(exports))
+        return sorted(set(vars(importlib.import_module(package))) | set(exports) | set(submodules))
 
     return __getattr__, __dir__

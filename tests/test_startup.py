@@ -59,5 +59,7 @@ def test_lazy_front_door_resolves_every_name():
     for name in sirenpde.__all__:
         assert getattr(sirenpde, name) is not None, name
     assert set(sirenpde.__all__) <= set(dir(sirenpde))
+    assert sirenpde.problems.Helmholtz.__name__ == "Helmholtz"  # subpackages read as attributes
+    assert sirenpde.meshing.extract_mesh is sirenpde.meshing.extract.extract_mesh
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         sirenpde.nope
