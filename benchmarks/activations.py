@@ -28,13 +28,14 @@ import numpy as np
 import torch
 
 import sirenpde
-from sirenpde.atomic import atomic_open
+from sirenpde.io.atomic import atomic_open
 from sirenpde.problems import PROBLEMS
 from sirenpde.problems.audio_fit import AudioFit
 from sirenpde.problems.pixels import PixelProblem
 from sirenpde.training import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the report half, next to this script
+from _data import data_dir, shown  # noqa: E402
 from activations_report import (numeric_metrics, paper_section, picture_panels, plot_curves,  # noqa: E402
                                 plot_fields, primary_metric, reference_panels, table)
 
@@ -52,8 +53,8 @@ MODES = {
     "full": dict(width=256, layers=3, steps=10000, eval_every=500, seeds=1, image=512, poisson=256,
                  audio=None, batch=None, grid=None, mesh=True, threads=None),
 }
-DATA = Path("/work/shared/data")
-# The paper's SIREN first-layer w0 and the package's Fourier-feature scale, at 256 samples per axis.
+DATA = data_dir()
+# The paper's SIREN first-layer omega_0 and the package's Fourier-feature scale, at 256 samples per axis.
 W0_AT_256, FOURIER_SCALE_AT_256 = 30.0, 10.0
 SIZE_KEYS = ("hidden_features", "hidden_layers")
 
@@ -103,8 +104,8 @@ def encoding_kwargs(problem, name: str) -> dict:
     problem sets its own (``problem.model_kwargs``); none for problems without sampled data.
 
     Positional encoding: the paper's Nyquist rule, ``floor(log2(n / 4))`` frequencies.
-    SIREN: the paper's first-layer w0 = 30 from 256 px up, ``30 n / 256`` below: at 32 px,
-    w0 = 30 puts 1.9 radians of phase between neighbouring pixels, and derivative supervision
+    SIREN: the paper's first-layer omega_0 = 30 from 256 px up, ``30 n / 256`` below: at 32 px,
+    omega_0 = 30 puts 1.9 radians of phase between neighbouring pixels, and derivative supervision
     at the pixel centres is then met by an aliased field (zero loss, wrong image).
     Fourier features: scale ``10 n / 256``, the package default at 256 samples and a fixed
     fraction of the Nyquist frequency ``n / 4`` at every size.
@@ -186,7 +187,7 @@ def _floats(d: dict) -> dict:
 def write_outputs(out: Path, header: dict, results: dict, skipped: dict) -> Path:
     h = header
     freq = ("each model's defaults (`--fixed-frequencies`)" if h["fixed_frequencies"] else
-            "scaled to the data's n samples per axis: SIREN first-layer w0 = 30 min(1, n/256) (the "
+            "scaled to the data's n samples per axis: SIREN first-layer omega_0 = 30 min(1, n/256) (the "
             "paper's 30 from 256 px up), positional encoding floor(log2(n/4)) frequencies (the paper's "
             "Nyquist rule), Fourier-feature scale 10 n/256; problems without sampled data keep the "
             "defaults, and a problem's own model settings win")
@@ -229,7 +230,7 @@ def run_problem(p: str, args, mode: dict, extra: dict, out: Path) -> dict:
     specs = build_models(problem, mode, not args.fixed_frequencies)
     print(f"\n== {p} ({used}); lr {lr}, {mode['steps']} steps; parameters: " + ", ".join(
         f"{n} {s['params']} (width {s['kwargs']['hidden_features']})" for n, s in specs.items()), flush=True)
-    entry = {"problem_kwargs": used, "dropped": dropped, "lr": lr, "batch": batch or "problem default",
+    entry = {"problem_kwargs": {k: shown(v) for k, v in used.items()}, "dropped": dropped, "lr": lr, "batch": batch or "problem default",
              "steps": mode["steps"], "models": {},
              "problem_shape": list(problem.shape) if isinstance(problem, PixelProblem) else None}
     panels = {}
@@ -272,7 +273,7 @@ def parse_args(argv):
     ap.add_argument("--lr", type=float, help="learning rate for every model (default: the problem's)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--fixed-frequencies", action="store_true",
-                    help="keep every model's default input frequencies (SIREN w0 30, 10 PE frequencies, "
+                    help="keep every model's default input frequencies (SIREN omega_0 30, 10 PE frequencies, "
                     "Fourier scale 10) instead of scaling them to the data's resolution")
     ap.add_argument("--threads", type=int, help="torch CPU threads (quick, smoke: 1, since these small "
                     "matrices gain little from more and extra threads spin on a shared machine)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sirenpde.plotting import pyplot, save_figure
+from sirenpde.io.plotting import save_figure, subplots
 from sirenpde.problems import spectral
 from sirenpde.problems.pixels import PixelProblem
 
@@ -53,7 +53,7 @@ def plot_fields(path: Path, title: str, ref: dict, panels: dict[str, dict]) -> N
     ncol = max(len(cols), len(ref), 1)
     flat = all(np.ndim(v) == 1 for _, row in rows for v in row.values())
     size = (9.0, 1.8) if flat else (3.2, 3.0)
-    fig, axes = pyplot().subplots(len(rows), ncol, figsize=(size[0] * ncol, size[1] * len(rows)),
+    fig, axes = subplots(len(rows), ncol, figsize=(size[0] * ncol, size[1] * len(rows)),
                                    squeeze=False)
     # one colour map per field over all rows, so that the models' pictures compare
     signed = {k: any(np.percentile(np.real(row[k]), 1) < 0
@@ -102,7 +102,7 @@ def _draw(ax, a: np.ndarray, key: str, signed: bool, coord=None, behind=None) ->
 
 def plot_curves(path: Path, title: str, metric: str, runs: dict[str, list[dict]]) -> None:
     """The metric against steps and against training wall time, one line per model and seed."""
-    fig, (a, b) = pyplot().subplots(1, 2, figsize=(11, 4))
+    fig, (a, b) = subplots(1, 2, figsize=(11, 4))
     values = []
     for i, (name, seeds) in enumerate(runs.items()):
         for j, run in enumerate(seeds):

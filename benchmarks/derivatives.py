@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from sirenpde import Siren, field
-from sirenpde.atomic import atomic_open
+from sirenpde.io.atomic import atomic_open
 
 
 def step(model, x, target, what: str, engine: str):

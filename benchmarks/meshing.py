@@ -1,7 +1,7 @@
 """Dense versus sparse mesh extraction from a fitted Siren: evaluations, time, peak memory.
 
 A Siren is fitted briefly to the signed distance of the Stanford bunny (a sphere when
-/work/shared/data/bunny.obj is absent), then meshed with both methods at several resolutions.
+<data>/bunny.obj is absent), then meshed with both methods at several resolutions.
 Each configuration runs in a fresh subprocess, so its peak resident memory (VmHWM) is its own.
 Where both methods ran at the same resolution the meshes are compared exactly.
 
@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-BUNNY = Path("/work/shared/data/bunny.obj")
+from _data import data_dir  # benchmarks/_data.py, beside this script
+
+BUNNY = data_dir() / "bunny.obj"
 BOUNDS = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 OUT = Path(__file__).resolve().parent / "results" / "meshing.md"
 
@@ -159,7 +161,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     report = render(rows, fits, shape, base, args, (load_start, os.getloadavg()[0]))
     print(report)
-    from sirenpde.atomic import atomic_open
+    from sirenpde.io.atomic import atomic_open
     with atomic_open(args.out) as fh:
         fh.write(report)
     print(f"written to {args.out}")

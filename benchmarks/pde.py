@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from sirenpde.atomic import atomic_open
+from sirenpde.io.atomic import atomic_open
 from sirenpde.problems.helmholtz import Helmholtz
 from sirenpde.problems.helmholtz_square import HelmholtzSquare
 from sirenpde.problems.wave import Wave
@@ -110,8 +110,8 @@ def merged(cfg: dict, quick: bool) -> dict:
 
 def describe(run: dict) -> str:
     m, f = run["model"], run["settings"]
-    w0 = f"w0 {m.first_omega_0:.3g}/{m.hidden_omega_0:g}"
-    size = f"{len(m.hidden) - 1}x{m.hidden[0].out_features} siren ({w0})"
+    omega_0 = f"omega_0 {m.first_omega_0:.3g}/{m.hidden_omega_0:g}"
+    size = f"{len(m.hidden) - 1}x{m.hidden[0].out_features} siren ({omega_0})"
     sched = f", {f['schedule']}" if f.get("schedule") else ""
     return f"{size}, {f['steps']} Adam steps, lr {f['lr']:g}{sched}, batch {f['batch_size']}"
 

@@ -3,7 +3,7 @@ paper's recipe, side by side in one run.
 
 * package defaults: ``sirenpde.fit(problem, problem.make_model("siren"))``: the problem's model,
   learning rate, batch and steps, its L-BFGS finish, and the automatic derivative engine;
-* paper's recipe: a 3x256 Siren with w0 = 30, Adam, learning rate 1e-4, every pixel every step,
+* paper's recipe: a 3x256 Siren with omega_0 = 30, Adam, learning rate 1e-4, every pixel every step,
   nested autograd.
 
 For each problem and recipe the metric is recorded every ``--eval-every`` steps (every step of
@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 import sirenpde
-from sirenpde.atomic import atomic_open, atomic_path
+from sirenpde.io.atomic import atomic_open
+from sirenpde.io.plotting import save_figure, subplots
 
 RECIPES = {
     "package defaults": {},
@@ -145,12 +146,7 @@ def run_with_curve(name, recipe, args) -> list[dict]:
 
 
 def plot(curves, args, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(args.problems), figsize=(6 * len(args.problems), 4), squeeze=False)
+    fig, axes = subplots(1, len(args.problems), figsize=(6 * len(args.problems), 4), squeeze=False)
     for ax, name in zip(axes[0], args.problems):
         for (n, label), c in curves.items():
             if n == name and c:
@@ -159,9 +155,7 @@ def plot(curves, args, path: Path) -> None:
         ax.set(title=f"{name}, camera {args.size}px", xlabel="training wall time (s)", ylabel="PSNR (dB)")
         ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """SIREN SDF reconstruction versus Open3D's screened Poisson on the Stanford bunny.
 
-Four inputs are built from /work/shared/data/bunny_50k.xyz (50,000 oriented points sampled on
+Four inputs are built from <data>/bunny_50k.xyz (50,000 oriented points sampled on
 bunny.obj): all 50k points; 5k of them; 50k with noise; 5k with noise. Noise is Gaussian with a
 standard deviation of 0.5% of the bounding box's longest side on every coordinate, and normals
 perturbed by Gaussian noise of std 0.1 per component (then renormalised, ~8 degrees). Both
 methods see the same points and normals (``--shape fandisk``: the same four inputs sampled on
 fandisk.obj). Every mesh is scored against the shape's .obj with
-:func:`sirenpde.shape_metrics.evaluate_mesh` (unit-cube scaling, 100k samples, Chamfer-L1 both
+:func:`sirenpde.shapes.metrics.evaluate_mesh` (unit-cube scaling, 100k samples, Chamfer-L1 both
 sampled and exact, normal consistency, F-score at 1%). Times are wall-clock seconds in this
 process, side by side on the same machine; CPU seconds of the process are given too because the
 machine may be shared.
@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DATA = Path("/work/shared/data")
+from _data import data_dir  # benchmarks/_data.py, beside this script
+
+DATA = data_dir()
 CASES = {
     "clean-50k": (50_000, False),
     "sparse-5k": (5_000, False),
@@ -49,8 +51,8 @@ def build_inputs(data: Path, seed: int, position_noise: float, normal_noise: flo
     check the defaults away from the bunny): ``sample_surface(fandisk.obj, n, seed=seed + 3)`` for
     each size. Noise (the noisy cases) is drawn with ``seed + 1``.
     """
-    from sirenpde.pointcloud import PointCloud, add_noise, read_point_cloud, sample_surface
-    from sirenpde.shape_metrics import load_mesh
+    from sirenpde.shapes.pointcloud import PointCloud, add_noise, read_point_cloud, sample_surface
+    from sirenpde.shapes.metrics import load_mesh
 
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}; expected one of {', '.join(SHAPES)}")
@@ -84,7 +86,7 @@ class Clock:
 
 
 def run_siren(cloud, args, noise="auto"):
-    from sirenpde.shape import fit_sdf, mesh_shape
+    from sirenpde.shapes.fit import fit_sdf, mesh_shape
 
     with Clock() as fit_clock:
         shape, result = fit_sdf(cloud, args.steps, hidden_features=args.hidden_features,
@@ -157,10 +159,10 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
         f"SIREN: {args.hidden_layers + 1} sine layers x {args.hidden_features}, {args.steps} Adam "
         f"steps, lr {args.lr:g}{schedule}, {args.batch_size} points per step, derivative engine 'auto'; "
         f"marching cubes at {args.resolution}^3 over the normalised cube (sparse extraction){cleanup}. "
-        f"Screened Poisson: Open3D depth {args.poisson_depth}{trim}. SIREN: w0 = 30, the paper's weights "
+        f"Screened Poisson: Open3D depth {args.poisson_depth}{trim}. SIREN: omega_0 = 30, the paper's weights "
         "plus the near-surface band and the distance bound; the default `noise='auto'` lowers the on-surface "
         "weight from 3e3 to 5e2 when the cloud's roughness (scatter of the points off their local planes over "
-        "their spacing, `sirenpde.problems.sdf.roughness`) is above 0.2, and the row says which it picked. "
+        "their spacing, `sirenpde.shapes.roughness.roughness`) is above 0.2, and the row says which it picked. "
         "On the noisy inputs a second fit with `noise='clean'` (the paper's weights) is shown too.",
         "",
         f"Noise: positions N(0, ({100 * args.position_noise:g}% of the bounding box's longest side)^2) per "
@@ -191,7 +193,7 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
                          f"{t['autograd_s_per_step']:.4f} | {t['jet_s_per_step'] / r:.2f} | "
                          f"{t['autograd_s_per_step'] / r:.2f} |")
     path.parent.mkdir(parents=True, exist_ok=True)
-    from sirenpde.atomic import atomic_open
+    from sirenpde.io.atomic import atomic_open
 
     with atomic_open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -205,7 +207,8 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="few steps, coarse grids (a minute or two)")
     p.add_argument("--out", default="benchmarks/results/sdf.md")
     p.add_argument("--json", default=None, help="also write the rows as JSON")
-    p.add_argument("--data", default=str(DATA))
+    p.add_argument("--data", default=str(DATA), help="the shared data folder (default: <repo>/../shared/data, "
+                   "or $SIRENPDE_DATA)")
     p.add_argument("--shape", choices=SHAPES, default="bunny",
                    help="bunny (the 50k points of bunny_50k.xyz) or fandisk (points sampled on fandisk.obj)")
     p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
@@ -248,7 +251,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from sirenpde.shape_metrics import evaluate_mesh
+    from sirenpde.shapes.metrics import evaluate_mesh
 
     t0 = time.perf_counter()
     command = "python benchmarks/sdf.py " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -258,7 +261,7 @@ def main(argv=None):
     def save():  # after every case, so an interrupted run still leaves its table
         write_report(Path(args.out), rows, timing, args, command.strip(), time.perf_counter() - t0)
         if args.json:
-            from sirenpde.atomic import atomic_open
+            from sirenpde.io.atomic import atomic_open
 
             with atomic_open(args.json, "w") as f:
                 json.dump({"rows": rows, "engines": timing}, f, indent=2)

@@ -3,12 +3,12 @@
 Writes to ``--out``:
 
 - ``distributions.png``: per layer of a deep SIREN at initialisation, histograms of the
-  pre-activations ``w0 (W h + b)`` with the N(0, 1) density, of the post-activations
+  pre-activations ``omega_0 (W h + b)`` with the N(0, 1) density, of the post-activations
   ``sin(.)`` with the arcsine density ``1 / (pi sqrt(1 - y^2))``, and of the gradient of the
   output with respect to each layer's post-activations;
 - ``shift_invariance.png``: the same distributions for inputs shifted by ``--shift`` (1000);
 - ``spectrum.png``: 2D power spectra of a SIREN's output at initialisation (for several
-  first-layer w0) and after fitting the camera image, with radial averages;
+  first-layer omega_0) and after fitting the camera image, with radial averages;
 - ``extrapolation.png``: the fitted image evaluated on [-3, 3]^2, three times its training range;
 - ``results.md`` (KS distances per layer, the numbers behind the plots) and ``results.json``.
 
@@ -26,8 +26,8 @@ import torch
 from scipy import stats
 
 import sirenpde
-from sirenpde.atomic import atomic_open
-from sirenpde.plotting import pyplot, save_figure
+from sirenpde.io.atomic import atomic_open
+from sirenpde.io.plotting import save_figure, subplots
 from sirenpde.evaluate import evaluate
 
 MODES = {
@@ -42,11 +42,11 @@ KS_SAMPLES = 200_000  # values per KS test: the statistic's sampling noise is th
 
 
 def layer_statistics(model: sirenpde.Siren, x: torch.Tensor) -> list[dict[str, np.ndarray]]:
-    """Pre-activations ``w0 (W h + b)``, post-activations and d(sum of outputs)/d(post-activation)
+    """Pre-activations ``omega_0 (W h + b)``, post-activations and d(sum of outputs)/d(post-activation)
     of every sine layer of ``model`` at ``x`` ``(n, in)``; flattened numpy arrays per layer."""
     h, pre, post = x, [], []
     for i in range(len(model.hidden)):
-        weight, bias = model._affine(i)  # (w0 W, w0 b): the model computes w0 (W h + b) this way
+        weight, bias = model._affine(i)  # (omega_0 W, omega_0 b): the model computes omega_0 (W h + b) this way
         z = torch.addmm(bias, h, weight.T)
         h = torch.sin(z)
         h.retain_grad()
@@ -66,12 +66,12 @@ def _sub(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return a if a.size <= KS_SAMPLES else rng.choice(a, KS_SAMPLES, replace=False)
 
 
-def predicted_std(layer: torch.nn.Linear, w0: float, h_sq: float = 0.5) -> float:
-    """Std of ``w0 (W h + b)`` over neurons and inputs for this layer's own ``W`` and ``b`` when the
+def predicted_std(layer: torch.nn.Linear, omega_0: float, h_sq: float = 0.5) -> float:
+    """Std of ``omega_0 (W h + b)`` over neurons and inputs for this layer's own ``W`` and ``b`` when the
     inputs ``h`` are independent with mean 0 and ``E[h^2] = h_sq`` (1/2 for arcsine inputs, the
     paper's assumption, which makes it about 1 for the paper's initialisation)."""
     w, b = layer.weight.detach().double(), layer.bias.detach().double()
-    return float(w0 * torch.sqrt(w.square().sum(1).mean() * h_sq + b.square().mean()))
+    return float(omega_0 * torch.sqrt(w.square().sum(1).mean() * h_sq + b.square().mean()))
 
 
 def ks_table(layers, shifted, model: sirenpde.Siren, rng: np.random.Generator) -> list[dict]:
@@ -92,19 +92,18 @@ def ks_table(layers, shifted, model: sirenpde.Siren, rng: np.random.Generator) -
                "ks_shift_post": float(stats.ks_2samp(post, _sub(b["post"], rng)).statistic),
                "ks_shift_grad": float(stats.ks_2samp(_sub(a["grad"], rng), _sub(b["grad"], rng)).statistic)}
         if i > 0:  # layer 0 reads the raw input, not sines
-            layer, w0 = model.hidden[i], model.hidden_omega_0
-            pred = predicted_std(layer, w0, float(np.mean(layers[i - 1]["post"] ** 2)))
-            row.update(pre_std_paper=predicted_std(layer, w0), pre_std_predicted=pred,
+            layer, omega_0 = model.hidden[i], model.hidden_omega_0
+            pred = predicted_std(layer, omega_0, float(np.mean(layers[i - 1]["post"] ** 2)))
+            row.update(pre_std_paper=predicted_std(layer, omega_0), pre_std_predicted=pred,
                        ks_pre_normal_predicted=float(stats.kstest(pre, "norm", args=(0, pred)).statistic))
         rows.append(row)
     return rows
 
 
 def plot_distributions(path: Path, layers, title: str, shifted=None, shift: float = 0.0) -> None:
-    plt = pyplot()
 
     n = len(layers)
-    fig, axes = plt.subplots(n, 3, figsize=(12, 2.0 * n), squeeze=False)
+    fig, axes = subplots(n, 3, figsize=(12, 2.0 * n), squeeze=False)
     g = np.linspace(-4, 4, 400)
     s = np.linspace(-0.999, 0.999, 400)
     for i, a in enumerate(layers):
@@ -123,7 +122,7 @@ def plot_distributions(path: Path, layers, title: str, shifted=None, shift: floa
         ax_post.plot(s, 1 / (np.pi * np.sqrt(1 - s ** 2)), "k", lw=1, label="arcsine")
         ax_post.set_ylim(0, 3)
         ax_pre.set_ylabel(f"layer {i}")
-        for ax, name in zip(axes[i], ("pre-activation w0 (W h + b)", "post-activation sin(.)",
+        for ax, name in zip(axes[i], ("pre-activation omega_0 (W h + b)", "post-activation sin(.)",
                                       "d output / d post-activation")):
             ax.set_title(f"layer {i}: {name}", fontsize=8)
             ax.tick_params(labelsize=7)
@@ -148,9 +147,8 @@ def radial_power(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_spectrum(path: Path, images: dict[str, np.ndarray]) -> dict[str, float]:
     """Images (same side) and their spectra; returns each one's spectral centroid in cycles per side."""
-    plt = pyplot()
 
-    fig, axes = plt.subplots(2, len(images) + 1, figsize=(3.2 * (len(images) + 1), 6.4), squeeze=False)
+    fig, axes = subplots(2, len(images) + 1, figsize=(3.2 * (len(images) + 1), 6.4), squeeze=False)
     centroid = {}
     for c, (name, img) in enumerate(images.items()):
         power, radial = radial_power(img)
@@ -174,9 +172,8 @@ def plot_spectrum(path: Path, images: dict[str, np.ndarray]) -> dict[str, float]
 
 
 def plot_extrapolation(path: Path, image: np.ndarray, outside: np.ndarray, span: float) -> None:
-    plt = pyplot()
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 5))
+    fig, (a, b) = subplots(1, 2, figsize=(10, 5))
     a.imshow(image, cmap="gray", extent=(-1, 1, 1, -1))
     a.set_title("training image on [-1, 1]^2")
     lo, hi = np.percentile(image, [1, 99])
@@ -234,7 +231,7 @@ def _run(args, mode: dict) -> dict:
     layers = layer_statistics(deep, x)
     shifted = layer_statistics(deep, x + args.shift)
     rows = ks_table(layers, shifted, deep, rng)
-    net = (f"SIREN 1 -> {mode['depth']} x {mode['width']} -> 1, w0 = 30, {mode['points']} inputs "
+    net = (f"SIREN 1 -> {mode['depth']} x {mode['width']} -> 1, omega_0 = 30, {mode['points']} inputs "
            "uniform in [-1, 1]")
     plot_distributions(out / "distributions.png", layers, f"at initialisation: {net}")
     plot_distributions(out / "shift_invariance.png", layers, f"inputs x and x + {args.shift:g}: {net}",
@@ -242,10 +239,10 @@ def _run(args, mode: dict) -> dict:
 
     problem = sirenpde.get_problem("image-fit", size=mode["fit_size"])
     images = {}
-    for w0 in (10.0, 30.0, 90.0):  # at the fitted image's pixel centres, so all spectra share one grid
+    for omega_0 in (10.0, 30.0, 90.0):  # at the fitted image's pixel centres, so all spectra share one grid
         torch.manual_seed(args.seed)
-        net0 = sirenpde.Siren(2, 1, hidden_features=mode["fit_width"], first_omega_0=w0)
-        images[f"init, first w0 = {w0:g}"] = problem.reconstruction(net0)["reconstruction"]
+        net0 = sirenpde.Siren(2, 1, hidden_features=mode["fit_width"], first_omega_0=omega_0)
+        images[f"init, first omega_0 = {omega_0:g}"] = problem.reconstruction(net0)["reconstruction"]
     torch.manual_seed(args.seed)
     model = sirenpde.Siren(2, 1, hidden_features=mode["fit_width"])
     fitted = sirenpde.fit(problem, model, steps=mode["fit_steps"], device=args.device, seed=args.seed,
@@ -283,7 +280,7 @@ def write_summary(out: Path, s: dict) -> None:
              "## Distributions at initialisation (KS distances; 0 = identical, sampling noise ~0.003)", "",
              "Layer 0 reads the raw input, so its pre-activations are not normal; from layer 1 on the "
              "paper predicts N(0, 1) pre-activations and arcsine post-activations everywhere. "
-             "Predicted stds use each layer's own weights W and biases b: w0 sqrt(mean_j |W_j|^2 E[h^2] + "
+             "Predicted stds use each layer's own weights W and biases b: omega_0 sqrt(mean_j |W_j|^2 E[h^2] + "
              "mean b^2), with E[h^2] = 1/2 (arcsine inputs, the paper's assumption: \"paper\") or measured "
              "on the previous layer (\"predicted\"). The arcsine law is exact only for sines of widely "
              f"spread inputs: sin(z) with z ~ N(0, 1) is itself at KS {ks_unit:.3f} from it and has "
@@ -309,8 +306,8 @@ def write_summary(out: Path, s: dict) -> None:
               "![distributions](distributions.png)", "![shift invariance](shift_invariance.png)", ""]
     c = s["spectral_centroid"]
     init = [v for k, v in c.items() if k.startswith("init")]
-    trend = ("grows with the first-layer w0" if all(a < b for a, b in zip(init, init[1:]))
-             else "does not grow monotonically with the first-layer w0")
+    trend = ("grows with the first-layer omega_0" if all(a < b for a, b in zip(init, init[1:]))
+             else "does not grow monotonically with the first-layer omega_0")
     lines += ["## Spectrum", "", "Spectral centroid (power-weighted mean radial frequency, cycles per side) "
               "of each image: " + ", ".join(f"{k}: {v:.1f}" for k, v in c.items())
               + f". At initialisation it {trend}.",

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from sirenpde.atomic import atomic_path
+from sirenpde.io.atomic import atomic_path
 
 
 def export_ply(mesh: trimesh.Trimesh, path: str | os.PathLike, binary: bool = True) -> Path:

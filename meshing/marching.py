@@ -36,7 +36,7 @@ MAX_BLOCK = 256
 # edge never rounds onto a grid point in block-local float32 coordinates
 SNAP = 2.0 ** -16
 POINT, CENTRE = 3, 4  # key codes; 0, 1, 2 are edges along that axis
-_CORNERS = ((0, 0, 0), (0, 0, 1), (0, 1, 1), (0, 1, 0), (1, 0, 0), (1, 0, 1), (1, 1, 1), (1, 1, 0))
+CORNERS = ((0, 0, 0), (0, 0, 1), (0, 1, 1), (0, 1, 0), (1, 0, 0), (1, 0, 1), (1, 1, 1), (1, 1, 0))
 
 
 @dataclass
@@ -118,17 +118,18 @@ def _edge_candidates(above, weight, axis, origin, grid):
     return keys, pred, pos
 
 
-def _corner_view(arr, offset):
+def corner_view(arr, offset):
+    """The ``(n0 - 1, n1 - 1, n2 - 1)`` view of ``arr`` at one cell corner ``offset`` (one of ``CORNERS``)."""
     n0, n1, n2 = arr.shape
     return arr[offset[0]:n0 - 1 + offset[0], offset[1]:n1 - 1 + offset[1], offset[2]:n2 - 1 + offset[2]]
 
 
 def _centre_candidates(above, weight, origin, grid):
-    views = [_corner_view(above, c) for c in _CORNERS]
+    views = [corner_view(above, c) for c in CORNERS]
     any_above, all_above = np.logical_or.reduce(views), np.logical_and.reduce(views)
     mixed = any_above & ~all_above
     idx = np.argwhere(mixed)
-    w = [_corner_view(weight, c)[mixed] for c in _CORNERS]
+    w = [corner_view(weight, c)[mixed] for c in CORNERS]
     # the same sums, in the same order, as scikit-image's calculate_center_vertex
     f2 = ((w[1] + w[2]) + w[5]) + w[6]
     f1 = ((w[2] + w[3]) + w[6]) + w[7]

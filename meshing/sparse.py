@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 
 from sirenpde.meshing.dense import block_counts
 from sirenpde.meshing.grid import Grid, SdfEvaluator, unique_sorted
-from sirenpde.meshing.marching import MeshParts, _CORNERS, _corner_view, classify, mesh_block
+from sirenpde.meshing.marching import CORNERS, MeshParts, classify, corner_view, mesh_block
 
-_OFFSETS8 = np.array(_CORNERS, dtype=np.int64)
+_OFFSETS8 = np.array(CORNERS, dtype=np.int64)
 _OFFSETS27 = np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
 _CELL_CHUNK = 1 << 17  # cells expanded at once, to bound temporary memory
 
@@ -140,8 +140,8 @@ def fill_unknown(values: np.ndarray, found: np.ndarray) -> np.ndarray:
 def open_cells(values: np.ndarray, found: np.ndarray, level: float) -> np.ndarray:
     """(k, 3) local indices of cells with a sign change and at least one unevaluated corner."""
     above = classify(values, level)
-    va = [_corner_view(above, c) for c in _CORNERS]
-    complete = np.logical_and.reduce([_corner_view(found, c) for c in _CORNERS])
+    va = [corner_view(above, c) for c in CORNERS]
+    complete = np.logical_and.reduce([corner_view(found, c) for c in CORNERS])
     mixed = np.logical_or.reduce(va) & ~np.logical_and.reduce(va)
     return np.argwhere(mixed & ~complete)
 

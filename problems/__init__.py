@@ -1,38 +1,34 @@
-"""Problems by name. Adding a problem means adding a module and a line in ``PROBLEMS``."""
+"""Problems by name. Adding a problem means adding a module and a line in ``PROBLEMS``.
+
+``PROBLEMS`` maps a name to ``"module:class"``; a problem's module is imported when its name is
+first looked up, so ``import sirenpde.problems`` loads none of them.
+"""
 from __future__ import annotations
 
-from sirenpde.problem import Box, Constraint, Problem
-from sirenpde.problems.audio_fit import AudioFit
-from sirenpde.problems.helmholtz import Helmholtz
-from sirenpde.problems.helmholtz_inverse import HelmholtzInverse
-from sirenpde.problems.helmholtz_square import HelmholtzSquare
-from sirenpde.problems.image_fit import ImageFit
-from sirenpde.problems.poisson import GradientComposite, PoissonGradient, PoissonLaplacian
-from sirenpde.problems.sdf import SDF
-from sirenpde.problems.wave import Wave
+from sirenpde._lazy import lazy_exports
+from sirenpde.registry import Registry
 
-PROBLEMS: dict[str, type[Problem]] = {
-    "image-fit": ImageFit,
-    "audio-fit": AudioFit,
-    "poisson-gradient": PoissonGradient,
-    "poisson-laplacian": PoissonLaplacian,
-    "gradient-composite": GradientComposite,
-    "helmholtz": Helmholtz,
-    "helmholtz-inverse": HelmholtzInverse,
-    "helmholtz-square": HelmholtzSquare,
-    "wave": Wave,
-    "sdf": SDF,
+_TARGETS = {
+    "image-fit": "sirenpde.problems.image_fit:ImageFit",
+    "audio-fit": "sirenpde.problems.audio_fit:AudioFit",
+    "poisson-gradient": "sirenpde.problems.poisson:PoissonGradient",
+    "poisson-laplacian": "sirenpde.problems.poisson:PoissonLaplacian",
+    "gradient-composite": "sirenpde.problems.poisson:GradientComposite",
+    "helmholtz": "sirenpde.problems.helmholtz:Helmholtz",
+    "helmholtz-inverse": "sirenpde.problems.helmholtz_inverse:HelmholtzInverse",
+    "helmholtz-square": "sirenpde.problems.helmholtz_square:HelmholtzSquare",
+    "wave": "sirenpde.problems.wave:Wave",
+    "sdf": "sirenpde.problems.sdf:SDF",
 }
+PROBLEMS = Registry("problem", _TARGETS)
 
 
-def get_problem(name: str, **kwargs) -> Problem:
-    """Build a registered problem by name with its keyword arguments."""
-    try:
-        cls = PROBLEMS[name]
-    except KeyError:
-        raise ValueError(f"unknown problem {name!r}; valid problems: {', '.join(sorted(PROBLEMS))}") from None
-    return cls(**kwargs)
+def get_problem(name: str, **kwargs):
+    """Build a registered problem by name with its keyword arguments (``ValueError`` on a bad name)."""
+    return PROBLEMS[name](**kwargs)
 
 
-__all__ = ["PROBLEMS", "get_problem", "Problem", "Constraint", "Box", "AudioFit", "ImageFit",
-           "PoissonGradient", "PoissonLaplacian", "GradientComposite", "Helmholtz", "HelmholtzInverse", "HelmholtzSquare", "Wave", "SDF"]
+_EXPORTS = {"Problem": "sirenpde.problem", "Constraint": "sirenpde.problem", "Box": "sirenpde.problem",
+            **{target.partition(":")[2]: target.partition(":")[0] for target in _TARGETS.values()}}
+__all__ = ["PROBLEMS", "get_problem", *_EXPORTS]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

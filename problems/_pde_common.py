@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from sirenpde.evaluate import evaluate
+from sirenpde.io.plotting import subplots
 
 VELOCITY_KINDS = ("uniform", "square", "disk")
 
@@ -143,12 +144,7 @@ def panel_figure(panels, history, suptitle: str = ""):
     panels : list of ``(title, array (H, W), extent, cmap, symmetric)``; arrays are indexed ``[i, j]``
         = ``(x_i, y_j)`` and shown with x to the right.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4.2 * (len(panels) + 1), 3.8))
+    fig, axes = subplots(1, len(panels) + 1, figsize=(4.2 * (len(panels) + 1), 3.8))
     for ax, (title, arr, extent, cmap, symmetric) in zip(axes, panels):
         arr = np.asarray(arr)
         kw = {}

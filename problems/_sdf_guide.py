@@ -1,7 +1,6 @@
 """What an oriented point cloud says about its surface's SDF away from the points.
 
-``roughness`` measures how far the points scatter off their local planes; ``DistanceGuide``
-tabulates the distance to the nearest point and the generalised winding number on a grid, which
+``DistanceGuide`` tabulates the distance to the nearest point and the generalised winding number on a grid, which
 :class:`~sirenpde.problems.sdf.SDF` turns into a lower bound on |f| and a side for its sign.
 """
 from __future__ import annotations
@@ -9,37 +8,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
-
-
-# Roughness above which a cloud looks noisy (``fit_sdf(noise="auto")`` then fits it as noisy). Measured on
-# the bunny (benchmarks/sdf.py inputs): 0.06 for 50k clean points, 0.13 for 5k clean points, 0.34
-# and 0.50 for 5k and 50k points with positional noise of 0.5% of the bounding box.
-NOISY_ROUGHNESS = 0.2
-
-
-def roughness(points: np.ndarray, k: int = 8, max_points: int = 20_000, seed: int = 0) -> float:
-    """How far the points scatter off their local tangent planes, relative to their spacing.
-
-    For each point (a random subset of ``max_points``), the smallest principal standard deviation
-    of it and its ``k`` nearest neighbours (the scatter across the best-fitting plane); the
-    median of that over the median nearest-neighbour distance. A smooth, clean sampling gives a
-    small number (curvature alone: ~0.05 for dense points); positional noise comparable to the
-    spacing gives 0.3 and more. Scale-free: it does not depend on the cloud's units.
-    """
-    points = np.asarray(points, dtype=np.float64)
-    if len(points) <= k:
-        raise ValueError(f"roughness needs more than k={k} points, got {len(points)}")
-    tree = cKDTree(points)
-    pick = np.random.default_rng(seed).permutation(len(points))[:max_points]
-    dist, idx = tree.query(points[pick], k=k + 1, workers=-1)
-    nb = points[idx]
-    centred = nb - nb.mean(axis=1, keepdims=True)
-    cov = np.einsum("nki,nkj->nij", centred, centred) / (k + 1)
-    scatter = np.sqrt(np.clip(np.linalg.eigvalsh(cov)[:, 0], 0, None))
-    spacing = float(np.median(dist[:, 1]))
-    if spacing == 0:
-        raise ValueError("roughness: the points' median nearest-neighbour distance is 0 (duplicated points)")
-    return float(np.median(scatter)) / spacing
 
 
 class DistanceGuide:
@@ -74,7 +42,7 @@ class DistanceGuide:
         area = np.pi * radius ** 2 / max(k, 1)
         shape = (self.resolution,) * 3
         self.distance = torch.as_tensor(distance.reshape(shape), dtype=torch.float32)
-        self.winding = torch.as_tensor(_winding(grid, p, nrm, area, np.sqrt(area / np.pi)).reshape(shape),
+        self.winding = torch.as_tensor(winding_numbers(grid, p, nrm, area, np.sqrt(area / np.pi)).reshape(shape),
                                        dtype=torch.float32)
 
     def lookup(self, x: torch.Tensor):
@@ -98,7 +66,7 @@ class DistanceGuide:
         return lower.clamp(min=0), sign
 
 
-def _winding(x, p, n, area, floor, chunk: int = 2048) -> np.ndarray:
+def winding_numbers(x, p, n, area, floor, chunk: int = 2048) -> np.ndarray:
     """Generalised winding number at ``x (q, 3)`` of points ``p`` with normals ``n`` and areas."""
     pt, nt = torch.as_tensor(p, dtype=torch.float32), torch.as_tensor(n, dtype=torch.float32)
     at = torch.as_tensor(area / (4 * np.pi), dtype=torch.float32)

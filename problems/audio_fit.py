@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from sirenpde.evaluate import evaluate
+from sirenpde.io.plotting import subplots
 from sirenpde.metrics import psnr, relative_l2
 from sirenpde.problem import Constraint, Problem
 from sirenpde.problems.image_data import load_wav
@@ -60,13 +61,8 @@ class AudioFit(Problem):
                 "reconstruction": evaluate(model, self.t)["value"][:, 0]}
 
     def figure(self, model, history):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         f = self.fields(model)
-        fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 3.5))
+        fig, (a, b, c) = subplots(1, 3, figsize=(15, 3.5))
         a.plot(f["t"], f["reference"], lw=0.5)
         a.set_title(f"signal ({self.rate} Hz)")
         b.plot(f["t"], f["reconstruction"] - f["reference"], lw=0.5, color="C3")

@@ -24,7 +24,6 @@ Contents
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -310,8 +309,3 @@ class FDFD:
         b = (self._scale * solution.rhs[1:-1, 1:-1]).ravel()
         r = self.matrix @ solution.u[1:-1, 1:-1].ravel() - b
         return float(np.linalg.norm(r) / max(np.linalg.norm(b), 1e-300))
-
-
-def solve_helmholtz_fdfd(k: float, source: Callable, n: int = 400, slowness2=None, **kwargs) -> FDFDSolution:
-    """One-shot convenience wrapper: ``FDFD(k, n, slowness2=slowness2, **kwargs).solve(source)``."""
-    return FDFD(k, n, slowness2=slowness2, **kwargs).solve(source)

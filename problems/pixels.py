@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from sirenpde.evaluate import evaluate
+from sirenpde.io.plotting import subplots
 from sirenpde.metrics import psnr
 from sirenpde.problem import Problem
 from sirenpde.problems.image_data import pixel_grid
@@ -68,14 +69,9 @@ class PixelProblem(Problem):
         return out
 
     def figure(self, model, history):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         f = self.fields(model)
         rec = f["reconstruction"] - (f["reconstruction"].mean() - self.truth.mean()) * self.remove_mean
-        fig, axes = plt.subplots(1, 5, figsize=(20, 4))
+        fig, axes = subplots(1, 5, figsize=(20, 4))
         panels = [("reference", self.truth, "gray"), ("reconstruction", rec, "gray"),
                   ("|grad u|", f["grad_norm"], "magma"), ("laplacian u", f["laplacian"], "RdBu_r")]
         for ax, (title, img, cmap) in zip(axes, panels):

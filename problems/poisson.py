@@ -44,7 +44,7 @@ class _PoissonImage(PixelProblem):
     # 8,192 pixels a step needs ~500 steps for 30 dB; 200 Adam steps on 4,096 pixels (a cheap,
     # noisy start to ~24.6 dB) and then L-BFGS on all pixels reach it ~4x sooner than the paper's
     # recipe and go on to 31-34 dB. Tried: Adam on 8,192 pixels before L-BFGS (2.3x), switching at
-    # 50-250 Adam steps, widths 128 and 192, depth 2, w0 = 15 (none sooner)
+    # 50-250 Adam steps, widths 128 and 192, depth 2, omega_0 = 15 (none sooner)
     # (benchmarks/results/poisson.md)
     default_lbfgs_steps = 10
     MAX_BATCH = 4096

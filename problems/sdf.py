@@ -1,6 +1,6 @@
 """Fit a signed distance function to an oriented point cloud (the paper's shape experiment).
 
-The cloud is first mapped into ``[-0.9, 0.9]^3`` by a :class:`~sirenpde.pointcloud.Normalization`
+The cloud is first mapped into ``[-0.9, 0.9]^3`` by a :class:`~sirenpde.shapes.pointcloud.Normalization`
 kept as ``problem.normalization``; the network works in those coordinates and its value is a
 distance in them (multiply by ``normalization.scale`` for the input's units). Three point sets
 are drawn every step, and each point carries every term that applies to it, so one evaluation of
@@ -47,11 +47,14 @@ import torch.nn.functional as F
 from scipy.spatial import cKDTree
 
 from sirenpde.evaluate import evaluate
+from sirenpde.io.plotting import subplots
+from sirenpde.meshing import extract_mesh
 from sirenpde.problem import Constraint, Problem
-from sirenpde.plotting import pyplot
-from sirenpde.problems._sdf_guide import NOISY_ROUGHNESS, DistanceGuide, roughness
-from sirenpde.pointcloud import Normalization, PointCloud, read_point_cloud
-from sirenpde.shape import ShapeModel
+from sirenpde.problems._sdf_guide import DistanceGuide
+from sirenpde.shapes.metrics import evaluate_mesh, load_mesh
+from sirenpde.shapes.model import ShapeModel
+from sirenpde.shapes.pointcloud import Normalization, PointCloud, read_point_cloud
+from sirenpde.shapes.roughness import NOISY_ROUGHNESS, roughness
 
 __all__ = ["SDF", "DistanceGuide", "roughness", "NOISY_ROUGHNESS", "MESH_SCORES"]
 
@@ -150,8 +153,6 @@ class SDF(Problem):
         if self.metrics_resolution < 2:
             raise ValueError(f"SDF: metrics_resolution must be >= 2, got {metrics_resolution!r}")
         if reference_mesh is not None and isinstance(reference_mesh, (str, Path)):
-            from sirenpde.shape_metrics import load_mesh
-
             reference_mesh = load_mesh(reference_mesh)
         self.reference_mesh = reference_mesh
         if reference_sdf is not None and not callable(reference_sdf):
@@ -168,7 +169,7 @@ class SDF(Problem):
 
     def make_model(self, name: str = "siren", **overrides):
         """A built-in network (``model_kwargs`` under ``overrides``) in a
-        :class:`~sirenpde.shape.ShapeModel` carrying this problem's normalisation."""
+        :class:`~sirenpde.shapes.model.ShapeModel` carrying this problem's normalisation."""
         return ShapeModel(super().make_model(name, **overrides), self.normalization)
 
     # ------------------------------------------------------------------------ sampling
@@ -281,8 +282,6 @@ class SDF(Problem):
 
     def mesh(self, model, resolution: Optional[int] = None, progress: bool = False, **kwargs):
         """Marching cubes of the fitted field on [-1, 1]^3, vertices in the input's coordinates."""
-        from sirenpde.meshing import extract_mesh
-
         return extract_mesh(model, bounds=((-1, -1, -1), (1, 1, 1)),
                             resolution=resolution or self.metrics_resolution, progress=progress,
                             transform=self.normalization.matrix, **kwargs)
@@ -290,8 +289,6 @@ class SDF(Problem):
     def metrics(self, model) -> dict[str, float]:
         out = self.field_metrics(model)
         if self.reference_mesh is not None:
-            from sirenpde.shape_metrics import evaluate_mesh
-
             try:
                 mesh = self.mesh(model)
             except ValueError as err:  # no zero crossing yet: report it instead of failing the fit
@@ -316,9 +313,8 @@ class SDF(Problem):
                 "z": np.array([c[2]])}
 
     def figure(self, model, history: dict[str, list[float]]):
-        plt = pyplot()
         f = self.fields(model)
-        fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.5))
+        fig, (ax, ax_loss) = subplots(1, 2, figsize=(11, 4.5))
         extent = (f["x"][0], f["x"][-1], f["y"][0], f["y"][-1])
         lim = float(np.abs(f["sdf_slice"]).max()) or 1.0
         im = ax.imshow(f["sdf_slice"].T, origin="lower", extent=extent, cmap="RdBu_r", vmin=-lim, vmax=lim)

@@ -26,8 +26,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     else
         echo "setup: no GPU, installing torch $TORCH_VERSION+cpu"
         $PIP install -q "torch==$TORCH_VERSION+cpu" 2>/dev/null \
-            || $PIP install -q "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu \
-                   --extra-index-url https://pypi.org/simple
+            || $PIP install -q "torch==$TORCH_VERSION" --extra-index-url https://download.pytorch.org/whl/cpu
     fi
 fi
 

@@ -27,8 +27,7 @@ from torch import Tensor, nn
 
 from sirenpde import operators
 from sirenpde.jets import SECOND, Jet
-
-ENGINES = ("auto", "jet", "reverse", "autograd")
+from sirenpde.registry import ENGINES  # names readable without torch (the CLI's choices)
 
 
 def supports_jets(model) -> bool:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from sirenpde import jets
 from sirenpde.jets import Jet
+from sirenpde.registry import MODELS  # name -> class, defined there so names load without torch
 
 
 class MLP(nn.Module):
@@ -283,15 +284,6 @@ class FourierFeatureMLP(ReLUMLP):
 
     def extra_repr(self) -> str:
         return f"num_features={self.frequencies.shape[0]}, scale={self.scale}"
-
-
-MODELS: dict[str, type[MLP]] = {
-    "siren": Siren,
-    "relu": ReLUMLP,
-    "relu-pe": PositionalEncodingMLP,
-    "tanh": TanhMLP,
-    "fourier": FourierFeatureMLP,
-}
 
 
 def make_model(name: str, in_features: int, out_features: int, **kwargs) -> MLP:

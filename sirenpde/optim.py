@@ -6,8 +6,8 @@ from typing import Optional
 
 import torch
 
-OPTIMIZERS = ("adam", "lbfgs")
-SCHEDULES = ("cosine", "warmup-cosine", "exponential", "step")
+from sirenpde.registry import OPTIMIZERS, SCHEDULES  # names readable without torch (the CLI's choices)
+
 WARMUP_SHARE = 0.05  # "warmup-cosine": the share of the run spent ramping the rate up
 
 

@@ -6,9 +6,9 @@ import argparse
 import numpy as np
 import trimesh
 
-from sirenpde.cli_shape import add_shape_commands
+from sirenpde.cli.shape import add_shape_commands
 from sirenpde.meshing import Torus
-from sirenpde.pointcloud import PointCloud
+from sirenpde.shapes.pointcloud import PointCloud
 
 CENTER = np.array([10.0, -5.0, 3.0])
 RADIUS = 2.0  # the sphere's radius, and the torus's major radius

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from sirenpde.atomic import atomic_open, atomic_path
+from sirenpde.io.atomic import atomic_open, atomic_path
 
 
 def test_written_file_has_umask_permissions(tmp_path):

@@ -2,12 +2,9 @@
 run end to end and write a table with a row for every method and problem."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from _bench import load_benchmark as _load
+from _bench import DATA, load_benchmark as _load
 
-DATA = Path("/work/shared/data")
 
 
 @pytest.mark.skipif(not (DATA / "bunny_50k.xyz").exists(), reason="needs ../shared/data (the bunny)")

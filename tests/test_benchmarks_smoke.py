@@ -100,7 +100,7 @@ def test_encoding_follows_the_nyquist_rule():
     assert activations.encoding_kwargs(problem, "relu-pe") == {"num_frequencies": 4}  # log2(64 / 4)
     assert activations.encoding_kwargs(problem, "fourier") == {"scale": 2.5}  # 10 * 64 / 256
     assert activations.encoding_kwargs(problem, "siren") == {"first_omega_0": 7.5}
-    # SIREN keeps the paper's w0 from 256 samples on; a problem's own setting always wins
+    # SIREN keeps the paper's omega_0 from 256 samples on; a problem's own setting always wins
     big = sirenpde.get_problem("image-fit", size=300)
     assert activations.encoding_kwargs(big, "siren") == {"first_omega_0": 30.0}
     assert activations.encoding_kwargs(big, "fourier") == {"scale": 3000 / 256}
@@ -180,7 +180,7 @@ def test_poisson_benchmark_smoke_compares_both_recipes(tmp_path, monkeypatch):
     runs = seen[1:]  # the first fit is the warm-up
     assert [r[0] for r in runs] == ["poisson-gradient"] * 2 + ["poisson-laplacian"] * 2
     defaults, paper = runs[0], runs[1]
-    # the paper's recipe: 3x256 Siren with w0 = 30, lr 1e-4, every pixel, nested autograd
+    # the paper's recipe: 3x256 Siren with omega_0 = 30, lr 1e-4, every pixel, nested autograd
     assert paper[1].first_omega_0 == 30.0 and paper[1].hidden[0].out_features == 256
     assert paper[2]["lr"] == 1e-4 and paper[2]["engine"] == "autograd" and paper[2]["batch_size"] == 144
     assert paper[2]["lbfgs_steps"] == 0  # Adam only; the defaults keep the problem's L-BFGS finish

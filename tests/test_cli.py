@@ -4,7 +4,7 @@ import json
 import h5py
 import pytest
 
-from sirenpde.cli import main
+from sirenpde.cli.main import main
 
 
 def test_solve_writes_fields_figure_and_metrics(tmp_path, capsys):

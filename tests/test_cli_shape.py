@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sirenpde.pointcloud import write_xyz
+from sirenpde.shapes.pointcloud import write_xyz
 from _shapes import parser, run, sphere_cloud
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
@@ -43,7 +43,7 @@ def test_demo_shape_quick(tmp_path):
     """The demo's quick mode: files written, scores against the true torus (measured exact
     Chamfer 4.8e-4 to 5.6e-4 and normal consistency 0.9967 to 0.9974 over seeds 0-3 after its
     200 steps)."""
-    from sirenpde.cli_shape import demo_shape
+    from sirenpde.cli.shape import demo_shape
 
     stats = demo_shape(tmp_path / "shape", quick=True, progress=False)
     assert sorted(p.name for p in (tmp_path / "shape").iterdir()) == ["torus.ply", "torus.png", "torus.xyz"]
@@ -61,7 +61,7 @@ def test_cli_rejects_bad_numbers(capsys):
 
 def test_cli_engine_option_reaches_the_fit(tmp_path, monkeypatch):
     seen = {}
-    import sirenpde.shape as shape_mod
+    import sirenpde.shapes.fit as shape_mod
 
     real = shape_mod.fit_sdf
 

@@ -188,13 +188,13 @@ def test_field_vector_shapes():
 
 
 def test_relu_laplacian_is_zero_and_sine_first_layer_exact():
-    # a one-layer Siren is sin(w0 (W x + b)) -> linear; its Laplacian is known exactly
+    # a one-layer Siren is sin(omega_0 (W x + b)) -> linear; its Laplacian is known exactly
     torch.manual_seed(3)
     m = Siren(2, 1, hidden_features=4, hidden_layers=0).double()
     x = torch.rand(20, 2, dtype=torch.float64)
-    W, b, w0 = m.hidden[0].weight, m.hidden[0].bias, m.first_omega_0
-    z = w0 * (x @ W.T + b)
-    lap = -(torch.sin(z) * (w0**2) * (W**2).sum(1)) @ m.output.weight.T
+    W, b, omega_0 = m.hidden[0].weight, m.hidden[0].bias, m.first_omega_0
+    z = omega_0 * (x @ W.T + b)
+    lap = -(torch.sin(z) * (omega_0**2) * (W**2).sum(1)) @ m.output.weight.T
     assert torch.allclose(field(m, x, order=2).laplacian, lap, atol=1e-10)
     relu = make_model("relu", 2, 1, hidden_features=8)
     assert field(relu, x.float(), order=2).laplacian.abs().max() == 0

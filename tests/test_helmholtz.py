@@ -8,7 +8,7 @@ from torch import nn
 
 from sirenpde.fields import field
 from sirenpde.nn import Siren
-from sirenpde.problems._pde_splines import fdfd_module
+from _pde_splines import fdfd_module
 from sirenpde.problems.helmholtz import Helmholtz
 from sirenpde.problems.helmholtz_inverse import HelmholtzInverse
 from sirenpde.problems.helmholtz_reference import gaussian_source, radial_gaussian_solution
@@ -77,7 +77,7 @@ def test_hard_boundary_without_jets_uses_autograd():
 
 
 def test_square_short_fit_reaches_stated_error():
-    # k0 = 2π, hard boundary, 2x64 sine network (w0 = k0), 300 full-batch Adam steps on the
+    # k0 = 2π, hard boundary, 2x64 sine network (omega_0 = k0), 300 full-batch Adam steps on the
     # 20x20 collocation grid; measured 6.7e-4 (seed 0) and 5.8e-4 (seed 1).
     problem = HelmholtzSquare(k0=2 * math.pi, hard_bc=True)
     torch.manual_seed(0)

@@ -169,20 +169,20 @@ def test_anisotropic_grid_and_bounds():
 class SineMLP(torch.nn.Module):
     """A tiny SIREN-style MLP (3 -> 32 -> 32 -> 1) written here so the test stands alone."""
 
-    def __init__(self, width=32, w0=10.0):
+    def __init__(self, width=32, omega_0=10.0):
         super().__init__()
-        self.w0 = w0
+        self.omega_0 = omega_0
         self.layers = torch.nn.ModuleList([torch.nn.Linear(3, width), torch.nn.Linear(width, width)])
         self.out = torch.nn.Linear(width, 1)
         with torch.no_grad():
             self.layers[0].weight.uniform_(-1 / 3, 1 / 3)
             for lin in list(self.layers[1:]) + [self.out]:
-                bound = np.sqrt(6 / lin.in_features) / w0
+                bound = np.sqrt(6 / lin.in_features) / omega_0
                 lin.weight.uniform_(-bound, bound)
 
     def forward(self, x):
         for lin in self.layers:
-            x = torch.sin(self.w0 * lin(x))
+            x = torch.sin(self.omega_0 * lin(x))
         return self.out(x)
 
 

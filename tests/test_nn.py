@@ -15,7 +15,7 @@ def arcsine_cdf(y):
 
 
 def siren_activations(model: Siren, x: torch.Tensor):
-    """Pre-activations w0 (W h + b) and post-activations sin(.) of every sine layer."""
+    """Pre-activations omega_0 (W h + b) and post-activations sin(.) of every sine layer."""
     pre, post = [], []
     h = x
     with torch.no_grad():

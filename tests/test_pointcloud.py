@@ -2,21 +2,21 @@
 import json
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import trimesh
 
-from sirenpde.pointcloud import (
+from sirenpde.shapes.pointcloud import (
     Normalization,
     PointCloud,
     estimate_normals,
     read_point_cloud,
     write_xyz,
 )
+from _bench import DATA
 
-BUNNY_XYZ = Path("/work/shared/data/bunny_50k.xyz")
+BUNNY_XYZ = DATA / "bunny_50k.xyz"
 
 
 def _write(tmp_path, name, text):

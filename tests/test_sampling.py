@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from sirenpde.pointcloud import add_noise, sample_surface
+from sirenpde.shapes.pointcloud import add_noise, sample_surface
 
 
 def test_sample_surface_on_a_box_is_area_uniform_and_reproducible():

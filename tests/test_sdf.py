@@ -9,7 +9,7 @@ import torch
 from scipy.integrate import quad
 
 from sirenpde.fields import field
-from sirenpde.pointcloud import PointCloud, write_xyz
+from sirenpde.shapes.pointcloud import PointCloud, write_xyz
 from sirenpde.problems.sdf import SDF
 
 CENTER = np.array([10.0, -5.0, 3.0])
@@ -129,14 +129,14 @@ def test_winding_number_of_a_sphere():
     """The generalised winding number of outward points is 1 inside and 0 outside. With 6,000
     random points of equal area it is a Monte Carlo quadrature whose error grows as the query
     nears the surface: 1e-3 at the centre, ~3% at 0.3 from the surface."""
-    from sirenpde.problems._sdf_guide import _winding
+    from sirenpde.problems._sdf_guide import winding_numbers
 
     rng = np.random.default_rng(0)
     d = rng.normal(size=(6000, 3))
     d /= np.linalg.norm(d, axis=1, keepdims=True)
     area = np.full(len(d), 4 * math.pi / len(d))
     q = np.array([[0, 0, 0], [0.3, -0.2, 0.1], [0, 0, 1.8], [2, 2, 2], [0.5, 0.5, 0.0]])
-    w = _winding(q, d, d, area, np.sqrt(area / math.pi))
+    w = winding_numbers(q, d, d, area, np.sqrt(area / math.pi))
     assert w[0] == pytest.approx(1, abs=1e-3)
     assert w == pytest.approx([1, 1, 0, 0, 1], abs=0.05)
 
@@ -288,7 +288,7 @@ def test_bad_cloud_raises(tmp_path):
 def test_roughness_separates_noisy_from_clean_samplings():
     """Scale-free scatter off the local planes: a clean sphere sampling is far below the noisy
     threshold, the same points with noise of about one spacing far above; units do not matter."""
-    from sirenpde.problems.sdf import NOISY_ROUGHNESS, roughness
+    from sirenpde.shapes.roughness import NOISY_ROUGHNESS, roughness
 
     rng = np.random.default_rng(3)
     d = rng.normal(size=(4000, 3))

@@ -11,10 +11,11 @@ import trimesh
 
 from sirenpde.nn import Siren
 from sirenpde.meshing.export import component_labels
-from sirenpde.pointcloud import Normalization, PointCloud, sample_surface, write_xyz
-from sirenpde.shape import (FORMAT, ShapeModel, fit_sdf, load_shape_model, mesh_shape, render_points,
-                            write_preview, _rotation)
-from sirenpde.shape_metrics import evaluate_mesh
+from sirenpde.shapes.pointcloud import Normalization, PointCloud, sample_surface, write_xyz
+from sirenpde.shapes.fit import fit_sdf, mesh_shape
+from sirenpde.shapes.model import FORMAT, ShapeModel, load_shape_model
+from sirenpde.shapes.preview import render_points, view_rotation, write_preview
+from sirenpde.shapes.metrics import evaluate_mesh
 from _shapes import CENTER, RADIUS, run, sphere_cloud, torus_sdf, true_sphere, true_torus
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
@@ -183,7 +184,7 @@ def test_render_points_draws_a_disc_for_a_sphere():
     rng = np.random.default_rng(0)
     d = rng.normal(size=(400_000, 3))
     d /= np.linalg.norm(d, axis=1, keepdims=True)
-    img = render_points(0.5 * d, d, _rotation(30, 20), 200)
+    img = render_points(0.5 * d, d, view_rotation(30, 20), 200)
     covered = np.isfinite(img).mean()
     assert covered == pytest.approx(np.pi * 0.25 / 4, rel=0.03)
     assert img[100, 100] == pytest.approx(0.866, abs=0.02)  # normal (0, 0, 1) . light
@@ -239,9 +240,9 @@ def test_first_order_engines_train_the_same_sdf_as_autograd(engine):
 
 def test_noise_setting_picks_the_surface_weight():
     """noise="noisy" lowers the on-surface weight to 5e2 (an explicit weight wins); "clean" keeps
-    the paper's 3e3; "auto" (the default) picks by the cloud's roughness. w0 stays 30 throughout."""
-    from sirenpde.cli_shape import _noise_line
-    from sirenpde.shape import NOISY_SURFACE_WEIGHT
+    the paper's 3e3; "auto" (the default) picks by the cloud's roughness. the sine frequency stays 30 throughout."""
+    from sirenpde.cli.shape import noise_line
+    from sirenpde.shapes.fit import NOISY_SURFACE_WEIGHT
 
     rng = np.random.default_rng(0)
     clean = sphere_cloud(2000)
@@ -253,17 +254,18 @@ def test_noise_setting_picks_the_surface_weight():
         m = shape.metadata
         return shape.net.first_omega_0, m["problem"]["surface_weight"], m["noise"], m["roughness"], m
 
-    w0, weight, noise, r_clean, meta = fitted(clean)
-    assert (w0, weight, noise, meta["noise_requested"]) == (30.0, 3e3, "clean", "auto") and r_clean < 0.1
-    assert "clean (chosen from the roughness)" in _noise_line(meta) and "at or below" in _noise_line(meta)
-    w0, weight, noise, r_rough, meta = fitted(rough)
-    assert (w0, weight, noise) == (30.0, NOISY_SURFACE_WEIGHT, "noisy") and r_rough > 0.2
-    assert "noisy (chosen from the roughness)" in _noise_line(meta) and "above" in _noise_line(meta)
+    omega, weight, noise, r_clean, meta = fitted(clean)
+    assert (omega, weight, noise, meta["noise_requested"]) == (30.0, 3e3, "clean", "auto") and r_clean < 0.1
+    assert "clean (chosen from the roughness)" in noise_line(meta) and "at or below" in noise_line(meta)
+    omega, weight, noise, r_rough, meta = fitted(rough)
+    assert (omega, weight, noise) == (30.0, NOISY_SURFACE_WEIGHT, "noisy") and r_rough > 0.2
+    assert "noisy (chosen from the roughness)" in noise_line(meta) and "above" in noise_line(meta)
     # Asked for explicitly, a setting holds whatever the roughness says.
     assert fitted(rough, noise="clean")[1:3] == (3e3, "clean")
-    w0, weight, noise, _, meta = fitted(clean, noise="noisy")
-    assert (weight, noise) == (NOISY_SURFACE_WEIGHT, "noisy") and "(as asked)" in _noise_line(meta)
-    assert fitted(rough, noise="noisy", w0=22.0, surface_weight=500.0)[:3] == (22.0, 500.0, "noisy")
+    omega, weight, noise, _, meta = fitted(clean, noise="noisy")
+    assert (weight, noise) == (NOISY_SURFACE_WEIGHT, "noisy") and "(as asked)" in noise_line(meta)
+    got = fitted(rough, noise="noisy", first_omega_0=22.0, hidden_omega_0=22.0, surface_weight=500.0)
+    assert got[:3] == (22.0, 500.0, "noisy")
     with pytest.raises(ValueError, match="noise must be one of auto, clean, noisy"):
         fit_sdf(clean, 0, noise="loud", **small)
 
@@ -271,13 +273,13 @@ def test_noise_setting_picks_the_surface_weight():
 def test_cloud_with_duplicated_points_still_fits():
     """Roughness is only information: a cloud whose points mostly repeat (spacing 0) fits and
     records no roughness instead of failing."""
-    from sirenpde.cli_shape import _noise_line
+    from sirenpde.cli.shape import noise_line
 
     cloud = sphere_cloud(100)
     dup = PointCloud(np.repeat(cloud.points, 3, axis=0), np.repeat(cloud.normals, 3, axis=0), "dup")
     shape, _ = fit_sdf(dup, 1, hidden_features=8, hidden_layers=1, batch_size=60, device="cpu", progress=False)
     assert shape.metadata["roughness"] is None
-    assert "not measured" in _noise_line(shape.metadata)
+    assert "not measured" in noise_line(shape.metadata)
 
 
 class _Constant(torch.nn.Module):

@@ -10,15 +10,15 @@ Facts used below (distances in unit-cube units of the reference):
 - a sample-to-nearest-sample distance is never below the sample-to-surface distance, so
   chamfer_l1 >= chamfer_l1_exact on the same samples.
 """
-from pathlib import Path
 
 import numpy as np
 import pytest
 import trimesh
 
-from sirenpde.shape_metrics import distance_to_mesh, evaluate_mesh, load_mesh, unit_cube_transform
+from sirenpde.shapes.metrics import distance_to_mesh, evaluate_mesh, load_mesh, unit_cube_transform
+from _bench import DATA
 
-BUNNY_OBJ = Path("/work/shared/data/bunny.obj")
+BUNNY_OBJ = DATA / "bunny.obj"
 FLOAT32_ATOL = 1e-6  # open3d computes distances in float32 on coordinates of order 1
 
 

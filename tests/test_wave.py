@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from sirenpde.fields import field
-from sirenpde.problems._pde_splines import wave_module
+from _pde_splines import wave_module
 from sirenpde.problems.wave import Wave
 
 

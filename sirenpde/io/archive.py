@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from sirenpde.atomic import atomic_path
+from sirenpde.io.atomic import atomic_path
 
 
 def write_archive(path, state: dict) -> Path:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sirenpde.atomic import atomic_open, atomic_path
-from sirenpde.plotting import save_figure
+from sirenpde.io.atomic import atomic_open, atomic_path
+from sirenpde.io.plotting import save_figure
 
 
 def _jsonable(value):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sirenpde.pointcloud import sample_surface
+from sirenpde.shapes.pointcloud import sample_surface
 
 MESH_EXTENSIONS = (".obj", ".ply", ".off", ".stl")
 

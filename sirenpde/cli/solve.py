@@ -1,15 +1,16 @@
-"""Command line: ``sirenpde solve NAME``, ``sirenpde demo``, ``sirenpde list`` and the shape commands."""
+"""``sirenpde list``, ``sirenpde solve NAME`` and ``sirenpde demo``.
+
+The options take their choices and defaults from :mod:`sirenpde.registry`; the handlers import
+the numerics (torch) only when they run, so ``--help`` stays fast.
+"""
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-from sirenpde import output
-from sirenpde.cli_shape import add_shape_commands
-from sirenpde.optim import SCHEDULES
+from sirenpde.registry import MODELS, OPTIMIZERS, SCHEDULES
 
 
 def _kv(text: str):
@@ -25,7 +26,6 @@ def _kv(text: str):
 
 
 def cmd_list(args) -> int:
-    from sirenpde.nn import MODELS
     from sirenpde.problems import PROBLEMS
 
     print("problems:")
@@ -37,6 +37,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_solve(args) -> int:
+    from sirenpde.io import output
     from sirenpde.problems import get_problem
     from sirenpde.training import fit
 
@@ -61,6 +62,8 @@ def cmd_solve(args) -> int:
 
 def cmd_demo(args) -> int:
     """Poisson reconstruction of the camera image from its gradients, then a shape."""
+    from sirenpde.cli.shape import demo_shape
+    from sirenpde.io import output
     from sirenpde.problems import get_problem
     from sirenpde.training import fit
 
@@ -75,18 +78,14 @@ def cmd_demo(args) -> int:
     output.write_solution(out / "poisson-gradient", problem, result, "siren", {"image": "camera", "size": size})
     print(f"poisson-gradient PSNR: {result.metrics['psnr']:.2f} dB "
           f"(mean removed; {time.perf_counter() - t0:.0f} s)  -> {out / 'poisson-gradient'}")
-    from sirenpde.cli_shape import demo_shape
-
     print("[2/2] shape reconstruction from a point cloud sampled on a torus")
     stats = demo_shape(out / "shape", quick=args.quick, progress=not args.quiet)
     print(f"shape Chamfer-L1: {stats['chamfer_l1']:.5f} (unit cube)  -> {out / 'shape'}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sirenpde", description="Solve PDEs and reconstruct shapes with SIREN networks.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_solve_commands(sub) -> None:
+    """Register ``list``, ``solve`` and ``demo`` on an argparse subparsers object."""
     p = sub.add_parser("list", help="list the problems and models")
     p.set_defaults(func=cmd_list)
 
@@ -94,13 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="problem name (see `sirenpde list`)")
     p.add_argument("-O", "--option", type=_kv, action="append", metavar="KEY=VALUE",
                    help="problem option, e.g. -O size=64 -O image=camera (repeatable)")
-    p.add_argument("--model", default="siren", help="siren, relu, relu-pe, tanh or fourier (default siren)")
+    # no argparse choices: a bad name reaches make_model, whose message lists the valid ones
+    p.add_argument("--model", default=MODELS.default,
+                   help=f"{', '.join(MODELS)} (default {MODELS.default})")
     p.add_argument("--hidden-features", type=int, default=None)
     p.add_argument("--hidden-layers", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="default: the problem's")
     p.add_argument("--lr", type=float, default=None, help="default: the problem's (1e-4 for most)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the problem's")
-    p.add_argument("--optimizer", default="adam", choices=["adam", "lbfgs"])
+    p.add_argument("--optimizer", default=OPTIMIZERS.default, choices=OPTIMIZERS,
+                   help=f"default {OPTIMIZERS.default}")
     p.add_argument("--lbfgs-steps", type=int, default=None,
                    help="L-BFGS steps after the --steps (default: the problem's; 10 for the Poisson problems)")
     p.add_argument("--schedule", default=None, choices=["none", *SCHEDULES],
@@ -118,23 +120,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a smaller, faster demo (for smoke tests)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
-
-    add_shape_commands(sub)
-    return parser
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, TypeError, FloatingPointError) as err:
-        print(f"sirenpde: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("sirenpde: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

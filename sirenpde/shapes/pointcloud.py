@@ -16,8 +16,9 @@ from typing import Callable
 
 import numpy as np
 
-from sirenpde.atomic import atomic_open
-from sirenpde.normals import estimate_like_neighbours, estimate_normals
+from sirenpde.io.atomic import atomic_open
+from sirenpde.shapes.arrays import as_points
+from sirenpde.shapes.normals import estimate_like_neighbours, estimate_normals
 
 SUPPORTED_EXTENSIONS = (".xyz", ".ply", ".pcd")
 NORMAL_POLICIES = ("error", "drop", "estimate")
@@ -25,13 +26,6 @@ NORMAL_POLICIES = ("error", "drop", "estimate")
 MIN_NORMAL_LENGTH = 1e-8
 _SHOWN = 5  # offending line numbers listed in a message
 _AXES = ("x", "y", "z", "nx", "ny", "nz")
-
-
-def _as_points(a, name: str) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim != 2 or a.shape[1] != 3:
-        raise ValueError(f"{name} must have shape (n, 3), got {a.shape}")
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +46,7 @@ class PointCloud:
 
     def __post_init__(self):
         where = f" from {self.source}" if self.source else ""
-        points = _as_points(self.points, f"PointCloud{where}: points")
+        points = as_points(self.points, f"PointCloud{where}: points")
         normals = np.asarray(self.normals, dtype=np.float64)
         if normals.shape != points.shape:
             raise ValueError(f"PointCloud{where}: normals must have the shape of points {points.shape}, "
@@ -272,7 +266,7 @@ class Normalization:
         With the default 0.9 the points land in ``[-0.9, 0.9]^3``, leaving room to mesh in
         ``[-1, 1]^3``.
         """
-        points = _as_points(points, "points")
+        points = as_points(points, "points")
         if len(points) == 0 or not np.isfinite(points).all():
             raise ValueError("points must be non-empty and finite to fit a normalisation")
         if not (math.isfinite(margin) and margin > 0):
@@ -285,11 +279,11 @@ class Normalization:
 
     def apply(self, points) -> np.ndarray:
         """Original -> normalized coordinates; ``points : (n, 3)``."""
-        return (_as_points(points, "points") - self.center) / self.scale
+        return (as_points(points, "points") - self.center) / self.scale
 
     def invert(self, points) -> np.ndarray:
         """Normalized -> original coordinates; ``points : (n, 3)``."""
-        return _as_points(points, "points") * self.scale + self.center
+        return as_points(points, "points") * self.scale + self.center
 
     @property
     def matrix(self) -> np.ndarray:
@@ -316,10 +310,10 @@ class Normalization:
 
 def write_xyz(path, points, normals=None, fmt: str = "%.17g") -> None:
     """Write ``x y z [nx ny nz]`` rows atomically; ``%.17g`` round-trips float64 exactly."""
-    points = _as_points(points, "points")
+    points = as_points(points, "points")
     columns = [points]
     if normals is not None:
-        normals = _as_points(normals, "normals")
+        normals = as_points(normals, "normals")
         if normals.shape != points.shape:
             raise ValueError(f"normals {normals.shape} must match points {points.shape}")
         columns.append(normals)

@@ -3,7 +3,7 @@
 ``add_shape_commands(subparsers)`` registers::
 
     sirenpde reconstruct cloud.xyz -o mesh.ply [--steps N --resolution R --device D --normals P]
-    sirenpde fit-sdf cloud.xyz -o shape.pt
+    sirenpde fit-sdf cloud.xyz -o shape.pt [--first-omega-0 W --hidden-omega-0 W]
     sirenpde mesh shape.pt -o mesh.ply --resolution R
     sirenpde evaluate mesh.ply --reference gt.obj [--json scores.json]
 
@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
-from sirenpde.atomic import atomic_open
-from sirenpde.pointcloud import NORMAL_POLICIES
+from sirenpde.io.atomic import atomic_open
+from sirenpde.registry import ENGINES, NOISE_SETTINGS
+from sirenpde.shapes.pointcloud import NORMAL_POLICIES
 
 SCORE_KEYS = ("chamfer_l1", "chamfer_l1_exact", "normal_consistency", "fscore", "precision", "recall")
 
@@ -58,12 +60,17 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=None, help="points per step (default 6000)")
     p.add_argument("--hidden-features", type=_positive_int, default=None, help="network width (default 128)")
     p.add_argument("--hidden-layers", type=int, default=None, help="hidden-to-hidden layers (default 3)")
-    p.add_argument("--w0", type=float, default=None, help="sine frequency factor (default 30)")
-    p.add_argument("--noise", choices=("auto", "clean", "noisy"), default="auto",
+    p.add_argument("--first-omega-0", type=float, default=None,
+                   help="sine frequency factor of the first layer (default 30)")
+    p.add_argument("--hidden-omega-0", type=float, default=None,
+                   help="sine frequency factor of the hidden layers (default 30)")
+    p.add_argument("--w0", type=float, default=None,
+                   help="deprecated: sets both --first-omega-0 and --hidden-omega-0")
+    p.add_argument("--noise", choices=NOISE_SETTINGS, default=NOISE_SETTINGS.default,
                    help="clean: the paper's weights; noisy: an on-surface weight of 5e2 instead of 3e3, so "
                         "the surface averages points that scatter off it; auto (default): noisy when the "
                         "cloud's roughness is above 0.2")
-    p.add_argument("--engine", choices=("auto", "reverse", "jet", "autograd"), default="auto",
+    p.add_argument("--engine", choices=ENGINES, default=ENGINES.default,
                    help="derivative engine for the gradient terms: the reverse sweep (first-order jet "
                         "in reverse mode, what auto picks), forward jets, or double-backward autograd")
     p.add_argument("--seed", type=int, default=0)
@@ -123,16 +130,30 @@ def add_shape_commands(subparsers) -> None:
     p.set_defaults(func=run_evaluate)
 
 
+def _omegas(args) -> tuple:
+    """``(first, hidden)`` sine frequencies from the options; ``--w0`` (deprecated) sets both."""
+    first, hidden = args.first_omega_0, args.hidden_omega_0
+    if args.w0 is not None:
+        if first is not None or hidden is not None:
+            raise ValueError("--w0 is the old name of --first-omega-0 and --hidden-omega-0; "
+                             "give one or the other")
+        print("sirenpde: --w0 is deprecated; use --first-omega-0 and --hidden-omega-0 (set both to the same "
+              "value for the old meaning)", file=sys.stderr)
+        first = hidden = args.w0
+    for flag, value in (("--first-omega-0", first), ("--hidden-omega-0", hidden)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{flag} must be a positive number, got {value}")
+    return first, hidden
+
+
 def _fit_kwargs(args) -> dict:
-    kwargs = {"normals": args.normals, "lr": args.lr, "batch_size": args.batch_size,
-              "hidden_features": args.hidden_features, "hidden_layers": args.hidden_layers,
-              "w0": args.w0, "seed": args.seed, "device": args.device, "progress": not args.no_progress,
-              "engine": args.engine, "noise": args.noise}
     if args.hidden_layers is not None and args.hidden_layers < 0:
         raise ValueError(f"--hidden-layers must be >= 0, got {args.hidden_layers}")
-    if args.w0 is not None and not (math.isfinite(args.w0) and args.w0 > 0):
-        raise ValueError(f"--w0 must be a positive number, got {args.w0}")
-    return kwargs
+    first, hidden = _omegas(args)
+    return {"normals": args.normals, "lr": args.lr, "batch_size": args.batch_size,
+            "hidden_features": args.hidden_features, "hidden_layers": args.hidden_layers,
+            "first_omega_0": first, "hidden_omega_0": hidden, "seed": args.seed, "device": args.device,
+            "progress": not args.no_progress, "engine": args.engine, "noise": args.noise}
 
 
 def _check_output(path: str, suffixes: tuple, what: str) -> Path:
@@ -144,8 +165,9 @@ def _check_output(path: str, suffixes: tuple, what: str) -> Path:
     return out
 
 
-def _noise_line(metadata: dict) -> str:
-    from sirenpde.problems.sdf import NOISY_ROUGHNESS
+def noise_line(metadata: dict) -> str:
+    """One line saying which noise setting a fit used and why (its roughness against the threshold)."""
+    from sirenpde.shapes.roughness import NOISY_ROUGHNESS  # scipy: loaded by the handlers only
 
     rough = metadata.get("roughness")
     how = "chosen from the roughness" if metadata.get("noise_requested") == "auto" else "as asked"
@@ -157,7 +179,7 @@ def _noise_line(metadata: dict) -> str:
 
 
 def run_reconstruct(args) -> int:
-    from sirenpde.shape import reconstruct
+    from sirenpde.shapes.fit import reconstruct
 
     out = _check_output(args.output, (".ply",), "the output mesh")
     if args.save_model is not None:
@@ -167,7 +189,7 @@ def run_reconstruct(args) -> int:
                       **_fit_kwargs(args))
     print(f"fitted {res.model.metadata['points']:,} points in {res.times['fit_s']:.1f} s "
           f"({res.fit.steps} steps); meshed at {args.resolution}^3 in {res.times['mesh_s']:.1f} s")
-    print(_noise_line(res.model.metadata))
+    print(noise_line(res.model.metadata))
     print(f"wrote {res.ply} ({len(res.mesh.vertices):,} vertices, {len(res.mesh.faces):,} faces)")
     for path in (res.preview, res.model_path):
         if path is not None:
@@ -178,7 +200,7 @@ def run_reconstruct(args) -> int:
 
 
 def run_fit_sdf(args) -> int:
-    from sirenpde.shape import fit_sdf
+    from sirenpde.shapes.fit import fit_sdf
 
     out = _check_output(args.output, (".pt", ".pth"), "the output model")
     shape, result = fit_sdf(args.cloud, args.steps, **_fit_kwargs(args))
@@ -188,14 +210,16 @@ def run_fit_sdf(args) -> int:
           f"({result.steps} steps): "
           f"mean |f| on the points {m['surface_abs_f_input_units']:.3g} (input units), "
           f"eikonal error {m['eikonal_error_volume']:.3g}")
-    print(_noise_line(shape.metadata))
+    print(noise_line(shape.metadata))
     print(f"wrote {out}")
     return 0
 
 
 def run_mesh(args) -> int:
     from sirenpde.meshing import export_ply
-    from sirenpde.shape import load_shape_model, mesh_shape, write_preview
+    from sirenpde.shapes.fit import mesh_shape
+    from sirenpde.shapes.model import load_shape_model
+    from sirenpde.shapes.preview import write_preview
 
     out = _check_output(args.output, (".ply",), "the output mesh")
     shape = load_shape_model(args.model)
@@ -211,7 +235,7 @@ def run_mesh(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    from sirenpde.shape_metrics import evaluate_mesh
+    from sirenpde.shapes.metrics import evaluate_mesh
 
     if args.json is not None:
         _check_output(args.json, (".json",), "--json")
@@ -255,9 +279,9 @@ def demo_shape(out_dir, quick: bool = False, progress: bool = True) -> dict:
     import trimesh
 
     from sirenpde.meshing import Torus
-    from sirenpde.pointcloud import sample_surface, write_xyz
-    from sirenpde.shape import reconstruct
-    from sirenpde.shape_metrics import evaluate_mesh
+    from sirenpde.shapes.pointcloud import sample_surface, write_xyz
+    from sirenpde.shapes.fit import reconstruct
+    from sirenpde.shapes.metrics import evaluate_mesh
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

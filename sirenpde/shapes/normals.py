@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sirenpde.shapes.arrays import as_points
+
 
 def estimate_like_neighbours(points, normals, bad, knn: int) -> np.ndarray:
     """Unoriented open3d normals for the ``bad`` points, flipped to agree with nearby given normals."""
@@ -61,9 +63,8 @@ def estimate_normals(points, knn: int = 30) -> np.ndarray:
     -------
     normals : (n, 3) float64, unit
     """
-    from sirenpde.pointcloud import _as_points  # late: pointcloud imports this module
 
-    points = _as_points(points, "points")
+    points = as_points(points, "points")
     if len(points) < 4:
         raise ValueError(f"need at least 4 points to estimate normals, got {len(points)}")
     if knn < 3:

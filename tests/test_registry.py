@@ -1,0 +1,50 @@
+"""The registry idiom: names without imports, lazy lookup, clear errors, dict-like behaviour."""
+from __future__ import annotations
+
+import pytest
+
+from sirenpde.registry import ENGINES, MODELS, NOISE_SETTINGS, Registry, UnknownName
+
+
+def test_lazy_target_loads_on_lookup_and_keeps_order():
+    reg = Registry("thing", {"b": "collections:OrderedDict", "a": "fractions:Fraction"}, default="a")
+    assert list(reg) == ["b", "a"] and reg.names == ("b", "a") and reg.default == "a"
+    import collections, fractions
+
+    assert reg["a"] is fractions.Fraction and reg["b"] is collections.OrderedDict
+    assert list(reg) == ["b", "a"]  # loading an entry does not move it
+
+
+def test_bad_name_is_a_value_error_listing_the_names():
+    with pytest.raises(ValueError, match=r"unknown derivative engine 'fast'; valid derivative engines: "
+                                         r"auto, jet, reverse, autograd"):
+        ENGINES.check("fast")
+    with pytest.raises(KeyError):  # code written against a dict keeps working
+        MODELS["sine"]
+    try:
+        NOISE_SETTINGS["loud"]
+    except UnknownName as err:
+        assert str(err).startswith("unknown noise setting 'loud'")  # not quoted like a KeyError
+
+
+def test_plain_choices_and_mapping_behaviour():
+    assert "auto" in ENGINES and "fast" not in ENGINES and ENGINES["jet"] == "jet"
+    reg = Registry("x", ["p", "q"])
+    reg["r"] = 3
+    del reg["p"]
+    assert dict(reg) == {"q": "q", "r": 3} and len(reg) == 2
+
+
+def test_bad_definitions_are_refused():
+    with pytest.raises(ValueError, match="module:attribute"):
+        Registry("x", {"a": "no_colon"})
+    with pytest.raises(ValueError, match="default 'z'"):
+        Registry("x", ["a"], default="z")
+
+
+def test_models_registry_gives_the_classes():
+    from sirenpde.nn import Siren, make_model
+
+    assert MODELS["siren"] is Siren and ", ".join(MODELS) == "siren, relu, relu-pe, tanh, fourier"
+    with pytest.raises(ValueError, match="unknown model 'sine'"):
+        make_model("sine", 2, 1)
