@@ -47,8 +47,9 @@ def test_xyz_reads_six_columns_with_comments_and_blank_lines(tmp_path):
 
 
 def test_xyz_single_row(tmp_path):
-    cloud = read_point_cloud(_write(tmp_path, "one.xyz", "1 2 3 1 0 0"))
-    assert cloud.points.shape == (1, 3)
+    cloud = read_point_cloud(_write(tmp_path, "one.xyz", "1 2 3 -2 0 0"))
+    np.testing.assert_array_equal(cloud.points, [[1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(cloud.normals, [[-1.0, 0.0, 0.0]])  # scaled to unit length
 
 
 @pytest.mark.parametrize("text, line, pattern", [
