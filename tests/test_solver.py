@@ -39,7 +39,7 @@ class Sine1D(Problem):
     def metrics(self, model):
         x = torch.linspace(-1, 1, 201).unsqueeze(-1)
         with torch.no_grad():
-            pred = model(x)
+            pred = model(x.to(next(model.parameters()).device)).cpu()
         return {"rel_l2": float((pred - self.reference(x)).norm() / self.reference(x).norm())}
 
 
@@ -61,12 +61,13 @@ def test_residual_vanishes_on_the_exact_solution():
     assert all(l < 1e-10 for l in losses)
 
 
-def test_fit_solves_a_1d_poisson_problem():
+def test_fit_solves_a_1d_poisson_problem(device):
     import time  # local: the import block is being reorganised elsewhere
 
     t0 = time.perf_counter()
-    res = sirenpde.fit(Sine1D(), small_model(), steps=300, progress=False, eval_every=100)
+    res = sirenpde.fit(Sine1D(), small_model(), steps=300, progress=False, eval_every=100, device=device)
     wall = time.perf_counter() - t0
+    assert next(res.model.parameters()).device.type == device.type
     assert res.metrics["rel_l2"] < 0.05, res.metrics
     assert len(res.history["pde"]) == 300 and len(res.history["total"]) == 300
     assert res.history["total"][-1] < 0.01 * res.history["total"][0]
