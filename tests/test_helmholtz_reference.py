@@ -196,7 +196,7 @@ def test_fdfd_heterogeneous_medium_manufactured_solution_converges_at_second_ord
     slope = np.polyfit(np.log(2.0 / np.array(ns)), np.log(errors), 1)[0]
     assert 1.9 < slope < 2.1, (errors, slope)
     assert errors[-1] < 1e-4, errors  # the constant too: 7.45e-5 measured
-    # a solver that ignored the medium would miss by order one
+    # a solver that ignored the medium would miss by order one (measured 0.55)
     uniform = FDFD(k, 80, pml_width=0.0).solve(source)
     u80 = exact(FDFD(k, 80, pml_width=0.0).points)[0].reshape(81, 81)
     assert np.abs(uniform.u - u80).max() / np.abs(u80).max() > 0.1
