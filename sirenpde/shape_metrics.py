@@ -94,7 +94,16 @@ def _vertex_line(path: Path, ext: str, index: int):
         return None
     if index >= len(numbers):
         return None
-    return numbers[index], lines[numbers[index] - 1].strip()
+    text = lines[numbers[index] - 1].strip()
+    # a reader may reorder vertices (an .obj with texture indices): name the line only if it
+    # really holds a non-finite coordinate
+    values = []
+    for token in text.split()[1 if ext == ".obj" else 0:][:3]:
+        try:
+            values.append(float(token))
+        except ValueError:
+            return None
+    return (numbers[index], text) if not np.all(np.isfinite(values)) else None
 
 
 def _check_mesh(mesh, name: str):
