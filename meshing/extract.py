@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import numbers
+import sys
 import time
 
 import numpy as np
 import trimesh
 
+from sirenpde.meshing.cost import check_cost, estimate_cost
 from sirenpde.meshing.dense import extract_dense
 from sirenpde.meshing.distributed import DistributedSdfEvaluator
 from sirenpde.meshing.distributed import active as distributed_active
@@ -24,7 +26,8 @@ class NoSurfaceError(ValueError):
 
 def extract_mesh(sdf, bounds, resolution, level: float = 0.0, method: str = "sparse", chunk_size: int = 64,
                  device="auto", progress: bool = True, transform=None, safety: float = 2.0, cleanup=None,
-                 *, batch_size: int = 16384, input_type: str = "auto") -> trimesh.Trimesh:
+                 *, batch_size: int = 16384, input_type: str = "auto",
+                 memory_limit: int | None = None) -> trimesh.Trimesh:
     """Mesh the level set ``sdf(x) = level`` inside ``bounds`` with marching cubes.
 
     Parameters
@@ -66,6 +69,10 @@ def extract_mesh(sdf, bounds, resolution, level: float = 0.0, method: str = "spa
         Points per sdf call.
     input_type : {"auto", "torch", "numpy"}
         Array type passed to the sdf (see ``sdf``).
+    memory_limit : int, optional
+        Bytes the extraction may use; default the memory available now (``MemAvailable``).
+        The peak is estimated before anything is evaluated (:func:`estimate_cost`) and a run
+        over the limit is refused; with ``progress`` a large run prints its estimate first.
 
     Returns
     -------
@@ -79,6 +86,9 @@ def extract_mesh(sdf, bounds, resolution, level: float = 0.0, method: str = "spa
     ValueError
         For bad arguments, an sdf returning the wrong shape or non-finite values, or a level
         that is never crossed (the message gives the range of values seen).
+    MeshTooLargeError
+        A ``ValueError``: the estimated peak memory exceeds ``memory_limit``; the message
+        gives the estimate and the limit.
     """
     t0 = time.perf_counter()
     lo, hi = parse_bounds(bounds)
@@ -95,6 +105,12 @@ def extract_mesh(sdf, bounds, resolution, level: float = 0.0, method: str = "spa
         raise ValueError(f"safety must be > 0; got {safety}")
     _check_cleanup(cleanup)
     matrix = resolve_transform(sdf if transform is None else transform, from_sdf=transform is None)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    cost = estimate_cost(shape, method, int(chunk_size), int(batch_size), sdf)
+    check_cost(cost, shape, method, memory_limit)
+    if progress and (cost.peak_bytes > 2**30 or cost.seconds > 60):
+        print(f"meshing at {shape} ({method}): {cost.describe()}", file=sys.stderr)
 
     grid = Grid(lo, hi, shape)
     parts = MeshParts()
@@ -130,6 +146,8 @@ def extract_mesh(sdf, bounds, resolution, level: float = 0.0, method: str = "spa
         "bounds": (tuple(lo.tolist()), tuple(hi.tolist())),
         "level": level,
         "sdf_range": (evaluator.vmin, evaluator.vmax),
+        "estimated_evaluations": cost.evaluations,
+        "estimated_peak_bytes": cost.peak_bytes,
     })
     return mesh
 

@@ -69,9 +69,41 @@ def pixel_grid(shape) -> torch.Tensor:
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(shape)).float()
 
 
+def pcm_to_float(samples: np.ndarray, where: str = "samples") -> np.ndarray:
+    """Decode wav samples as ``scipy.io.wavfile.read`` returns them to float64 in [-1, 1].
+
+    Parameters
+    ----------
+    samples : (n,) or (n, channels) uint8, int16, int32 or float array
+        Unsigned 8-bit PCM is centred on 128; 16- and 32-bit PCM are signed. scipy returns
+        24-bit PCM as int32 with the 24 bits in the high bytes, so it decodes as 32-bit.
+        Float samples are taken as they are.
+    where : str
+        Names the source in error messages.
+
+    Returns
+    -------
+    (n,) or (n, channels) float64
+        The negative full-scale code maps to exactly -1 and each code step is ``1 / 2**(bits-1)``.
+    """
+    samples = np.asarray(samples)
+    kind, bits = samples.dtype.kind, 8 * samples.dtype.itemsize
+    if kind == "f":
+        return samples.astype(np.float64)
+    if kind == "u" and bits == 8:
+        return (samples.astype(np.float64) - 128.0) / 128.0
+    if kind == "i" and bits in (16, 32):
+        return samples.astype(np.float64) / float(2 ** (bits - 1))
+    raise ValueError(f"{where}: unsupported wav sample type {samples.dtype}; expected unsigned "
+                     "8-bit, signed 16-, 24- or 32-bit PCM, or float")
+
+
 def load_wav(path: Union[str, os.PathLike, None] = None, max_samples: int | None = None):
     """A mono signal in [-1, 1] and its sample rate.
 
+    The samples are decoded with :func:`pcm_to_float` (every PCM width and float maps full
+    scale to +-1, so unsigned 8-bit is re-centred), channels are averaged, and the result
+    is divided by its peak so the loudest sample is +-1 whatever the recording level.
     With ``path=None`` a built-in 1-second test signal at 8 kHz is synthesised (a chirp
     plus two tones), so the problem runs without any file.
     """
@@ -90,7 +122,7 @@ def load_wav(path: Union[str, os.PathLike, None] = None, max_samples: int | None
             rate, sig = wavfile.read(path)
         except ValueError as err:
             raise ValueError(f"could not read {path} as a .wav file: {err}") from err
-        sig = np.asarray(sig, dtype=np.float64)
+        sig = pcm_to_float(sig, where=str(path))
         if sig.ndim == 2:
             sig = sig.mean(axis=1)
         if sig.size < 2:

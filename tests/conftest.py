@@ -13,3 +13,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+_CUDA = pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA is not available")])
+
+
+@pytest.fixture(params=["cpu", _CUDA])
+def device(request) -> torch.device:
+    """Each numerical core test runs on the CPU, and again on CUDA when a GPU is present (the
+    ids end in ``[cuda]``/``-cuda``, and the cuda cases carry the ``cuda`` mark, so
+    ``pytest -m cuda`` runs exactly the GPU subset; see scripts/gpu-check.sh)."""
+    return torch.device(request.param)

@@ -9,15 +9,15 @@ from sirenpde.nn import MODELS, Siren, make_model
 torch.manual_seed(0)
 
 
-def closed_form_points(n=64, d=3, dtype=torch.float64):
-    return (torch.rand(n, d, dtype=dtype) * 2 - 1).requires_grad_(True)
+def closed_form_points(n=64, d=3, dtype=torch.float64, device="cpu"):
+    return (torch.rand(n, d, dtype=dtype) * 2 - 1).to(device).requires_grad_(True)
 
 
-def test_operators_on_closed_form_fields():
+def test_operators_on_closed_form_fields(device):
     # u = sin(a.x) * exp(b.x): grad, Laplacian and Hessian in closed form; float64, tol 1e-12
-    x = closed_form_points()
-    a = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
-    b = torch.tensor([0.3, 0.1, -0.7], dtype=torch.float64)
+    x = closed_form_points(device=device)
+    a = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64, device=device)
+    b = torch.tensor([0.3, 0.1, -0.7], dtype=torch.float64, device=device)
     s, c, e = torch.sin(x @ a), torch.cos(x @ a), torch.exp(x @ b)
     u = (s * e).unsqueeze(-1)
     grad = (c * e)[:, None] * a + (s * e)[:, None] * b
@@ -34,7 +34,7 @@ def test_operators_on_closed_form_fields():
     jac = operators.jacobian(v, x)
     assert torch.allclose(jac[:, 0, 1], x[:, 0], atol=1e-12)
     assert torch.allclose(jac[:, 2, 2], torch.cos(x[:, 2]), atol=1e-12)
-    assert torch.allclose(jac[:, 1, 0], torch.zeros(64, dtype=torch.float64))
+    assert torch.allclose(jac[:, 1, 0], torch.zeros(64, dtype=torch.float64, device=device))
 
 
 def test_operator_errors():
@@ -50,11 +50,11 @@ def test_operator_errors():
 
 @pytest.mark.parametrize("name", list(MODELS))
 @pytest.mark.parametrize("d,m", [(1, 1), (2, 1), (3, 2)])
-def test_jets_match_autograd_float32(name, d, m):
+def test_jets_match_autograd_float32(name, d, m, device):
     # the two engines agree to 1e-5 relative in float32 (relative to the field's scale)
     torch.manual_seed(1)
-    model = make_model(name, d, m, hidden_features=64, hidden_layers=2)
-    x = torch.rand(256, d) * 2 - 1
+    model = make_model(name, d, m, hidden_features=64, hidden_layers=2).to(device)
+    x = (torch.rand(256, d) * 2 - 1).to(device)
     jet = field(model, x, order=2, hessian=True, engine="jet")
     lap_only = field(model, x, order=2, second="laplacian", engine="jet")
     ref = field(model, x, order=2, engine="autograd")
@@ -71,13 +71,13 @@ def test_jets_match_autograd_float32(name, d, m):
 
 @pytest.mark.parametrize("name", list(MODELS))
 @pytest.mark.parametrize("d,m", [(1, 1), (2, 1), (3, 2), (2, 3)])
-def test_reverse_sweep_matches_autograd_float32(name, d, m):
+def test_reverse_sweep_matches_autograd_float32(name, d, m, device):
     # value and gradient of the explicit reverse sweep against autograd, 1e-5 relative in float32,
     # and the parameter gradients of a gradient loss (trained with one plain backward) likewise
     torch.manual_seed(4)
-    model = make_model(name, d, m, hidden_features=64, hidden_layers=2)
-    x = torch.rand(256, d) * 2 - 1
-    target = torch.randn(256, m, d).squeeze(1)
+    model = make_model(name, d, m, hidden_features=64, hidden_layers=2).to(device)
+    x = (torch.rand(256, d) * 2 - 1).to(device)
+    target = torch.randn(256, m, d).squeeze(1).to(device)
     grads = {}
     for engine in ("reverse", "autograd"):
         u = field(model, x, order=1, engine=engine)
@@ -178,10 +178,11 @@ def test_field_shapes_and_errors():
     assert field(plain, x, order=1).engine == "autograd"
 
 
-def test_field_vector_shapes():
-    model = Siren(3, 2, hidden_features=16, hidden_layers=1)
-    u = field(model, torch.rand(4, 3), order=2, hessian=True)
+def test_field_vector_shapes(device):
+    model = Siren(3, 2, hidden_features=16, hidden_layers=1).to(device)
+    u = field(model, torch.rand(4, 3, device=device), order=2, hessian=True)
     assert u.grad.shape == (4, 2, 3) and u.laplacian.shape == (4, 2) and u.hessian.shape == (4, 2, 3, 3)
+    assert u.value.device.type == u.laplacian.device.type == u.hessian.device.type == device.type
     assert u.d2(2).shape == (4, 2)
     with pytest.raises(IndexError):
         u.d2(3)

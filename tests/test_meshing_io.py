@@ -178,8 +178,12 @@ def test_level_never_crossed(method, tmp_path):
         seen = r"-?\d\.\d+ to \d\.\d+ over \d+ evaluated points"
     msg = rf"level 5\.0 was never crossed: sdf values seen ranged from {seen}"
     with pytest.raises(ValueError, match=msg):
-        mesh = quick(SPHERE, level=5.0, method=method)
-        export_ply(mesh, tmp_path / "never.ply")
+        quick(SPHERE, level=5.0, method=method)
+    # what a caller would have written instead: exporting an empty mesh is refused and leaves
+    # neither the file nor a temporary behind
+    empty = trimesh.Trimesh(np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64), process=False)
+    with pytest.raises(ValueError, match=r"refusing to write an empty mesh \(0 vertices, 0 faces\)"):
+        export_ply(empty, tmp_path / "never.ply")
     assert list(tmp_path.iterdir()) == []
 
 

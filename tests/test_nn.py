@@ -76,12 +76,12 @@ def test_siren_init_bounds():
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_models_shapes_and_config_round_trip(name):
+def test_models_shapes_and_config_round_trip(name, device):
     torch.manual_seed(0)
-    m = make_model(name, 3, 2, hidden_features=16, hidden_layers=1)
-    x = torch.rand(7, 3)
+    m = make_model(name, 3, 2, hidden_features=16, hidden_layers=1).to(device)
+    x = torch.rand(7, 3, device=device)
     assert m(x).shape == (7, 2)
-    rebuilt = build_from_config(model_config(m))
+    rebuilt = build_from_config(model_config(m)).to(device)
     rebuilt.load_state_dict(m.state_dict())
     assert torch.equal(rebuilt(x), m(x))
 

@@ -47,8 +47,9 @@ def test_xyz_reads_six_columns_with_comments_and_blank_lines(tmp_path):
 
 
 def test_xyz_single_row(tmp_path):
-    cloud = read_point_cloud(_write(tmp_path, "one.xyz", "1 2 3 1 0 0"))
-    assert cloud.points.shape == (1, 3)
+    cloud = read_point_cloud(_write(tmp_path, "one.xyz", "1 2 3 -2 0 0"))
+    np.testing.assert_array_equal(cloud.points, [[1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(cloud.normals, [[-1.0, 0.0, 0.0]])  # scaled to unit length
 
 
 @pytest.mark.parametrize("text, line, pattern", [
@@ -194,8 +195,9 @@ def test_three_columns_estimates_outward_normals_with_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"no normals; estimated .* oriented .*may be wrong for open scans"):
         cloud = read_point_cloud(path)
     dots = np.einsum("ij,ij->i", cloud.normals, radial)
-    assert dots.mean() > 0.95
-    assert (dots > 0).all()  # consistently oriented, not just mostly
+    # signed: every normal outward. Measured min 0.99825 (3.4 degrees), mean 0.99986; the
+    # bounds allow about 8 degrees at worst and 10x the mean's measured deviation
+    assert dots.min() > 0.99 and dots.mean() > 0.9985, (dots.min(), dots.mean())
 
 
 def test_three_columns_without_estimation_is_an_error(tmp_path):
@@ -207,7 +209,10 @@ def test_three_columns_without_estimation_is_an_error(tmp_path):
 def test_estimate_normals_are_outward_and_unit():
     points, radial = _sphere_cloud(n=1500, seed=2)
     normals = estimate_normals(points, knn=20)
-    assert np.einsum("ij,ij->i", normals, radial).min() > 0.9
+    # signed (estimate_normals orients outward): measured min 0.99608 (5.1 degrees), mean 0.99963;
+    # the bounds allow about 8 degrees at worst and 4x the mean's measured deviation
+    dots = np.einsum("ij,ij->i", normals, radial)
+    assert dots.min() > 0.99 and dots.mean() > 0.9985, (dots.min(), dots.mean())
     np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-12)
 
 

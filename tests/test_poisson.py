@@ -162,3 +162,48 @@ def test_poisson_defaults_scale_with_the_image():
     m = small.make_model("siren", hidden_features=32, first_omega_0=7.0)
     assert m.first_omega_0 == 7.0 and m.hidden[0].out_features == 32
     assert small.make_model("siren", hidden_features=32).first_omega_0 == 30.0 * 64 / 384
+
+
+def _write_pcm24(path, rate, codes):
+    # scipy cannot write 24-bit PCM; the standard library writes the little-endian bytes as given
+    import wave
+
+    raw = b"".join(int(c).to_bytes(3, "little", signed=True) for c in codes)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(3), w.setframerate(rate), w.writeframes(raw)
+
+
+@pytest.mark.parametrize("dtype, codes, expected", [
+    # full-scale negative -> -1, zero code -> 0, one step -> 1/2**(bits-1), top code -> 1 - step
+    ("uint8", [0, 64, 128, 129, 255], [-1.0, -0.5, 0.0, 1 / 128, 127 / 128]),
+    ("int16", [-32768, -16384, 0, 1, 32767], [-1.0, -0.5, 0.0, 2.0**-15, 1 - 2.0**-15]),
+    ("int24", [-2**23, -2**22, 0, 1, 2**23 - 1], [-1.0, -0.5, 0.0, 2.0**-23, 1 - 2.0**-23]),
+    ("int32", [-2**31, -2**30, 0, 1, 2**31 - 1], [-1.0, -0.5, 0.0, 2.0**-31, 1 - 2.0**-31]),
+    ("float32", [-1.0, -0.5, 0.0, 0.25, 0.75], [-1.0, -0.5, 0.0, 0.25, 0.75]),
+])
+def test_wav_every_width_maps_full_scale_to_one(tmp_path, dtype, codes, expected):
+    from scipy.io import wavfile
+
+    path = tmp_path / f"{dtype}.wav"
+    if dtype == "int24":
+        _write_pcm24(path, 8000, codes)
+    else:
+        wavfile.write(path, 8000, np.array(codes, dtype=dtype))
+    sig, rate = load_wav(path)
+    # the negative full-scale code is the peak, so peak normalisation leaves the decoded values
+    assert rate == 8000 and sig.dtype == np.float64
+    np.testing.assert_array_equal(sig, np.array(expected))
+
+
+def test_wav_quiet_8bit_is_centred_like_16bit(tmp_path):
+    # the same quiet tone in unsigned 8-bit and signed 16-bit decodes to the same signal: the
+    # 8-bit file is re-centred (mean 0, not 0.56) and peak-normalised identically
+    from scipy.io import wavfile
+
+    steps = np.array([0, 10, 20, 10, 0, -10, -20, -10] * 4)
+    wavfile.write(tmp_path / "u8.wav", 8000, (128 + steps).astype(np.uint8))
+    wavfile.write(tmp_path / "i16.wav", 8000, (256 * steps).astype(np.int16))
+    u8, _ = load_wav(tmp_path / "u8.wav")
+    i16, _ = load_wav(tmp_path / "i16.wav")
+    np.testing.assert_array_equal(u8, steps / 20.0)
+    np.testing.assert_array_equal(i16, steps / 20.0)

@@ -247,3 +247,64 @@ def test_evaluate_mesh_bad_input():
     degenerate = trimesh.Trimesh(np.zeros((3, 3)), [[0, 1, 2]], process=False)
     with pytest.raises(ValueError, match="mesh: the mesh has zero surface area"):
         evaluate_mesh(degenerate, sphere)
+
+
+# ------------------------------------------------------------------------ non-finite, tiny scale
+
+
+def _nan_sphere(index=5):
+    sphere = _sphere(1.0, subdivisions=2)
+    v = sphere.vertices.copy()
+    v[index] = np.nan
+    return trimesh.Trimesh(v, sphere.faces, process=False)
+
+
+@pytest.mark.parametrize("name, encoding, where", [
+    ("nan.obj", None, r"vertex 5 \(line \d+: 'v nan nan nan'\)"),
+    ("nan.ply", "ascii", r"vertex 5 \(line 16: 'nan nan nan'\)"),  # 10 header lines, vertex 0 on 11
+    ("nan.off", None, r"vertex 5 \(line 8: 'nan nan nan'\)"),  # "OFF", counts, vertex 0 on line 3
+    ("bin.ply", "binary", r"vertex 5 \(coordinates \[nan, nan, nan\]\)"),
+])
+def test_load_mesh_refuses_a_nan_vertex_naming_it(tmp_path, name, encoding, where):
+    path = tmp_path / name
+    kwargs = {"encoding": encoding} if encoding else {}
+    _nan_sphere().export(path, **kwargs)
+    with pytest.raises(ValueError, match=rf"{name}: {where} is not finite; 1 vertices have NaN"):
+        load_mesh(path)
+    # and evaluate refuses it rather than scoring the rest
+    with pytest.raises(ValueError, match=rf"{name}: vertex 5"):
+        evaluate_mesh(path, _sphere(1.0, subdivisions=2), n_samples=100)
+
+
+def test_evaluate_refuses_an_in_memory_nan_vertex():
+    with pytest.raises(ValueError, match=r"mesh: vertex 7 \[nan, nan, nan\] is not finite"):
+        evaluate_mesh(_nan_sphere(7), _sphere(1.0, subdivisions=2), n_samples=100)
+
+
+@pytest.mark.parametrize("ext", [".ply", ".stl"])  # trimesh writes .off with 10 decimals: 1e-9 is lost
+def test_tiny_mesh_is_accepted_and_scored_as_unscaled(tmp_path, ext):
+    # a unit sphere scaled by 1e-9 (as reconstruct writes a 1e-9-scale input) against the same
+    # reference scaled alike: every score is computed on the unit cube, so they must equal the
+    # unscaled scores to the files' float32 rounding (measured 1.3e-7 relative at most)
+    mesh, reference = _sphere(1.0, subdivisions=3), _sphere(1.02, subdivisions=4)
+    tiny = mesh.copy()
+    tiny.apply_scale(1e-9)
+    path = tmp_path / f"tiny{ext}"
+    tiny.export(path)
+    loaded = load_mesh(path)
+    assert len(loaded.faces) == len(mesh.faces)
+    assert loaded.area == pytest.approx(mesh.area * 1e-18, rel=1e-6)
+    small_ref = reference.copy()
+    small_ref.apply_scale(1e-9)
+    got = evaluate_mesh(loaded, small_ref, n_samples=5_000)
+    want = evaluate_mesh(mesh, reference, n_samples=5_000)
+    for key in want:
+        assert got[key] == pytest.approx(want[key], rel=1e-6, abs=1e-9), key
+
+
+def test_zero_area_is_relative_to_size():
+    # collinear triangles at 1e-9 scale still have no area relative to their size
+    flat = trimesh.Trimesh(1e-9 * np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0.0]]), [[0, 1, 2]],
+                           process=False)
+    with pytest.raises(ValueError, match="mesh: the mesh has zero surface area"):
+        evaluate_mesh(flat, _sphere(1.0, subdivisions=1))

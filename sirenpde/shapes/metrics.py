@@ -37,10 +37,73 @@ def load_mesh(path):
     if path.is_dir():
         raise ValueError(f"{path} is a directory, not a mesh file")
     try:
-        mesh = trimesh.load(path, file_type=ext[1:], force="mesh")
+        # process=False: trimesh's own processing silently drops non-finite vertices (and
+        # their faces) and merges vertices with an absolute 1e-8 tolerance, which collapses a
+        # valid mesh at 1e-9 scale to a point; both are done here, checked and scale-relative
+        mesh = trimesh.load(path, file_type=ext[1:], force="mesh", process=False)
     except Exception as err:  # trimesh raises many types for malformed files; keep the cause
         raise ValueError(f"{path}: could not be read as a {ext} mesh: {err}") from err
+    if isinstance(mesh, trimesh.Trimesh) and len(mesh.vertices):
+        bad = np.flatnonzero(~np.isfinite(mesh.vertices).all(axis=1))
+        if len(bad):
+            line = _vertex_line(path, ext, int(bad[0]))
+            where = f"line {line[0]}: {line[1]!r}" if line else f"coordinates {mesh.vertices[bad[0]].tolist()}"
+            raise ValueError(f"{path}: vertex {int(bad[0])} ({where}) is not finite; "
+                             f"{len(bad)} vertices have NaN or infinite coordinates")
+        mesh = _process_scaled(mesh)
     return _check_mesh(mesh, str(path))
+
+
+def _process_scaled(mesh):
+    """trimesh's standard processing (merging duplicate vertices) done on the mesh scaled to
+    the unit cube, so its absolute tolerances act relative to the mesh's size."""
+    import trimesh
+
+    low, high = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
+    center, side = (low + high) / 2, float((high - low).max())
+    if not side > 0:
+        return mesh
+    unit = trimesh.Trimesh((mesh.vertices - center) / side, mesh.faces, process=True)
+    return trimesh.Trimesh(unit.vertices * side + center, unit.faces, process=False)
+
+
+def _vertex_line(path: Path, ext: str, index: int):
+    """``(line number, text)`` of vertex ``index`` in a text .obj, .off or ASCII .ply file,
+    or None when the file is binary or its layout is not the plain one."""
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None  # binary formats: the caller names the vertex by index and value
+    if ext == ".obj":
+        numbers = [n for n, text in enumerate(lines, 1) if text.split()[:1] == ["v"]]
+    elif ext == ".ply":
+        try:
+            end = lines.index("end_header")
+        except ValueError:
+            return None
+        elements = [t.split() for t in lines[:end] if t.startswith("element ")]
+        if "format ascii 1.0" not in lines[:end] or not elements or elements[0][1] != "vertex":
+            return None
+        numbers = list(range(end + 2, len(lines) + 1))
+    elif ext == ".off":
+        body = [n for n, text in enumerate(lines, 1) if text.strip() and not text.lstrip().startswith("#")]
+        counts_at = 1 if lines[body[0] - 1].strip() == "OFF" else 0  # counts may follow "OFF" on its line
+        numbers = body[counts_at + 1:]
+    else:
+        return None
+    if index >= len(numbers):
+        return None
+    text = lines[numbers[index] - 1].strip()
+    # a reader may reorder vertices (an .obj with texture indices): name the line only if it
+    # really holds a non-finite coordinate
+    values = []
+    for token in text.split()[1 if ext == ".obj" else 0:][:3]:
+        try:
+            values.append(float(token))
+        except ValueError:
+            return None
+    return (numbers[index], text) if not np.all(np.isfinite(values)) else None
 
 
 def _check_mesh(mesh, name: str):
@@ -50,10 +113,16 @@ def _check_mesh(mesh, name: str):
         raise ValueError(f"{name}: expected a triangle mesh (trimesh.Trimesh), got {type(mesh).__name__}")
     if len(mesh.faces) == 0:
         raise ValueError(f"{name}: the mesh has no triangles (empty, or a point cloud rather than a mesh)")
-    if not np.isfinite(mesh.vertices).all():
-        raise ValueError(f"{name}: the mesh has NaN or infinite vertex coordinates")
-    if not mesh.area > 0:
-        raise ValueError(f"{name}: the mesh has zero surface area")
+    bad = np.flatnonzero(~np.isfinite(mesh.vertices).all(axis=1))
+    if len(bad):
+        raise ValueError(f"{name}: vertex {int(bad[0])} {mesh.vertices[bad[0]].tolist()} is not finite; "
+                         f"{len(bad)} vertices have NaN or infinite coordinates")
+    # Relative to the bounding box, so that scale alone never decides: a mesh at 1e-9 scale is
+    # as valid as at 1. Rounding leaves a flat mesh about 1e-16 diag^2 of area, far below this.
+    diagonal = float(np.linalg.norm(np.ptp(mesh.vertices[mesh.faces.ravel()], axis=0)))
+    if not mesh.area > 1e-12 * diagonal**2 or diagonal == 0:
+        raise ValueError(f"{name}: the mesh has zero surface area (area {mesh.area:.3g} for a "
+                         f"bounding-box diagonal of {diagonal:.3g})")
     return mesh
 
 
@@ -108,12 +177,17 @@ def evaluate_mesh(mesh, reference, n_samples: int = 100_000, seed: int = 0,
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     if not (np.isfinite(fscore_threshold) and fscore_threshold > 0):
         raise ValueError(f"fscore_threshold must be > 0, got {fscore_threshold!r}")
+    import trimesh
+
     center, side = unit_cube_transform(reference)
+    # Scale the meshes before sampling, not the samples after: trimesh's face normals use an
+    # absolute threshold and come out zero for a mesh at 1e-9 scale.
+    mesh, reference = (trimesh.Trimesh((m.vertices - center) / side, m.faces, process=False)
+                       for m in (mesh, reference))
     rng_mesh, rng_ref = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     cloud_mesh = sample_surface(mesh, int(n_samples), seed=rng_mesh)
     cloud_ref = sample_surface(reference, int(n_samples), seed=rng_ref)
-    x_mesh = (cloud_mesh.points - center) / side
-    x_ref = (cloud_ref.points - center) / side
+    x_mesh, x_ref = cloud_mesh.points, cloud_ref.points
 
     d_mesh, nearest_in_ref = cKDTree(x_ref).query(x_mesh, workers=-1)
     d_ref, nearest_in_mesh = cKDTree(x_mesh).query(x_ref, workers=-1)
@@ -132,8 +206,8 @@ def evaluate_mesh(mesh, reference, n_samples: int = 100_000, seed: int = 0,
     }
     if exact:
         # The same samples as above, so chamfer_l1_exact <= chamfer_l1 holds sample by sample.
-        to_ref = distance_to_mesh(x_mesh, (reference.vertices - center) / side, reference.faces)
-        to_mesh = distance_to_mesh(x_ref, (mesh.vertices - center) / side, mesh.faces)
+        to_ref = distance_to_mesh(x_mesh, reference.vertices, reference.faces)
+        to_mesh = distance_to_mesh(x_ref, mesh.vertices, mesh.faces)
         result["chamfer_l1_exact"] = 0.5 * (float(to_ref.mean()) + float(to_mesh.mean()))
     return result
 
