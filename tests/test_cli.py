@@ -11,19 +11,19 @@ def test_solve_writes_fields_figure_and_metrics(tmp_path, capsys, monkeypatch):
     import numpy as np
     import torch
 
-    import sirenpde.solver
+    import sirenpde.training
     from sirenpde.problems import get_problem
     from sirenpde.problems.image_data import pixel_grid
 
     trained = {}
-    real_fit = sirenpde.solver.fit
+    real_fit = sirenpde.training.fit
 
     def keep_model(*args, **kwargs):  # the test needs the model that wrote the fields
         result = real_fit(*args, **kwargs)
         trained["model"] = result.model
         return result
 
-    monkeypatch.setattr(sirenpde.solver, "fit", keep_model)
+    monkeypatch.setattr(sirenpde.training, "fit", keep_model)
     out = tmp_path / "run"
     rc = main(["solve", "poisson-gradient", "-O", "size=16", "--steps", "3", "--lbfgs-steps", "2",
                "--hidden-features", "16", "--hidden-layers", "1", "--out", str(out), "-q"])
