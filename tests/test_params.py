@@ -202,3 +202,20 @@ def test_multiply_equals_autograd(second):
     torch.testing.assert_close(lap, auto.laplacian, rtol=1e-10, atol=1e-10)
     if second == "hessian":
         torch.testing.assert_close(prod.hessian.movedim(-1, -3), auto.hessian, rtol=1e-10, atol=1e-10)
+
+
+def test_a_wrapper_may_name_its_inner_model():
+    from sirenpde.wrappers import ModelWrapper
+
+    class Named(ModelWrapper):  # how ShapeModel keeps its ``net`` attribute and file keys
+        inner_name = "net"
+
+    inner, other = _model("siren", 0), _model("siren", 1)
+    wrapped = Named(inner)
+    assert wrapped.net is inner and [k for k, _ in wrapped.named_parameters()][0] == "net.hidden.0.weight"
+    x = _x(5)
+    params = {f"net.{k}": v for k, v in other.named_parameters()}
+    torch.testing.assert_close(field(wrapped, x, order=2, params=params).laplacian,
+                               field(other, x, order=2).laplacian, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(field(wrapped, x, order=1, engine="autograd", params=params).grad,
+                               field(other, x, order=1).grad, rtol=1e-13, atol=1e-13)
