@@ -18,34 +18,29 @@ import numpy as np
 import torch
 from torch import nn
 
-from sirenpde.fields import supports_jets
-from sirenpde.jets import Jet
+from sirenpde.jets import Jet, multiply
 from sirenpde.problem import Constraint, Problem
 from sirenpde.problems._pde_common import model_values, panel_figure
+from sirenpde.wrappers import ModelWrapper
 
 
-class HardBoundary(nn.Module):
+class HardBoundary(ModelWrapper):
     """Wrap a model as ``u(x) = B(x) · inner(x)`` with ``B = Π_i 4 (x_i - a)(b - x_i) / (b - a)²``.
 
-    ``B`` vanishes on the boundary of ``[a, b]^d`` and peaks at 1 in the centre. When the inner
-    model has ``forward_jet`` the wrapper has one too (product rule on every jet part), so the
-    fast derivative path still applies; otherwise the wrapper works through autograd.
+    ``B`` vanishes on the boundary of ``[a, b]^d`` and peaks at 1 in the centre. The wrapper has
+    ``forward_jet`` / ``forward_grad`` exactly when the inner model has them (the product rule,
+    :func:`sirenpde.jets.multiply`, applied to the jet of ``B``), so the fast derivative paths
+    still apply; otherwise it works through autograd. ``params=`` are named ``inner.<name>``.
     """
 
     def __init__(self, inner: nn.Module, low: float = 0.0, high: float = 1.0):
-        super().__init__()
+        super().__init__(inner)
         if not high > low:
             raise ValueError(f"HardBoundary: need high > low, got {low}, {high}")
-        self.inner = inner
         self.low, self.high = float(low), float(high)
-        self.in_features = getattr(inner, "in_features", None)
-        self.out_features = getattr(inner, "out_features", None)
-        if not supports_jets(inner):
-            # an instance attribute None hides the method, so the field engine picks autograd
-            self.forward_jet = None
 
     def _factors(self, x: torch.Tensor):
-        """Per coordinate: b, b', b'' of ``b(t) = 4 (t - a)(b - t) / (b - a)²``, each ``(n, d)``."""
+        """Per coordinate: b, b', b'' of ``b(t) = 4 (t - a)(b - t) / (b - a)²``, each shaped like x."""
         a, b = self.low, self.high
         scale = 4.0 / (b - a) ** 2
         f = scale * (x - a) * (b - x)
@@ -54,44 +49,44 @@ class HardBoundary(nn.Module):
         return f, df, ddf
 
     def boundary_factor(self, x: torch.Tensor) -> torch.Tensor:
-        return self._factors(x)[0].prod(dim=1, keepdim=True)
+        """``B(x)`` as ``(..., n, 1)`` for points ``(..., n, d)``."""
+        return self._factors(x)[0].prod(dim=-1, keepdim=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.boundary_factor(x) * self.inner(x)
-
-    def forward_jet(self, x: torch.Tensor, order: int = 2, second: str = "diagonal") -> Jet:
-        inner = self.inner.forward_jet(x, order=order, second=second)
+    def boundary_jet(self, x: torch.Tensor, order: int, second: str = "diagonal") -> Jet:
+        """The jet of ``B`` at ``x (..., n, d)`` with the parts of kind ``second`` (feature axis 1)."""
         f, df, ddf = self._factors(x)
-        n, d = x.shape
+        d = x.shape[-1]
 
-        def others(i, j=None):
-            # product of f over the coordinates other than i (and j), without dividing by f
-            keep = [c for c in range(d) if c != i and c != j]
-            return f[:, keep].prod(dim=1) if keep else torch.ones_like(f[:, 0])
+        def others(*skip):
+            # product of f over the coordinates not in skip, without dividing by f (zero on the edges)
+            keep = [c for c in range(d) if c not in skip]
+            return f[..., keep].prod(dim=-1) if keep else torch.ones_like(f[..., 0])
 
-        bv = f.prod(dim=1)
-        N = inner.value
-        out = Jet(bv[:, None] * N)
+        jet = Jet(f.prod(dim=-1, keepdim=True))
         if order == 0:
-            return out
-        bg = torch.stack([df[:, i] * others(i) for i in range(d)], dim=1)  # (n, d)
-        Ng = inner.grad  # (n, d, m)
-        out.grad = bv[:, None, None] * Ng + bg[:, :, None] * N[:, None, :]
+            return jet
+        jet.grad = torch.stack([df[..., i] * others(i) for i in range(d)], dim=-1)[..., None]
         if order < 2:
-            return out
-        bd2 = torch.stack([ddf[:, i] * others(i) for i in range(d)], dim=1)
-        if inner.d2 is not None:
-            out.d2 = bv[:, None, None] * inner.d2 + 2 * bg[:, :, None] * Ng + bd2[:, :, None] * N[:, None, :]
-        if inner.hessian is not None:
-            bh = torch.stack([torch.stack([bd2[:, i] if i == j else df[:, i] * df[:, j] * others(i, j)
-                                           for j in range(d)], dim=1) for i in range(d)], dim=1)
-            cross = bg[:, :, None, None] * Ng[:, None, :, :]
-            out.hessian = (bv[:, None, None, None] * inner.hessian + cross + cross.transpose(1, 2)
-                           + bh[:, :, :, None] * N[:, None, None, :])
-        if inner.lap is not None:
-            out.lap = (bv[:, None] * inner.lap + 2 * (bg[:, :, None] * Ng).sum(dim=1)
-                       + bd2.sum(dim=1)[:, None] * N)
-        return out
+            return jet
+        d2 = torch.stack([ddf[..., i] * others(i) for i in range(d)], dim=-1)[..., None]
+        if second == "laplacian":
+            jet.lap = d2.sum(dim=-2)
+            return jet
+        jet.d2 = d2
+        if second == "hessian":
+            rows = [torch.stack([d2[..., i, 0] if i == j else df[..., i] * df[..., j] * others(i, j)
+                                 for j in range(d)], dim=-1) for i in range(d)]
+            jet.hessian = torch.stack(rows, dim=-2)[..., None]
+        return jet
+
+    def transform(self, x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        return self.boundary_factor(x) * value
+
+    def transform_jet(self, x: torch.Tensor, jet: Jet, order: int, second: str) -> Jet:
+        return multiply(self.boundary_jet(x, order, second), jet)
+
+    def transform_grad(self, x: torch.Tensor, jet: Jet) -> Jet:
+        return multiply(self.boundary_jet(x, 1), jet)
 
 
 class HelmholtzSquare(Problem):

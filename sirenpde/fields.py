@@ -17,6 +17,10 @@ attribute      m == 1 (scalar field)   m > 1
 ``d2(i)``      (n, 1)                  (n, m)
 ``hessian``    (n, d, d)               (n, m, d, d)
 =============  ======================  ==========================
+
+A batch of ``B`` instances (points ``x (B, n, d)``, a hypernetwork's, or per-instance
+``params``) puts ``B`` in front of every shape in the table: ``value (B, n, m)``, ``grad
+(B, n, d)`` for a scalar field, and so on, with all three engines.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 
 from sirenpde import operators
 from sirenpde.jets import SECOND, Jet
@@ -53,7 +58,7 @@ class Field:
 
     @property
     def out_features(self) -> int:
-        return self.value.shape[1]
+        return self.value.shape[-1]
 
     def _need(self, order: int, what: str) -> None:
         if self.order < order:
@@ -62,7 +67,7 @@ class Field:
 
     def _squeeze(self, t: Tensor) -> Tensor:
         # channels-first per point; a scalar field drops the channel axis of derivatives
-        return t[:, 0] if self.out_features == 1 else t
+        return t.select(self.x.ndim - 1, 0) if self.out_features == 1 else t
 
     # -- first derivatives -----------------------------------------------------------------
     @property
@@ -71,9 +76,9 @@ class Field:
         self._need(1, "jacobian/grad")
         if "jac" not in self._cache:
             if self._jet is not None:
-                self._cache["jac"] = self._jet.grad.transpose(1, 2)
+                self._cache["jac"] = self._jet.grad.transpose(-1, -2)
             else:
-                self._cache["jac"] = operators.jacobian(self.value, self.x)
+                self._cache["jac"] = _jacobian(self.value, self.x)
         return self._cache["jac"]
 
     @property
@@ -90,26 +95,26 @@ class Field:
         return part
 
     def _d2_all(self) -> Tensor:
-        """Diagonal second derivatives as ``(n, d, m)``."""
+        """Diagonal second derivatives as ``(n, d, m)`` (``B`` in front when batched)."""
         self._need(2, "second derivatives")
         if "d2" not in self._cache:
             if self._jet is not None:
                 self._cache["d2"] = self._jet_part("d2", "d2(i)")
             else:
-                jac = self.jacobian  # (n, m, d)
+                jac = self.jacobian  # (..., n, m, d)
                 cols = []
-                for i in range(self.x.shape[1]):
-                    per_channel = [operators.gradient(jac[:, j, i], self.x)[:, i] for j in range(self.out_features)]
+                for i in range(self.x.shape[-1]):
+                    per_channel = [_grad(jac[..., j, i], self.x)[..., i] for j in range(self.out_features)]
                     cols.append(torch.stack(per_channel, dim=-1))
-                self._cache["d2"] = torch.stack(cols, dim=1)
+                self._cache["d2"] = torch.stack(cols, dim=-2)
         return self._cache["d2"]
 
     def d2(self, i: int) -> Tensor:
         """Second derivative along coordinate ``i``: ``(n, m)``."""
-        d = self.x.shape[1]
+        d = self.x.shape[-1]
         if not 0 <= i < d:
             raise IndexError(f"coordinate index {i} out of range for {d}-dimensional input")
-        return self._d2_all()[:, i]
+        return self._d2_all()[..., i, :]
 
     @property
     def laplacian(self) -> Tensor:
@@ -117,7 +122,7 @@ class Field:
         if self._jet is not None and self._jet.lap is not None:
             self._need(2, "laplacian")
             return self._jet.lap
-        return self._d2_all().sum(dim=1)
+        return self._d2_all().sum(dim=-2)
 
     @property
     def hessian(self) -> Tensor:
@@ -125,22 +130,22 @@ class Field:
         self._need(2, "hessian")
         if "hess" not in self._cache:
             if self._jet is not None:
-                h = self._jet_part("hessian", "hessian").permute(0, 3, 1, 2)
+                h = self._jet_part("hessian", "hessian").movedim(-1, -3)
             else:
                 jac = self.jacobian
-                h = torch.stack([operators.jacobian(jac[:, j], self.x) for j in range(self.out_features)], dim=1)
+                h = torch.stack([_jacobian(jac[..., j, :], self.x) for j in range(self.out_features)], dim=-3)
             self._cache["hess"] = h
         return self._squeeze(self._cache["hess"])
 
 
 def field(model: nn.Module, x: Tensor, order: int = 2, second: str = "diagonal",
-          engine: str = "auto", hessian: bool = False) -> Field:
+          engine: str = "auto", hessian: bool = False, params: Optional[dict] = None) -> Field:
     """Evaluate ``model`` at ``x`` with derivatives up to ``order`` (0, 1 or 2).
 
     Parameters
     ----------
     model : nn.Module or callable mapping (n, d) to (n, m)
-    x : (n, d) tensor
+    x : (n, d) tensor, or (B, n, d) for a batch of instances (see the module docstring)
     order : int
         Highest derivative order needed.
     second : {"diagonal", "laplacian", "hessian"}
@@ -155,6 +160,11 @@ def field(model: nn.Module, x: Tensor, order: int = 2, second: str = "diagonal",
         against one per input coordinate) and jets otherwise; autograd for other modules.
     hessian : bool
         Shorthand for ``second="hessian"``.
+    params : mapping from parameter name to tensor, optional
+        Replaces the model's own parameters for this evaluation (names as in
+        ``model.named_parameters()``, a leading instance axis ``B`` allowed with ``x (B, n, d)``);
+        passed to ``forward_jet`` / ``forward_grad``, and through ``torch.func.functional_call``
+        for the autograd engine.
     """
     if hessian:
         second = "hessian"
@@ -164,13 +174,13 @@ def field(model: nn.Module, x: Tensor, order: int = 2, second: str = "diagonal",
         raise ValueError(f"unknown derivative engine {engine!r}; valid engines: {', '.join(ENGINES)}")
     if order not in (0, 1, 2):
         raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
-    if not isinstance(x, Tensor) or x.ndim != 2:
-        raise ValueError(f"x must be an (n, d) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+    if not isinstance(x, Tensor) or x.ndim not in (2, 3):
+        raise ValueError(f"x must be an (n, d) or (B, n, d) tensor, got {getattr(x, 'shape', type(x).__name__)}")
     # For first derivatives alone, reverse mode carries one row per output back through the
     # layers and forward jets one row per input coordinate; the explicit sweep also avoids
     # double backward (benchmarks/derivatives.py). For second derivatives jets win by 1.9-2.5x.
     if engine == "auto":
-        if order == 1 and supports_reverse(model) and _out_features(model) <= x.shape[1]:
+        if order == 1 and supports_reverse(model) and _out_features(model) <= x.shape[-1]:
             engine = "reverse"
         elif supports_jets(model):
             engine = "jet"
@@ -179,19 +189,37 @@ def field(model: nn.Module, x: Tensor, order: int = 2, second: str = "diagonal",
             raise ValueError("engine='reverse' gives first derivatives only; use 'jet' or 'autograd' for order 2")
         if not supports_reverse(model):
             raise ValueError(f"engine='reverse' needs a model with forward_grad; {type(model).__name__} has none")
-        jet = model.forward_grad(x)
+        jet = model.forward_grad(x) if params is None else model.forward_grad(x, params=params)
         return Field(x, jet.value, order, "reverse", jet=jet, second=second)
     if engine == "jet":
         if not supports_jets(model):
             raise ValueError(f"engine='jet' needs a model with forward_jet; {type(model).__name__} has none")
-        jet = model.forward_jet(x, order=order, second=second)
+        jet = (model.forward_jet(x, order=order, second=second) if params is None
+               else model.forward_jet(x, order=order, second=second, params=params))
         return Field(x, jet.value, order, "jet", jet=jet, second=second)
     if order > 0 and not x.requires_grad:
         x = x.detach().requires_grad_(True)
-    value = model(x)
-    if value.ndim == 1:
+    if params is not None:
+        unknown = sorted(set(params) - {name for name, _ in model.named_parameters()})
+        if unknown:
+            raise ValueError(f"field: unknown parameter names {unknown} for {type(model).__name__}")
+    value = model(x) if params is None else functional_call(model, dict(params), (x,))
+    if value.ndim == x.ndim - 1:
         value = value.unsqueeze(-1)
     return Field(x, value, order, "autograd", second=second)
+
+
+def _grad(u: Tensor, x: Tensor) -> Tensor:
+    """Per-point gradient of ``u`` (one value per point, any leading axes) with respect to ``x``."""
+    (g,) = torch.autograd.grad(u.sum(), x, create_graph=True, allow_unused=True)
+    return torch.zeros_like(x) if g is None else g
+
+
+def _jacobian(u: Tensor, x: Tensor) -> Tensor:
+    """``u (..., n, m)`` -> ``(..., n, m, d)``; the unbatched case is :func:`operators.jacobian`."""
+    if x.ndim == 2:
+        return operators.jacobian(u, x)
+    return torch.stack([_grad(u[..., j], x) for j in range(u.shape[-1])], dim=-2)
 
 
 def _out_features(model) -> int:

@@ -9,6 +9,9 @@ A jet of a hidden layer ``h`` holds, for ``n`` points in ``d`` input dimensions 
 * ``lap``     ``(n, m)``          the Laplacian alone, when the diagonal is not needed
 * ``hessian`` ``(n, d, d, m)``    d2h/dx_i dx_j (only when asked for)
 
+A batch of ``B`` instances (a hypernetwork's, each with its own weights) puts one more axis
+in front of every part: ``value (B, n, m)``, ``grad (B, n, d, m)``, and so on.
+
 A linear layer acts on every part alike (the bias only on the value), so all parts are
 stacked into one tall matrix and multiplied once: that single large matmul is what makes
 jets cheaper than nested autograd on a CPU. An elementwise activation ``s`` acts by the
@@ -56,20 +59,41 @@ class Jet:
         return [p for p in (self.value, self.grad, self.d2, self.hessian, self.lap) if p is not None]
 
     def linear(self, weight: Tensor, bias: Optional[Tensor]) -> "Jet":
-        """Apply ``z = h W^T + b`` to every part with one matmul."""
+        """Apply ``z = h W^T + b`` to every part with one matmul.
+
+        ``weight (out, m)`` and ``bias (out,)`` are shared by every point, whatever leading axes
+        the parts carry; ``weight (B, out, m)`` and ``bias (B, out)`` act per instance on a
+        batched jet whose parts all lead with the instance axis ``B``.
+        """
+        if weight.ndim == 3:
+            return self._linear_batched(weight, bias)
         parts = self._parts()
         m = self.value.shape[-1]
         sizes = [p.numel() // m for p in parts]
-        flat = torch.cat([p.reshape(-1, m) for p in parts], dim=0) if len(parts) > 1 else parts[0]
+        flat = torch.cat([p.reshape(-1, m) for p in parts], dim=0) if len(parts) > 1 else parts[0].reshape(-1, m)
         out = flat @ weight.T
         chunks = list(torch.split(out, sizes, dim=0))
-        value = chunks.pop(0)
+        value = chunks.pop(0).reshape(*self.value.shape[:-1], weight.shape[0])
         if bias is not None:
-            value = value + bias
+            value = value + (bias.unsqueeze(1) if bias.ndim == 2 else bias)
         new = [value]
         for p in parts[1:]:
             new.append(chunks.pop(0).reshape(*p.shape[:-1], weight.shape[0]))
         return self._rebuild(new)
+
+    def _linear_batched(self, weight: Tensor, bias: Optional[Tensor]) -> "Jet":
+        parts = self._parts()
+        b, m = self.value.shape[0], self.value.shape[-1]
+        if self.value.ndim != 3 or weight.shape[0] != b:
+            raise ValueError(f"batched weight of shape {tuple(weight.shape)} needs a jet of {weight.shape[0]} "
+                             f"instances, value (B, n, m); got value {tuple(self.value.shape)}")
+        sizes = [p[0].numel() // m for p in parts]
+        flat = torch.cat([p.reshape(b, -1, m) for p in parts], dim=1) if len(parts) > 1 else parts[0]
+        out = torch.bmm(flat, weight.transpose(1, 2))
+        chunks = list(torch.split(out, sizes, dim=1))
+        if bias is not None:
+            chunks[0] = chunks[0] + (bias.unsqueeze(1) if bias.ndim == 2 else bias)
+        return self._rebuild([c.reshape(*p.shape[:-1], weight.shape[1]) for c, p in zip(chunks, parts)])
 
     def _rebuild(self, parts: list[Tensor]) -> "Jet":
         it = iter(parts)
@@ -82,30 +106,26 @@ class Jet:
         )
 
     def activate(self, act: JetActivation) -> "Jet":
-        """Apply an elementwise activation by the chain rule."""
+        """Apply an elementwise activation by the chain rule (any leading axes)."""
         s, ds, dds = act(self.value)
         grad = d2 = hessian = lap = None
         if self.grad is not None:
-            dsu = ds.unsqueeze(1)
+            dsu = ds.unsqueeze(-2)
             grad = dsu * self.grad
             if self.d2 is not None:
                 d2 = dsu * self.d2
                 if dds is not None:
-                    d2 = d2 + dds.unsqueeze(1) * self.grad.square()
+                    d2 = d2 + dds.unsqueeze(-2) * self.grad.square()
             if self.hessian is not None:
-                hessian = ds[:, None, None] * self.hessian
+                hessian = ds[..., None, None, :] * self.hessian
                 if dds is not None:
-                    outer = self.grad.unsqueeze(2) * self.grad.unsqueeze(1)
-                    hessian = hessian + dds[:, None, None] * outer
+                    outer = self.grad.unsqueeze(-2) * self.grad.unsqueeze(-3)
+                    hessian = hessian + dds[..., None, None, :] * outer
             if self.lap is not None:
                 lap = ds * self.lap
                 if dds is not None:
-                    lap = lap + dds * self.grad.square().sum(dim=1)
+                    lap = lap + dds * self.grad.square().sum(dim=-2)
         return Jet(s, grad, d2, hessian, lap)
-
-    def map_features(self, fn: Callable[[Tensor], Tensor]) -> "Jet":
-        """Apply the same feature-axis linear map (e.g. a slice, a concat partner) to all parts."""
-        return self._rebuild([fn(p) for p in self._parts()])
 
 
 def concat(jets: list[Jet]) -> Jet:
@@ -122,25 +142,28 @@ def _zero_second(x: Tensor, m: int, order: int, second: str, grad: Tensor) -> Je
     """Attach zero second-order parts of the kind ``second`` to a jet with value and grad."""
     if second not in SECOND:
         raise ValueError(f"second must be one of {SECOND}, got {second!r}")
-    n, d = x.shape
+    lead, d = x.shape[:-1], x.shape[-1]
     jet = Jet(grad.new_zeros(0), grad)
     if order < 2:
         return jet
     if second == "laplacian":
-        jet.lap = x.new_zeros(n, m)
+        jet.lap = x.new_zeros(*lead, m)
     else:
-        jet.d2 = x.new_zeros(n, d, m)
+        jet.d2 = x.new_zeros(*lead, d, m)
         if second == "hessian":
-            jet.hessian = x.new_zeros(n, d, d, m)
+            jet.hessian = x.new_zeros(*lead, d, d, m)
     return jet
 
 
 def input_jet(x: Tensor, order: int, second: str = "diagonal") -> Jet:
-    """The jet of the identity map x -> x: grad is the identity, second derivatives vanish."""
-    n, d = x.shape
+    """The jet of the identity map x -> x: grad is the identity, second derivatives vanish.
+
+    ``x`` is ``(n, d)`` or batched ``(B, n, d)``; the parts lead with the same axes.
+    """
+    d = x.shape[-1]
     if order == 0:
         return Jet(x)
-    eye = torch.eye(d, dtype=x.dtype, device=x.device).expand(n, d, d)
+    eye = torch.eye(d, dtype=x.dtype, device=x.device).expand(*x.shape, d)
     jet = _zero_second(x, d, order, second, eye)
     jet.value = x
     return jet
@@ -151,19 +174,61 @@ def first_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor], order: int,
     """``z = x W^T + b`` as a jet, without multiplying by the identity.
 
     dz/dx_i is column i of W for every point, and all second derivatives are zero, so the
-    first layer costs one ordinary matmul whatever the order.
+    first layer costs one ordinary matmul whatever the order. ``x (n, d)`` with ``weight
+    (h, d)``; or batched ``x (B, n, d)`` with a shared ``weight (h, d)`` or per-instance
+    ``weight (B, h, d)`` and ``bias (B, h)``.
     """
-    n = x.shape[0]
-    value = x @ weight.T
-    if bias is not None:
-        value = value + bias
+    if weight.ndim == 3:
+        value = torch.bmm(x, weight.transpose(1, 2))
+        if bias is not None:
+            value = value + (bias.unsqueeze(1) if bias.ndim == 2 else bias)
+        columns = weight.transpose(1, 2).unsqueeze(1)  # (B, 1, d, h)
+    else:
+        value = x @ weight.T
+        if bias is not None:
+            value = value + (bias.unsqueeze(1) if bias.ndim == 2 else bias)
+        columns = weight.T
     if order == 0:
         return Jet(value)
-    d = x.shape[1]
-    grad = weight.T.unsqueeze(0).expand(n, d, weight.shape[0])
-    jet = _zero_second(x, weight.shape[0], order, second, grad)
+    grad = columns.expand(*x.shape, weight.shape[-2])
+    jet = _zero_second(x, weight.shape[-2], order, second, grad)
     jet.value = value
     return jet
+
+
+def _laplacian_part(jet: Jet) -> Optional[Tensor]:
+    if jet.lap is not None:
+        return jet.lap
+    return jet.d2.sum(dim=-2) if jet.d2 is not None else None
+
+
+def multiply(a: Jet, b: Jet) -> Jet:
+    """The jet of the pointwise product ``a * b`` of two jets, by the product rule.
+
+    Both jets describe fields at the same points, with the same leading axes (points, or
+    instances and points); their feature axes broadcast, so a scalar factor ``(n, 1)`` can
+    multiply an ``(n, m)`` field. A part is in the result when both factors carry it, and a
+    Laplacian when either carries one and the other a Laplacian or a diagonal::
+
+        d(ab) = a db + b da,   d2(ab) = a d2b + 2 da db + b d2a,
+        H(ab) = a Hb + da (x) db + db (x) da + b Ha,   lap(ab) = a lap b + 2 da . db + b lap a
+    """
+    out = Jet(a.value * b.value)
+    if a.grad is None or b.grad is None:
+        return out
+    av, bv = a.value.unsqueeze(-2), b.value.unsqueeze(-2)
+    out.grad = av * b.grad + a.grad * bv
+    if a.d2 is not None and b.d2 is not None:
+        out.d2 = av * b.d2 + 2 * a.grad * b.grad + a.d2 * bv
+    if a.hessian is not None and b.hessian is not None:
+        cross = a.grad.unsqueeze(-2) * b.grad.unsqueeze(-3)
+        out.hessian = (av.unsqueeze(-2) * b.hessian + cross + cross.transpose(-2, -3)
+                       + a.hessian * bv.unsqueeze(-2))
+    if a.lap is not None or b.lap is not None:
+        a_lap, b_lap = _laplacian_part(a), _laplacian_part(b)
+        if a_lap is not None and b_lap is not None:
+            out.lap = a.value * b_lap + 2 * (a.grad * b.grad).sum(dim=-2) + a_lap * b.value
+    return out
 
 
 # --- activations with their first two derivatives ------------------------------------------

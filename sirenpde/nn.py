@@ -2,7 +2,12 @@
 
 Every model maps ``(n, in_features)`` to ``(n, out_features)`` and also implements
 ``forward_jet(x, order, second)``, which returns the value and its derivatives with
-respect to ``x`` in one pass (see :mod:`sirenpde.jets`).
+respect to ``x`` in one pass (see :mod:`sirenpde.jets`), and ``forward_grad(x)``, the value
+and first derivatives by one explicit reverse sweep.
+
+All three take ``params=``: tensors by parameter name that replace the module's own for that
+call, either of the parameters' own shapes or with a leading instance axis ``B`` for a batch
+of instances at points ``(B, n, d)`` (see :mod:`sirenpde.params`).
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from torch import Tensor, nn
 
 from sirenpde import jets
 from sirenpde.jets import Jet
+from sirenpde.params import linear, resolve_params, sweep_weight
 from sirenpde.registry import MODELS  # name -> class, defined there so names load without torch
 
 
@@ -35,6 +41,7 @@ class MLP(nn.Module):
             raise ValueError(f"{type(self).__name__}: hidden_layers must be an integer >= 0, got {hidden_layers!r}")
         self.in_features = in_features
         self.out_features = out_features
+        self.hidden_features = hidden_features
         first_in = encoded_features or in_features
         sizes = [first_in] + [hidden_features] * (hidden_layers + 1)
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
@@ -47,10 +54,18 @@ class MLP(nn.Module):
     def _act_jet(self, layer: int) -> jets.JetActivation:
         raise NotImplementedError
 
-    def _affine(self, layer: int) -> tuple[Tensor, Tensor]:
-        """Weight and bias that hidden layer ``layer`` applies before its activation."""
-        lin = self.hidden[layer]
-        return lin.weight, lin.bias
+    def _affine(self, layer: int, params: Optional[dict] = None) -> tuple[Tensor, Tensor]:
+        """Weight and bias that hidden layer ``layer`` applies before its activation, from
+        ``params`` (resolved, every name present) or the module."""
+        if params is None:
+            lin = self.hidden[layer]
+            return lin.weight, lin.bias
+        return params[f"hidden.{layer}.weight"], params[f"hidden.{layer}.bias"]
+
+    def _output_affine(self, params: Optional[dict] = None) -> tuple[Tensor, Tensor]:
+        if params is None:
+            return self.output.weight, self.output.bias
+        return params["output.weight"], params["output.bias"]
 
     def _act_slope(self, z: Tensor, layer: int) -> tuple[Tensor, Tensor]:
         """The activation and its derivative at ``z``, both differentiable."""
@@ -68,68 +83,80 @@ class MLP(nn.Module):
     def _check_input(self, x: Tensor) -> None:
         if not isinstance(x, Tensor):
             raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
-        if x.ndim != 2 or x.shape[1] != self.in_features:
+        if x.ndim not in (2, 3) or x.shape[-1] != self.in_features:
             raise ValueError(f"{type(self).__name__} expects input of shape (n, {self.in_features}), "
-                             f"got {tuple(x.shape)}")
+                             f"got {tuple(x.shape)} (or (B, n, {self.in_features}) for a batch of instances)")
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, params: Optional[dict] = None) -> Tensor:
+        """The output at ``x (n, in)`` as ``(n, out)``; batched ``x (B, n, in)`` gives ``(B, n, out)``.
+
+        ``params`` : optional mapping from parameter name (as in ``named_parameters()``) to a
+        tensor that replaces that parameter for this call, of its own shape or with a leading
+        instance axis ``B``; names left out use the module's own (:mod:`sirenpde.params`).
+        """
         self._check_input(x)
+        p = resolve_params(self, params, x)
         h = self.encode(x)
         for i in range(len(self.hidden)):
-            weight, bias = self._affine(i)
-            h = self._act(torch.addmm(bias, h, weight.T), i)
-        return self.output(h)
+            h = self._act(linear(h, *self._affine(i, p)), i)
+        return linear(h, *self._output_affine(p))
 
-    def forward_jet(self, x: Tensor, order: int = 2, second: str = "diagonal") -> Jet:
+    def forward_jet(self, x: Tensor, order: int = 2, second: str = "diagonal",
+                    params: Optional[dict] = None) -> Jet:
         """Value and derivatives with respect to ``x`` of the output.
 
         Returns a :class:`~sirenpde.jets.Jet` with ``value (n, out)``, ``grad (n, d, out)``
         (order >= 1) and, for order 2, by ``second``: ``d2 (n, d, out)`` ("diagonal"),
         ``lap (n, out)`` ("laplacian", cheapest) or ``d2`` and ``hessian (n, d, d, out)``
-        ("hessian").
+        ("hessian"). Batched ``x (B, n, d)`` puts ``B`` in front of every part. ``params`` as
+        in :meth:`forward`.
         """
         self._check_input(x)
         if order not in (0, 1, 2):
             raise ValueError(f"jet order must be 0, 1 or 2, got {order!r}")
+        p = resolve_params(self, params, x)
         enc = self.encode_jet(x, order, second)
-        weight, bias = self._affine(0)
+        weight, bias = self._affine(0, p)
         if enc is None:
             jet = jets.first_linear(x, weight, bias, order, second)
         else:
             jet = enc.linear(weight, bias)
         jet = jet.activate(self._act_jet(0))
         for i in range(1, len(self.hidden)):
-            jet = jet.linear(*self._affine(i)).activate(self._act_jet(i))
-        return jet.linear(self.output.weight, self.output.bias)
+            jet = jet.linear(*self._affine(i, p)).activate(self._act_jet(i))
+        return jet.linear(*self._output_affine(p))
 
-    def forward_grad(self, x: Tensor) -> Jet:
+    def forward_grad(self, x: Tensor, params: Optional[dict] = None) -> Jet:
         """Value and first derivatives with respect to ``x`` by a forward pass and one explicit
         reverse sweep through the layers (reverse-mode first-order jet).
 
         The sweep carries ``out_features`` rows per point back through the layers where forward
         jets carry ``in_features``, and it is built from ordinary differentiable operations, so a
         loss on the gradient trains with one plain backward pass (no double backward). Returns a
-        :class:`~sirenpde.jets.Jet` with ``value (n, out)`` and ``grad (n, d, out)``.
+        :class:`~sirenpde.jets.Jet` with ``value (n, out)`` and ``grad (n, d, out)``, with ``B``
+        in front for batched ``x (B, n, d)``. ``params`` as in :meth:`forward`.
         """
         self._check_input(x)
+        p = resolve_params(self, params, x)
         enc = self.encode_jet(x, 1, "diagonal")
         h = x if enc is None else enc.value
         weights, slopes = [], []
         for i in range(len(self.hidden)):
-            weight, bias = self._affine(i)
-            h, slope = self._act_slope(torch.addmm(bias, h, weight.T), i)
-            weights.append(weight)
-            slopes.append(slope)
-        value = torch.addmm(self.output.bias, h, self.output.weight.T)
-        # delta[j] = d out_j / d (pre-activation of the current layer): (out, n, hidden)
-        delta = slopes[-1] * self.output.weight[:, None, :]
+            weight, bias = self._affine(i, p)
+            h, slope = self._act_slope(linear(h, weight, bias), i)
+            weights.append(sweep_weight(weight))
+            slopes.append(slope.unsqueeze(-3))  # room for the output axis: (..., 1, n, hidden)
+        out_weight, out_bias = self._output_affine(p)
+        value = linear(h, out_weight, out_bias)
+        # delta[..., j, :, :] = d out_j / d (pre-activation of the current layer): (..., out, n, hidden)
+        delta = slopes[-1] * out_weight.unsqueeze(-2)
         for weight, slope in zip(weights[:0:-1], slopes[-2::-1]):
             delta = (delta @ weight) * slope
-        grad = delta @ weights[0]  # (out, n, first-layer inputs)
+        grad = delta @ weights[0]  # (..., out, n, first-layer inputs)
         if enc is None:
-            grad = grad.permute(1, 2, 0)
-        else:  # chain rule through the fixed encoding, whose jet holds d enc / d x as (n, d, E)
-            grad = torch.einsum("mne,nde->ndm", grad, enc.grad)
+            grad = grad.movedim(-3, -1)
+        else:  # chain rule through the fixed encoding, whose jet holds d enc / d x as (..., n, d, E)
+            grad = torch.einsum("...mne,...nde->...ndm", grad, enc.grad)
         return Jet(value, grad)
 
 
@@ -174,11 +201,12 @@ class Siren(MLP):
     def _w0(self, layer: int) -> float:
         return self.first_omega_0 if layer == 0 else self.hidden_omega_0
 
-    def _affine(self, layer: int) -> tuple[Tensor, Tensor]:
+    def _affine(self, layer: int, params: Optional[dict] = None) -> tuple[Tensor, Tensor]:
         # sin(w0 (W h + b)) computed as sin((w0 W) h + w0 b): scaling the small weight matrix
         # spares a multiplication of every (points x features) pre-activation, in every engine
-        w0, lin = self._w0(layer), self.hidden[layer]
-        return w0 * lin.weight, w0 * lin.bias
+        weight, bias = super()._affine(layer, params)
+        w0 = self._w0(layer)
+        return w0 * weight, w0 * bias
 
     def _act(self, z: Tensor, layer: int) -> Tensor:
         return torch.sin(z)
@@ -303,7 +331,7 @@ def model_config(model: nn.Module) -> dict:
     else:
         raise ValueError(f"model_config: {type(model).__name__} is not a built-in sirenpde model")
     cfg = {"name": name, "in_features": model.in_features, "out_features": model.out_features,
-           "hidden_features": model.output.in_features, "hidden_layers": len(model.hidden) - 1}
+           "hidden_features": model.hidden_features, "hidden_layers": len(model.hidden) - 1}
     if isinstance(model, Siren):
         cfg.update(first_omega_0=model.first_omega_0, hidden_omega_0=model.hidden_omega_0)
     elif isinstance(model, PositionalEncodingMLP):

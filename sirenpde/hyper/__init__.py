@@ -1,0 +1,26 @@
+"""Hypernetworks: one trained model answers a whole family of problems.
+
+:mod:`~sirenpde.hyper.conditioned` holds the conditioned Sirens (film, full, concat),
+:mod:`~sirenpde.hyper.encoders` the encoders from observed data to a condition, and
+:mod:`~sirenpde.hyper.family` the families of problems they are trained on.
+"""
+from sirenpde.hyper.conditioned import (CONDITIONINGS, BoundConditioned, ConcatSiren, ConditionedSiren,
+                                        FiLMSiren, HyperSiren, conditioned_siren)
+from sirenpde.hyper.encoders import CNNEncoder, SetEncoder
+from sirenpde.hyper.family import Family
+from sirenpde.hyper.poisson_family import PoissonBump, PoissonFamily
+
+FAMILIES: dict[str, type[Family]] = {"poisson-family": PoissonFamily}
+
+
+def get_family(name: str, **kwargs) -> Family:
+    """Build a family by name: one of ``FAMILIES``."""
+    try:
+        cls = FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"unknown family {name!r}; valid families: {', '.join(FAMILIES)}") from None
+    return cls(**kwargs)
+
+__all__ = ["CONDITIONINGS", "FAMILIES", "BoundConditioned", "CNNEncoder", "ConcatSiren", "ConditionedSiren",
+           "FiLMSiren", "Family", "HyperSiren", "PoissonBump", "PoissonFamily", "SetEncoder", "conditioned_siren",
+           "get_family"]

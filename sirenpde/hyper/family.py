@@ -1,0 +1,127 @@
+"""Families of problems: a problem with parameters, for a conditioned model to learn at once.
+
+A :class:`Family` names its parameters and their ranges, draws parameter vectors ``p (n, P)``
+(with a fixed held-out set from its own seed), and has constraints whose residuals read ``p``
+from the batch. A family batch leads with the instance axis: ``batch["x"] (B, n, d)`` and
+``batch["p"] (B, P)``, and a family constraint's sampler is called as ``sampler(p, n, generator)``
+(``n`` points for each of the ``B`` members); otherwise it is an ordinary
+:class:`~sirenpde.problem.Constraint` (name, order, second, weight, share, reduction, ``loss``).
+``instance(p)`` is the ordinary single :class:`~sirenpde.problem.Problem` of one member.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sirenpde.problem import Constraint, Problem
+
+
+class Family:
+    """Base class of the families; subclasses set the attributes and the methods that raise.
+
+    Attributes
+    ----------
+    name : str
+    in_features, out_features : int, of every member's field
+    parameters : dict name -> (low, high), the trained range of each parameter, in order
+    held_out_seed : int, seed of :meth:`held_out`
+    extrapolate : bool, allow parameters outside the ranges (a constructor argument)
+    """
+
+    name: str = "family"
+    in_features: int = 2
+    out_features: int = 1
+    parameters: dict[str, tuple[float, float]] = {}
+    held_out_seed: int = 20260101
+
+    def __init__(self, extrapolate: bool = False):
+        self.extrapolate = bool(extrapolate)
+        self.low = torch.tensor([lo for lo, _ in self.parameters.values()], dtype=torch.float64)
+        self.high = torch.tensor([hi for _, hi in self.parameters.values()], dtype=torch.float64)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.parameters)
+
+    @property
+    def cond_features(self) -> int:
+        """Length of a parameter vector, and of the condition made from it."""
+        return len(self.parameters)
+
+    # -- parameters ---------------------------------------------------------------------------
+    def sample(self, n: int, generator: Optional[torch.Generator] = None, dtype=torch.float32) -> Tensor:
+        """``n`` parameter vectors drawn uniformly from the ranges: ``(n, P)``."""
+        u = torch.rand(int(n), self.cond_features, generator=generator, dtype=torch.float64)
+        return (self.low + u * (self.high - self.low)).to(dtype)
+
+    def held_out(self, n: int, dtype=torch.float32) -> Tensor:
+        """A fixed set of ``n`` members drawn from the family's own seed (never trained on)."""
+        return self.sample(n, torch.Generator().manual_seed(self.held_out_seed), dtype)
+
+    def check(self, p) -> Tensor:
+        """``p`` as a ``(B, P)`` tensor after checking its shape and, unless ``extrapolate``, that
+        every parameter lies in its range (ValueError naming the parameter and the range)."""
+        p = torch.as_tensor(p)
+        if p.ndim == 1:
+            p = p[None]
+        if p.ndim != 2 or p.shape[1] != self.cond_features:
+            raise ValueError(f"{self.name}: parameters must be ({self.cond_features},) or (B, {self.cond_features}) "
+                             f"for {', '.join(self.names)}; got shape {tuple(p.shape)}")
+        if not torch.isfinite(p).all():
+            raise ValueError(f"{self.name}: parameters must be finite, got {p.tolist()}")
+        if not self.extrapolate:
+            lo, hi = self.low.to(p.dtype), self.high.to(p.dtype)
+            for j, name in enumerate(self.names):
+                bad = (p[:, j] < lo[j]) | (p[:, j] > hi[j])
+                if bad.any():
+                    value = float(p[bad.nonzero()[0, 0], j])
+                    raise ValueError(f"{self.name}: {name} = {value:g} is outside the trained range "
+                                     f"[{float(lo[j]):g}, {float(hi[j]):g}]; pass extrapolate=True to allow it")
+        self.check_valid(p)
+        return p
+
+    def check_valid(self, p: Tensor) -> None:
+        """Refuse parameters that make no sense even when extrapolating (override as needed)."""
+
+    def condition(self, p: Tensor) -> Tensor:
+        """The condition ``z (B, P)`` a model reads: each parameter mapped from its range to [-1, 1]."""
+        lo, hi = self.low.to(p.dtype).to(p.device), self.high.to(p.dtype).to(p.device)
+        return 2.0 * (p - lo) / (hi - lo) - 1.0
+
+    # -- to be specialised --------------------------------------------------------------------
+    def constraints(self) -> list[Constraint]:
+        """Constraints whose samplers are ``(p, n, generator) -> batch`` and whose residuals read
+        ``batch["p"] (B, P)`` beside the field at ``batch["x"] (B, n, d)``."""
+        raise NotImplementedError
+
+    def reference(self, x: Tensor, p: Tensor) -> Tensor:
+        """The solution of member ``b`` at ``x[b]``: ``(B, n, out_features)`` (``x (n, d)`` is shared)."""
+        raise NotImplementedError
+
+    def metric_points(self) -> Tensor:
+        """Points ``(n, d)`` at which :meth:`metrics` compares with the reference."""
+        raise NotImplementedError
+
+    def instance(self, p) -> Problem:
+        """The ordinary single problem of the member ``p (P,)``."""
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------------
+    def metrics(self, model, p) -> dict:
+        """Relative L2 error per member on :meth:`metric_points`, with its median and 90th percentile.
+
+        ``model`` is a conditioned model, called as ``model(z, x)`` with ``z = condition(p)``.
+        Returns ``{"rel_l2": [B floats], "median": float, "p90": float}``.
+        """
+        p = self.check(p)
+        x = self.metric_points()
+        ref = self.reference(x, p).double()
+        dtype = next(model.parameters()).dtype
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            u = model(self.condition(p.to(dtype).to(device)), x.to(dtype).to(device)).double().cpu()
+        err = ((u - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1)).tolist()
+        return {"rel_l2": err, "median": float(np.median(err)), "p90": float(np.percentile(err, 90))}
