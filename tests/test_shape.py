@@ -107,11 +107,11 @@ class NotAModel:
 
 
 @pytest.mark.parametrize("content, match", [
-    ({"weights": torch.zeros(3)}, "format tag is None"),
-    ({"format": "sirenpde-checkpoint-1", "model": {}}, "format tag is 'sirenpde-checkpoint-1'"),
+    ({"weights": torch.zeros(3)}, "format 'sirenpde-shape-1' expected, found None"),
+    ({"format": "sirenpde-checkpoint-1", "model": {}}, "expected, found 'sirenpde-checkpoint-1'"),
     ({"format": FORMAT, "config": {}}, "lacks keys"),
-    ([1, 2, 3], "holds a list"),
-    (NotAModel(), "could not read"),
+    ([1, 2, 3], "expected, found 'list'"),
+    (NotAModel(), "holds objects other than plain tensors"),
 ])
 def test_loading_a_foreign_file_raises(tmp_path, content, match):
     path = tmp_path / "foreign.pt"
@@ -140,7 +140,12 @@ def test_loading_weights_that_do_not_fit_the_config_raises(tmp_path):
     state = torch.load(path, weights_only=True)
     state["config"]["hidden_features"] = 16
     torch.save(state, path)
-    with pytest.raises(ValueError, match="inconsistent"):
+    with pytest.raises(ValueError, match=r"weights do not fit its configuration \(hidden.0.bias is \[8\]"):
+        load_shape_model(path)
+    # an untrusted config claiming 60,000 features (14 GB) is refused without building it
+    state["config"]["hidden_features"] = 60_000
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="the configuration needs \\[60000\\]"):
         load_shape_model(path)
 
 

@@ -36,7 +36,9 @@ def read_archive(path, formats, what: str = "sirenpde file", map_location="cpu")
     path = Path(path)
     formats = (formats,) if isinstance(formats, str) else tuple(formats)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist" if not path.exists() else f"{path} is not a file")
+        if path.exists():
+            raise ValueError(f"{path} is not a file (expected a {what})")
+        raise FileNotFoundError(f"file not found: {path} (expected a {what})")
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()

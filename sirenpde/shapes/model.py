@@ -16,24 +16,25 @@ import torch
 from torch import nn
 
 from sirenpde import __version__
-from sirenpde.fields import supports_jets, supports_reverse
-from sirenpde.io.atomic import atomic_path
-from sirenpde.jets import Jet
-from sirenpde.nn import build_from_config, model_config
+from sirenpde.io.archive import build_network, read_archive, write_archive
+from sirenpde.nn import model_config
 from sirenpde.shapes.pointcloud import Normalization
+from sirenpde.wrappers import ModelWrapper
 
 FORMAT = "sirenpde-shape-1"
+WHAT = "sirenpde shape model"  # what fit-sdf and ShapeModel.save write
 _KEYS = ("format", "version", "config", "normalization", "state_dict", "metadata")
 # The normalised cube the network lives on; meshing covers it by default.
 CUBE = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
 
-class ShapeModel(nn.Module):
+class ShapeModel(ModelWrapper):
     """A network on the normalised cube and the :class:`Normalization` that leads there.
 
-    ``forward`` (and ``forward_jet``) take normalised points ``(n, 3)`` and return ``(n, 1)``
-    signed distances in normalised units, so the model trains like any other; ``extract_mesh``
-    reads ``.normalization`` and puts vertices back in the input's coordinates.
+    ``forward`` (and ``forward_jet``, ``forward_grad`` when the network has them, all with
+    ``params=``) take normalised points ``(n, 3)`` and return ``(n, 1)`` signed distances in
+    normalised units, so the model trains like any other; ``extract_mesh`` reads
+    ``.normalization`` and puts vertices back in the input's coordinates.
 
     Parameters
     ----------
@@ -42,8 +43,9 @@ class ShapeModel(nn.Module):
     metadata : dict of plain values (str, numbers, lists, dicts), saved with the model
     """
 
+    inner_name = "net"
+
     def __init__(self, net: nn.Module, normalization: Normalization, metadata: Optional[dict] = None):
-        super().__init__()
         if not isinstance(normalization, Normalization):
             raise ValueError("ShapeModel: normalization must be a Normalization, "
                              f"got {type(normalization).__name__}")
@@ -51,24 +53,10 @@ class ShapeModel(nn.Module):
             got = getattr(net, attr, want)
             if got != want:
                 raise ValueError(f"ShapeModel: the network must map (n, 3) to (n, 1); it has {attr}={got}")
-        self.net = net
+        super().__init__(net)
         self.normalization = normalization
         self.metadata = dict(metadata or {})
         self.in_features, self.out_features = 3, 1
-        # Shadow the methods the network lacks so sirenpde.field falls back to autograd.
-        if not supports_jets(net):
-            self.forward_jet = None
-        if not supports_reverse(net):
-            self.forward_grad = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def forward_jet(self, x: torch.Tensor, order: int = 2, second: str = "diagonal") -> Jet:
-        return self.net.forward_jet(x, order=order, second=second)
-
-    def forward_grad(self, x: torch.Tensor) -> Jet:
-        return self.net.forward_grad(x)
 
     def sdf(self, points, batch_size: int = 65536) -> np.ndarray:
         """Signed distance at ``points (n, 3)`` in the input's coordinates and units: ``(n,)``."""
@@ -79,22 +67,16 @@ class ShapeModel(nn.Module):
         return torch.cat(values)[:, 0].double().numpy() * self.normalization.scale
 
     def save(self, path) -> Path:
-        """Write weights, network config, normalisation and metadata to one file, atomically.
-
-        The file loads with ``torch.load(weights_only=True)`` (plain tensors, numbers, strings).
-        """
-        state = {
+        """Write weights, network config, normalisation and metadata to one file, atomically
+        (sirenpde's verified archive format; it loads with ``torch.load(weights_only=True)``)."""
+        return write_archive(path, {
             "format": FORMAT,
             "version": __version__,
             "config": model_config(self.net),
             "normalization": self.normalization.to_dict(),
             "state_dict": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
             "metadata": json.loads(json.dumps(self.metadata)),
-        }
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-        return path
+        })
 
 
 def load_shape_model(path, device: Union[str, torch.device] = "cpu") -> ShapeModel:
@@ -110,30 +92,15 @@ def load_shape_model(path, device: Union[str, torch.device] = "cpu") -> ShapeMod
         keys, or weights that do not fit the stored configuration.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"shape model file not found: {path}")
     if path.is_dir():
         raise ValueError(f"{path} is a directory, not a shape model file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types (UnpicklingError, RuntimeError, EOFError...)
-        # torch's own message suggests weights_only=False, which would run arbitrary code: not here
-        raise ValueError(f"{path} is not a sirenpde shape model (a file written by ShapeModel.save or "
-                         f"`sirenpde fit-sdf`): torch.load(weights_only=True) could not read it "
-                         f"({type(err).__name__})") from err
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} is not a sirenpde shape model: it holds a {type(state).__name__}, "
-                         f"not a dict with format {FORMAT!r}")
-    tag = state.get("format")
-    if tag != FORMAT:
-        raise ValueError(f"{path} is not a sirenpde shape model: format tag is {tag!r}, expected {FORMAT!r}")
+    state = read_archive(path, FORMAT, WHAT)
     missing = [k for k in _KEYS if k not in state]
     if missing:
         raise ValueError(f"{path}: sirenpde shape model lacks keys {missing} (has {sorted(state)})")
     metadata = state["metadata"] if isinstance(state["metadata"], dict) else {}
+    net = build_network(state["config"], state["state_dict"], path, WHAT)
     try:
-        net = build_from_config(state["config"])
-        net.load_state_dict(state["state_dict"])
         shape = ShapeModel(net, Normalization.from_dict(state["normalization"]),
                            dict(metadata, saved_with_version=state["version"]))
     except (ValueError, TypeError, KeyError, RuntimeError) as err:
