@@ -42,9 +42,9 @@ def run(problem, loss_fn: Callable, constraints, phases: list[Phase], state: Tra
     :class:`~sirenpde.training.loss.ConstraintLoss`, or it in DistributedDataParallel);
     ``sharding`` draws this process's share of each batch; ``reduce`` makes the run's losses of
     this process's (the identity in a one-process run)."""
-    names = [c.name for c in constraints]
+    inner = getattr(loss_fn, "module", loss_fn)  # the loss module, inside DDP or not
+    names, weights = list(inner.names), list(inner.weights)  # a loss module may add terms (penalties)
     dtype = next(iter(loss_fn.parameters()), torch.empty(0)).dtype
-    weights = [float(c.weight) for c in constraints]
 
     def total_of(losses):
         return sum(w * l for w, l in zip(weights, losses.unbind()))

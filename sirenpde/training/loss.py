@@ -31,6 +31,7 @@ class ConstraintLoss(nn.Module):
         self.model = model
         self.constraints = list(constraints)
         self.engine = engine
+        # one entry per loss term: the constraints', and any a subclass appends (a penalty)
         self.names = [c.name for c in self.constraints]
         self.weights = [float(c.weight) for c in self.constraints]
 
