@@ -30,7 +30,7 @@ from sirenpde.shapes.model import CUBE, ShapeModel
 from sirenpde.shapes.pointcloud import PointCloud, read_point_cloud
 from sirenpde.shapes.preview import write_preview
 from sirenpde.shapes.roughness import NOISY_ROUGHNESS, roughness
-from sirenpde.training import fit
+from sirenpde.training import distributed, fit
 
 log = logging.getLogger(__name__)
 # fit_sdf(noise="noisy"), also what noise="auto" picks for a rough cloud: a looser on-surface term
@@ -218,13 +218,17 @@ def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[in
         raise ValueError(f"the output mesh must be a .ply file, got {str(out_ply)!r}")
     shape, result = fit_sdf(cloud, steps, normals=normals, device=device, progress=progress, **fit_kwargs)
     t0 = time.perf_counter()
-    mesh = mesh_shape(shape, resolution, device=device, progress=progress, cleanup=cleanup)
+    mesh = mesh_shape(shape, resolution, device=device, progress=progress and distributed.current().is_writer,
+                      cleanup=cleanup)
     times = {"fit_s": result.times["train_s"], "mesh_s": time.perf_counter() - t0}
-    export_ply(mesh, out_ply)
-    png = None
-    if preview:
-        png = write_preview(mesh, out_ply.with_suffix(".png"), title=out_ply.name)
-    model_path = shape.save(save_model) if save_model is not None else None
+    ranks = distributed.current()
+    png = model_path = None
+    if ranks.is_writer:  # under torchrun rank 0 alone writes; the others wait for it
+        export_ply(mesh, out_ply)
+        if preview:
+            png = write_preview(mesh, out_ply.with_suffix(".png"), title=out_ply.name)
+        model_path = shape.save(save_model) if save_model is not None else None
+    ranks.barrier()
     scores = {}
     if reference is not None:
         scores = evaluate_mesh(mesh, reference)

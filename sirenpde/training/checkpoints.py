@@ -8,7 +8,6 @@ names the first differing field, so a checkpoint is never silently reused for an
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Optional
 
 from sirenpde.io.archive import read_archive, write_archive

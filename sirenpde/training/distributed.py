@@ -196,3 +196,18 @@ def lost_ranks_reported(ranks: Ranks, state):
         raise RuntimeError(f"rank {ranks.rank} of {ranks.world}: lost contact with the other ranks at step "
                            f"{state.step} (a rank died or stopped answering within {TIMEOUT_S:g} s): "
                            f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from err
+
+
+def current() -> Ranks:
+    """This process's ranks from an initialised process group (``Ranks()`` when there is none)."""
+    if dist.is_available() and dist.is_initialized():
+        return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return Ranks()
+
+
+def init_from_env(device="auto") -> Ranks:
+    """Join the process group when launched by torchrun (``WORLD_SIZE > 1``); for commands that do
+    not train (``sirenpde mesh``) but should share their work. ``Ranks()`` otherwise."""
+    if env_world_size() <= 1:
+        return Ranks()
+    return setup(True, device)[0]
