@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sirenpde.io.inputs import input_file
 from sirenpde.shapes.pointcloud import sample_surface
 
 MESH_EXTENSIONS = (".obj", ".ply", ".off", ".stl")
@@ -27,15 +28,8 @@ def load_mesh(path):
     """
     import trimesh
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"mesh file not found: {path}")
+    path = input_file(path, MESH_EXTENSIONS, "mesh")
     ext = path.suffix.lower()
-    if ext not in MESH_EXTENSIONS:
-        raise ValueError(f"{path}: unsupported mesh extension {ext!r}; "
-                         f"supported: {', '.join(MESH_EXTENSIONS)}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory, not a mesh file")
     try:
         # process=False: trimesh's own processing silently drops non-finite vertices (and
         # their faces) and merges vertices with an absolute 1e-8 tolerance, which collapses a

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from sirenpde.io.atomic import atomic_open
+from sirenpde.io.inputs import input_file
 from sirenpde.shapes.arrays import as_points
 from sirenpde.shapes.normals import estimate_like_neighbours, estimate_normals
 
@@ -102,15 +103,8 @@ def read_point_cloud(path, normals: str = "error", estimate_missing: bool = True
     """
     if normals not in NORMAL_POLICIES:
         raise ValueError(f"normals must be one of {NORMAL_POLICIES}, got {normals!r}")
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"point cloud file not found: {path}")
+    path = input_file(path, SUPPORTED_EXTENSIONS, "point cloud")
     ext = path.suffix.lower()
-    if ext not in SUPPORTED_EXTENSIONS:
-        raise ValueError(f"{path}: unsupported point cloud extension {ext!r}; "
-                         f"supported: {', '.join(SUPPORTED_EXTENSIONS)}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory, not a point cloud file")
     if ext == ".xyz":
         points, raw_normals, where = _read_xyz(path)
     else:
