@@ -105,8 +105,9 @@ def mode_run(out: Path, ranks: Ranks, mode: str) -> None:
         if mode == "kill" and step == 2 and ranks.rank == 1:
             os._exit(7)
 
+    ckpt = out / ("one.ckpt" if mode == "grow" else f"{mode}.ckpt")  # grow: resume a 1-process run
     res = sirenpde.fit(problem, model, steps=20, lr=1e-3, batch_size=BATCH, seed=SEED, progress=False,
-                       checkpoint=out / f"{mode}.ckpt", checkpoint_every=5, callback=stop)
+                       checkpoint=ckpt, checkpoint_every=5, callback=stop)
     if ranks.is_writer:
         torch.save({"params": [p.detach() for p in res.model.parameters()], "history": res.history},
                    out / f"{mode}.pt")

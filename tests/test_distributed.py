@@ -93,3 +93,28 @@ def test_distributed_mesh_equals_the_single_process_mesh(tmp_path):
         assert torch.equal(got[method]["faces"], torch.as_tensor(mesh.faces))
         assert torch.equal(got[method]["vertices"], torch.as_tensor(mesh.vertices))
         assert got[method]["evaluations"] == mesh.metadata["evaluations"]
+
+
+def test_one_process_checkpoint_resumes_on_two_ranks(tmp_path):
+    """More ranks than the run started with: the saved stream continues on rank 0 and rank 1 gets
+    a new one, so the run finishes (its later batches differ from the one-process run's)."""
+    problem = Poisson2D()
+
+    def model():
+        return problem.make_model("siren", seed=1, hidden_features=16, hidden_layers=1).double()
+
+    kw = dict(steps=20, lr=1e-3, batch_size=101, seed=5, progress=False, checkpoint_every=5, distributed=False)
+
+    def stop(step, losses):
+        if step == 11:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sirenpde.fit(problem, model(), checkpoint=tmp_path / "one.ckpt", callback=stop, **kw)
+    single = sirenpde.fit(problem, model(), **{**kw, "checkpoint_every": None})
+    proc = torchrun(str(WORKER), "grow", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    grown = torch.load(tmp_path / "grow.pt", weights_only=True)
+    assert len(grown["history"]["total"]) == 20
+    assert grown["history"]["total"][:10] == single.history["total"][:10]  # restored, not re-run
+    assert sirenpde.training.checkpoints.saved_shards(tmp_path / "one.ckpt") == 2

@@ -11,6 +11,7 @@ import json
 from typing import Optional
 
 from sirenpde.io.archive import read_archive, write_archive
+from sirenpde.training.distributed import shard_seed
 from sirenpde.training.phases import Phase
 from sirenpde.training.state import TrainState
 
@@ -104,9 +105,10 @@ def restore(path, model, phases: list[Phase], state: TrainState, identity: dict,
         phase.schedule.load_state_dict(saved["schedule"])
     saved_gens = saved["generators"]
     for shard, gen in state.generators.items():
-        if str(shard) not in saved_gens:
-            raise ValueError(f"checkpoint {path} has no sampling stream {shard} (it has {len(saved_gens)})")
-        gen.set_state(saved_gens[str(shard)])
+        if str(shard) in saved_gens:
+            gen.set_state(saved_gens[str(shard)])
+        else:  # resumed on more ranks than the run had: a new stream, distinct from every earlier one
+            gen.manual_seed(shard_seed(int(identity["settings"]["seed"]), shard) + 1_000_000_007 * step)
     state.step = state.start = step
     state.phase = phase.name
     state.history = {k: list(v) for k, v in saved["history"].items()}

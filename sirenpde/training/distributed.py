@@ -4,7 +4,8 @@ A run's global batch is drawn as ``shards`` independent streams, one ``torch.Gen
 seeded from the run's seed and the shard number (shard 0 uses the seed itself, so a one-process
 run is exactly the run without distribution). Rank ``r`` of ``N`` draws the shards ``s`` with
 ``s % N == r``; ``shards`` is the world size the run started with and is kept in checkpoints, so a
-run resumed on any number of ranks draws the same union batch. Each rank scales its
+run resumed on any number of ranks up to that draws the same union batch (on more ranks, streams
+are added and the batches from then on differ from the original run's). Each rank scales its
 per-constraint losses by ``N n_r / n`` (its share of the points), so DDP's gradient average is
 the gradient of the mean over the union batch, and the reported losses are all-reduced the same
 way: every rank sees the same numbers, and a non-finite loss stops every rank together.
@@ -20,6 +21,8 @@ from typing import Optional, Sequence
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+
+from sirenpde.training.state import resolve_device
 
 TIMEOUT_S = float(os.environ.get("SIRENPDE_DIST_TIMEOUT", "300"))
 
@@ -57,8 +60,6 @@ def setup(distributed: Optional[bool], device) -> tuple[Ranks, torch.device]:
     """Initialise the process group when launched by torchrun (``WORLD_SIZE > 1``) or asked to
     (``distributed=True``): NCCL on CUDA, gloo on the CPU. Returns the ranks and this rank's
     device (``cuda:LOCAL_RANK`` for CUDA runs). Without distribution: ``Ranks()`` and ``device``."""
-    from sirenpde.training.state import resolve_device
-
     dev = resolve_device(device)
     wanted = env_world_size() > 1 if distributed is None else bool(distributed)
     if not wanted:

@@ -45,7 +45,8 @@ def train(problem, model: nn.Module, settings: Settings, counts: list[int], lbfg
     identity = run_identity(problem, model, settings)
     ckpt = options.checkpoint
     resume = ckpt is not None and Path(ckpt).exists() and not options.restart
-    sharding = Sharding(ranks, checkpoints.saved_shards(ckpt) if resume else ranks.world)
+    # a resumed run keeps its sampling streams; on more ranks than it had, it adds streams
+    sharding = Sharding(ranks, max(checkpoints.saved_shards(ckpt), ranks.world) if resume else ranks.world)
     state = TrainState.fresh(loss.names, phases[0].name, sharding.generators(settings.seed), sharding.shards)
     if resume:
         checkpoints.restore(ckpt, model, phases, state, identity, FRESH_HINT)
