@@ -118,3 +118,16 @@ def test_one_process_checkpoint_resumes_on_two_ranks(tmp_path):
     assert len(grown["history"]["total"]) == 20
     assert grown["history"]["total"][:10] == single.history["total"][:10]  # restored, not re-run
     assert sirenpde.training.checkpoints.saved_shards(tmp_path / "one.ckpt") == 2
+
+
+def test_cli_solve_under_torchrun_writes_its_outputs_once(tmp_path):
+    out = tmp_path / "run"
+    proc = torchrun("-m", "sirenpde", "solve", "helmholtz-square", "--steps", "20", "--hidden-features", "32",
+                    "--hidden-layers", "1", "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("wrote ") == 1, proc.stdout  # rank 0 alone reports and writes
+    meta = json.loads((out / "metrics.json").read_text())
+    assert meta["steps"] == 20
+    sol = sirenpde.load(out / "model.pt")
+    assert sol.problem_name == "helmholtz-square"
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt", "solution.h5", "solution.png"]
