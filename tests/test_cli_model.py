@@ -137,3 +137,17 @@ def test_init_refuses_another_model(tmp_path):
         from sirenpde.problems import get_problem
 
         init_from(tmp_path / "a" / "model.pt", get_problem("image-fit", size=16).make_model("relu"), "relu")
+
+
+def test_a_failed_write_leaves_no_outputs(tmp_path, monkeypatch, capsys):
+    import sirenpde.io.solution
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "run" / "model.pt"))
+
+    monkeypatch.setattr(sirenpde.io.solution, "save_model", broken)
+    rc = main(["solve", "image-fit", *SMALL, "--steps", "1", "--out", str(tmp_path / "run")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "model.pt: No space left on device" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # solution.h5 and metrics.json, already written, removed

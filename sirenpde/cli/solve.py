@@ -6,6 +6,7 @@ the numerics (torch) only when they run, so ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -63,6 +64,24 @@ def _model_kwargs(args) -> dict:
     return kwargs
 
 
+@contextlib.contextmanager
+def _all_or_nothing(out: Path):
+    """If writing the outputs fails part way, remove the files it made (and ``out`` if it made it),
+    so a failed command leaves nothing that looks like a result."""
+    existed = out.exists()
+    before = {p.name for p in out.iterdir()} if existed else set()
+    try:
+        yield
+    except BaseException:
+        if out.is_dir():
+            for name in OUTPUT_FILES:
+                if name not in before and (out / name).is_file():
+                    (out / name).unlink()
+            if not existed and not any(out.iterdir()):
+                out.rmdir()
+        raise
+
+
 def _ranks():
     """``(rank, barrier)`` of this process: rank 0 and a no-op unless torchrun started a group."""
     import torch.distributed as dist
@@ -94,11 +113,12 @@ def cmd_solve(args) -> int:
                  schedule=args.schedule, lbfgs_steps=args.lbfgs_steps, restart=args.restart)
     rank, barrier = _ranks()
     if rank == 0:  # under torchrun every rank holds the same model; one writes it
-        paths = output.write_solution(args.out, problem, result, args.model, options)
         info = {"steps": result.steps, "seed": args.seed, "times": result.times,
                 "init": None if args.init is None else str(args.init)}
-        paths.append(save_model(Path(args.out) / "model.pt", result.model, args.name, options, args.model,
-                                model_kwargs, result.metrics, info))
+        with _all_or_nothing(Path(args.out)):
+            paths = output.write_solution(args.out, problem, result, args.model, options)
+            paths.append(save_model(Path(args.out) / "model.pt", result.model, args.name, options, args.model,
+                                    model_kwargs, result.metrics, info))
         for key, value in result.metrics.items():
             print(f"{key}: {value:.6g}")
         print(f"train time: {result.times['train_s']:.1f} s ({result.times['steps_per_s']:.2f} steps/s)")
