@@ -212,3 +212,18 @@ def test_checkpoint_of_another_run_is_refused_naming_the_option(inputs, tmp_path
     assert not (tmp_path / "b").exists()
     assert main(argv("coins", tmp_path / "b", "--restart")) == 0  # the explicit way to start afresh
     assert (tmp_path / "b" / "model.pt").exists()
+
+
+def test_eval_refuses_points_too_many_for_memory_before_reading_them(inputs, tmp_path, capsys, monkeypatch):
+    import sirenpde.meshing.cost
+
+    # a header claiming 10^6 points, checked against a memory of 1 MB without reading the data
+    big = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.float32, shape=(10**6, 2))
+    del big
+    monkeypatch.setattr(sirenpde.meshing.cost, "available_memory", lambda: 2**20)
+    out = tmp_path / "out"
+    rc = main(["eval", str(inputs / "run" / "model.pt"), "--points", str(tmp_path / "big.npy"),
+               "--out", str(out / "v.h5"), "--order", "2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "1,000,000 points" in err and "--order 2" in err
+    assert not out.exists()

@@ -7,13 +7,12 @@ distances in those units (and their derivatives in them too).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sirenpde.cli.checks import positive_int
 
 POINT_SUFFIXES = (".npy", ".txt", ".xyz")
-# the results are float32; with the inputs' float64 copy per chunk this bounds what eval allocates
+# the results are float32 numbers, all held until the file is written
 _BYTES_PER_NUMBER = 4
 
 
@@ -33,13 +32,6 @@ def add_eval_command(sub) -> None:
     p.add_argument("--chunk", type=positive_int, default=32768, help="points per evaluation (default 32768)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, auto")
     p.set_defaults(func=run_eval)
-
-
-def _available_bytes() -> int:
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 2**62  # no way to ask: do not refuse on a guess
 
 
 def read_points(path, dim: int):
@@ -77,8 +69,10 @@ def read_points(path, dim: int):
 def _check_size(n: int, dim: int, outputs: int, order: int) -> None:
     per_point = outputs * (1 + (dim if order >= 1 else 0) + (dim + 1 if order == 2 else 0))
     need = n * per_point * _BYTES_PER_NUMBER
-    have = _available_bytes()
-    if need > have // 2:
+    from sirenpde.meshing.cost import available_memory
+
+    have = available_memory()
+    if have is not None and need > have // 2:  # unknown memory: do not refuse on a guess
         raise ValueError(f"--points: {n:,} points at --order {order} need {need / 2**30:.1f} GiB for the "
                          f"results, more than half the free memory ({have / 2**30:.1f} GiB); split the points")
 
