@@ -76,7 +76,9 @@ CASES = [
     ("init-other-width", ["solve", "image-fit", "-O", "size=8", "--steps", "1", "--hidden-features", "12",
                           "--hidden-layers", "1", "-q", "--init", "{in}/run/model.pt", "--out", "{out}/r"],
      ["--init", "hidden_features", "8", "12"]),
+    ("lr-negative", ["solve", "image-fit", "--lr", "-1", *TINY, "--out", "{out}/r"], ["--lr", "-1"]),
     # shape commands
+    ("lr-nan", ["reconstruct", "{in}/sphere.xyz", "-o", "{out}/m.ply", "--lr", "nan"], ["--lr", "nan"]),
     ("cloud-missing", ["reconstruct", "{in}/none.xyz", "-o", "{out}/m.ply", "--steps", "1"], ["none.xyz"]),
     ("zero-normal", ["reconstruct", "{in}/zero.xyz", "-o", "{out}/m.ply", "--steps", "1"],
      ["zero.xyz", "lines 6", "--normals drop"]),

@@ -100,6 +100,15 @@ def device(text: str, flag: str = "--device"):
         raise ValueError(f"{flag} {text}: {err}") from None
 
 
+def positive_number(value, flag: str):
+    """``value`` (None passes) must be a finite number > 0; the message reads "--lr must be positive"."""
+    import math
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{flag} must be positive and finite, got {value}")
+    return value
+
+
 def resolution(value: int, flag: str = "--resolution") -> int:
     if value < 2:
         raise ValueError(f"{flag} must be >= 2 (grid points per axis), got {value}")

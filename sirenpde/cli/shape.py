@@ -142,6 +142,7 @@ def _omegas(args) -> tuple:
 def _fit_kwargs(args) -> dict:
     if args.hidden_layers is not None and args.hidden_layers < 0:
         raise ValueError(f"--hidden-layers must be >= 0, got {args.hidden_layers}")
+    checks.positive_number(args.lr, "--lr")
     first, hidden = _omegas(args)
     return {"normals": args.normals, "lr": args.lr, "batch_size": args.batch_size,
             "hidden_features": args.hidden_features, "hidden_layers": args.hidden_layers,

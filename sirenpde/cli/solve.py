@@ -53,6 +53,7 @@ def _preflight(args) -> None:
     if args.init is not None:
         checks.input_file(args.init, "--init")
     checks.device(args.device)
+    checks.positive_number(args.lr, "--lr")
 
 
 def _model_kwargs(args) -> dict:
