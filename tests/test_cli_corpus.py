@@ -26,6 +26,12 @@ def inputs(tmp_path_factory):
     zero = p.copy()
     zero[5] = 0.0
     np.savetxt(d / "zero.xyz", np.hstack([p, zero]))  # line 6 has a zero normal
+    lines = [" ".join(map(str, row)) for row in np.hstack([p, p])[:50]]
+    lines[2] = "0.1 0.2 x 0 0 1"
+    (d / "malformed.xyz").write_text("\n".join(lines) + "\n")
+    nan_normal = np.hstack([p, p])
+    nan_normal[9, 4] = np.nan
+    np.savetxt(d / "nan_normal.xyz", nan_normal)
     (d / "text.png").write_text("not an image\n")
     (d / "text.pt").write_text("not a model\n")
     (d / "nan.obj").write_text("v 0 0 0\nv 1 0 0\nv nan 1 0\nv 0 0 1\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n")
@@ -82,6 +88,10 @@ CASES = [
     ("cloud-missing", ["reconstruct", "{in}/none.xyz", "-o", "{out}/m.ply", "--steps", "1"], ["none.xyz"]),
     ("zero-normal", ["reconstruct", "{in}/zero.xyz", "-o", "{out}/m.ply", "--steps", "1"],
      ["zero.xyz", "lines 6", "--normals drop"]),
+    ("malformed-line", ["reconstruct", "{in}/malformed.xyz", "-o", "{out}/m.ply", "--steps", "1"],
+     ["malformed.xyz", "line 3"]),
+    ("nan-normal", ["fit-sdf", "{in}/nan_normal.xyz", "-o", "{out}/s.pt", "--steps", "1"],
+     ["nan_normal.xyz", "line", "10", "--normals drop"]),
     ("resolution-1", ["reconstruct", "{in}/sphere.xyz", "-o", "{out}/m.ply", "--steps", "1", "--resolution", "1"],
      ["--resolution", "1"]),
     ("resolution-huge", ["reconstruct", "{in}/sphere.xyz", "-o", "{out}/m.ply", "--steps", "1",
