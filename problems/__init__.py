@@ -24,8 +24,18 @@ PROBLEMS = Registry("problem", _TARGETS)
 
 
 def get_problem(name: str, **kwargs):
-    """Build a registered problem by name with its keyword arguments (``ValueError`` on a bad name)."""
-    return PROBLEMS[name](**kwargs)
+    """Build a registered problem by name with its keyword arguments (``ValueError`` on a bad name
+    or an option the problem does not take, naming the options it does take)."""
+    import inspect
+
+    cls = PROBLEMS[name]
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        known = [k for k, p in params.items() if k != "self" and p.kind is not p.VAR_POSITIONAL]
+        unknown = sorted(set(kwargs) - set(known))
+        if unknown:
+            raise ValueError(f"{name}: unknown option {unknown[0]!r}; its options are {', '.join(known)}")
+    return cls(**kwargs)
 
 
 _EXPORTS = {"Problem": "sirenpde.problem", "Constraint": "sirenpde.problem", "Box": "sirenpde.problem",

@@ -7,6 +7,7 @@ from sirenpde.evaluate import evaluate
 from sirenpde.io.plotting import subplots
 from sirenpde.metrics import psnr, relative_l2
 from sirenpde.problem import Constraint, Problem
+from sirenpde.problems._options import integer
 from sirenpde.problems.image_data import load_wav
 
 
@@ -30,6 +31,8 @@ class AudioFit(Problem):
     model_kwargs = {"siren": {"first_omega_0": 3000.0}}
 
     def __init__(self, path=None, max_samples=None):
+        if max_samples is not None:
+            integer(self.name, "max_samples", max_samples, 2)
         self.path = None if path is None else str(path)
         self.signal, self.rate = load_wav(path, max_samples)
         n = self.signal.size

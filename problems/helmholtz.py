@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from sirenpde.problem import Constraint, Problem
+from sirenpde.problems._options import integer, number
 from sirenpde.problems._pde_common import (VelocityMap, check_point, model_values, panel_figure, square_grid,
                                            stretch_torch)
 from sirenpde.problems._helmholtz_source import MIN_SIGMAS, SourceSubtraction
@@ -88,10 +89,15 @@ class Helmholtz(Problem):
                  source_share: float = 0.2, wall_share: float = 0.02, reference_n: int = 400,
                  metric_n: int = 128, reduction: str = "mse", absorption: float = 0.5,
                  absorption_fraction: float = 0.5, subtract_source="auto"):
-        if not (np.isfinite(k) and k > 0):
-            raise ValueError(f"helmholtz: k must be a positive number, got {k!r}")
-        if not (np.isfinite(sigma) and sigma > 0):
-            raise ValueError(f"helmholtz: sigma must be a positive number, got {sigma!r}")
+        k = number("helmholtz", "k", k, 0.0, strict=True)
+        sigma = number("helmholtz", "sigma", sigma, 0.0, strict=True)
+        for option, value in (("half_width", half_width), ("pml_width", pml_width),
+                              ("pml_strength", pml_strength), ("source_share", source_share),
+                              ("wall_share", wall_share), ("absorption", absorption),
+                              ("absorption_fraction", absorption_fraction)):
+            number("helmholtz", option, value)
+        reference_n = integer("helmholtz", "reference_n", reference_n, 8)
+        metric_n = integer("helmholtz", "metric_n", metric_n, 2)
         if not (0 < pml_width < half_width):
             raise ValueError(f"helmholtz: need 0 < pml_width < half_width, got {pml_width}, {half_width}")
         if not (0 <= source_share < 1 and 0 <= wall_share < 1 and source_share + wall_share < 1):

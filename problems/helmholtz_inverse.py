@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from sirenpde.problem import Constraint
+from sirenpde.problems._options import integer, number
 from sirenpde.problems._pde_common import check_point, model_values, panel_figure, square_grid
 from sirenpde.problems.helmholtz import Helmholtz
 from sirenpde.problems.helmholtz_reference import gaussian_source
@@ -48,7 +49,14 @@ class HelmholtzInverse(Helmholtz):
                  pml_width: float = 0.5, pml_strength: float = 5.0,
                  source_share: float = 0.2, wall_share: float = 0.02, reference_n: int = 400,
                  metric_n: int = 128, seed: int = 0):
-        src = np.asarray(sources, dtype=float)
+        try:
+            src = np.asarray(sources, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"helmholtz-inverse: sources must be a list of [x, y] points, got {sources!r}") from None
+        receivers_per_side = integer("helmholtz-inverse", "receivers_per_side", receivers_per_side, 2)
+        noise = number("helmholtz-inverse", "noise", noise, 0.0)
+        data_weight = number("helmholtz-inverse", "data_weight", data_weight)
+        seed = integer("helmholtz-inverse", "seed", seed, 0)
         if src.ndim != 2 or src.shape[1] != 2 or len(src) < 1:
             raise ValueError(f"helmholtz-inverse: sources must have shape (S, 2) with S >= 1, "
                              f"got {src.shape}")

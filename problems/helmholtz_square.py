@@ -20,6 +20,7 @@ from torch import nn
 
 from sirenpde.jets import Jet, multiply
 from sirenpde.problem import Constraint, Problem
+from sirenpde.problems._options import integer, number
 from sirenpde.problems._pde_common import model_values, panel_figure
 from sirenpde.wrappers import ModelWrapper
 
@@ -121,8 +122,12 @@ class HelmholtzSquare(Problem):
     def __init__(self, k0: float = 4 * math.pi, points: int = 400, boundary_points: int = 160,
                  hard_bc: bool = False, bc_weight: float = 1.0, seed: int = 0, metric_n: int = 101,
                  collocation: str = "grid"):
-        if not (np.isfinite(k0) and k0 > 0):
-            raise ValueError(f"helmholtz-square: k0 must be a positive number, got {k0!r}")
+        k0 = number("helmholtz-square", "k0", k0, 0.0, strict=True)
+        points = integer("helmholtz-square", "points", points, 1)
+        boundary_points = integer("helmholtz-square", "boundary_points", boundary_points, 0)
+        metric_n = integer("helmholtz-square", "metric_n", metric_n, 2)
+        seed = integer("helmholtz-square", "seed", seed, 0)
+        bc_weight = number("helmholtz-square", "bc_weight", bc_weight)
         if abs(k0 / math.pi - round(k0 / math.pi)) > 1e-9:
             raise ValueError(f"helmholtz-square: k0 must be a multiple of pi so that u = 0 on the boundary, "
                              f"got k0 = {k0} = {k0 / math.pi:.6g} pi")

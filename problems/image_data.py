@@ -28,6 +28,9 @@ def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None
     """
     from skimage import color, data, io, transform
 
+    from sirenpde.problems._options import size_pair
+
+    shape = None if size is None else size_pair("load_image", size)  # checked before reading anything
     if isinstance(source, np.ndarray):
         img, where = source, "the given array"
     elif isinstance(source, str) and source in SKIMAGE_IMAGES:
@@ -37,10 +40,15 @@ def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None
         if not path.exists():
             raise FileNotFoundError(f"image {str(source)!r} is neither a file nor a scikit-image image name "
                                     f"({', '.join(SKIMAGE_IMAGES)})")
+        if path.is_dir():
+            raise ValueError(f"image {str(source)!r} is a directory, not an image file")
         try:
             img = io.imread(path)
         except Exception as err:  # imageio/PIL raise many types for unreadable files
-            raise ValueError(f"could not read image file {path}: {err}") from err
+            # their messages suggest installing video plugins, which is no help for a damaged or
+            # mislabelled file; name the file and what it should be instead
+            raise ValueError(f"could not read image file {path}: it is not a PNG, JPEG, TIFF or BMP "
+                             f"image that can be decoded ({type(err).__name__})") from None
         where = str(path)
     img = np.asarray(img)
     if img.ndim == 3 and img.shape[-1] == 4:
@@ -52,10 +60,7 @@ def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None
     img = img.astype(np.float64)
     if not np.all(np.isfinite(img)):
         raise ValueError(f"{where}: image has {int((~np.isfinite(img)).sum())} non-finite pixels")
-    if size is not None:
-        shape = (size, size) if np.isscalar(size) else tuple(size)
-        if len(shape) != 2 or min(shape) < 2:
-            raise ValueError(f"size must be an int >= 2 or (H, W), got {size!r}")
+    if shape is not None:
         img = transform.resize(img, shape, anti_aliasing=True, preserve_range=True)
     lo, hi = img.min(), img.max()
     if hi == lo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from sirenpde.problem import Constraint
+from sirenpde.problems._options import size_pair
 from sirenpde.problems.image_data import load_image
 from sirenpde.problems.pixels import PixelProblem
 
@@ -22,6 +23,8 @@ class ImageFit(PixelProblem):
     default_lr = 1e-4
 
     def __init__(self, image="camera", size=128):
+        if size is not None:
+            size_pair(self.name, size)  # before the image is read
         self.image_source = image if isinstance(image, str) else "array"
         self.truth = load_image(image, size)
         self._setup_grid(self.truth.shape)

@@ -14,6 +14,7 @@ import torch
 
 from sirenpde.problem import Constraint
 from sirenpde.problems import spectral
+from sirenpde.problems._options import size_pair
 from sirenpde.problems.image_data import load_image
 from sirenpde.problems.pixels import PixelProblem
 
@@ -53,6 +54,8 @@ class _PoissonImage(PixelProblem):
     # 30 dB only after 750 steps against 500 with the usual (0.9, 0.999) (128 px, one run each)
 
     def _load(self, image, size) -> np.ndarray:
+        if size is not None:
+            size_pair(self.name, size)  # before the image is read
         self.image_source = image if isinstance(image, str) else "array"
         img = load_image(image, size)
         self._setup_grid(img.shape)

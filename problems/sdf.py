@@ -50,6 +50,7 @@ from sirenpde.evaluate import evaluate
 from sirenpde.io.plotting import subplots
 from sirenpde.meshing import extract_mesh
 from sirenpde.problem import Constraint, Problem
+from sirenpde.problems._options import integer
 from sirenpde.problems._sdf_guide import DistanceGuide
 from sirenpde.shapes.metrics import evaluate_mesh, load_mesh
 from sirenpde.shapes.model import ShapeModel
@@ -148,10 +149,8 @@ class SDF(Problem):
             raise ValueError(f"SDF: shares must be 3 finite numbers >= 0 (surface, near, off_surface) "
                              f"with a positive sum, got {shares!r}")
         self.shares = shares
-        self.metrics_resolution = int(metrics_resolution)
-        self.metrics_samples = int(metrics_samples)
-        if self.metrics_resolution < 2:
-            raise ValueError(f"SDF: metrics_resolution must be >= 2, got {metrics_resolution!r}")
+        self.metrics_resolution = integer("SDF", "metrics_resolution", metrics_resolution, 2)
+        self.metrics_samples = integer("SDF", "metrics_samples", metrics_samples, 1)
         if reference_mesh is not None and isinstance(reference_mesh, (str, Path)):
             reference_mesh = load_mesh(reference_mesh)
         self.reference_mesh = reference_mesh

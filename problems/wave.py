@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from sirenpde.problem import Constraint, Problem
+from sirenpde.problems._options import integer, number
 from sirenpde.problems._pde_common import VelocityMap, check_point, model_values, panel_figure
 from sirenpde.problems.wave_reference import (SpectralWave, WaveSolution, gaussian_pulse, leapfrog_wave,
                                               node_grid)
@@ -64,10 +65,16 @@ class Wave(Problem):
                  curriculum_fraction: float = 0.5, initial_weight: float = 10.0, wall_weight: float = 1.0,
                  initial_share: float = 0.2, wall_share: float = 0.1, reference_n: int = 256,
                  metric_n: int = 129, metric_times: int = 6):
-        if not (np.isfinite(t_end) and t_end > 0):
-            raise ValueError(f"wave: t_end must be a positive number, got {t_end!r}")
-        if not (np.isfinite(sigma) and sigma > 0):
-            raise ValueError(f"wave: sigma must be a positive number, got {sigma!r}")
+        t_end = number("wave", "t_end", t_end, 0.0, strict=True)
+        sigma = number("wave", "sigma", sigma, 0.0, strict=True)
+        for option, value in (("half_width", half_width), ("curriculum_start", curriculum_start),
+                              ("curriculum_fraction", curriculum_fraction), ("initial_weight", initial_weight),
+                              ("wall_weight", wall_weight), ("initial_share", initial_share),
+                              ("wall_share", wall_share)):
+            number("wave", option, value)
+        reference_n = integer("wave", "reference_n", reference_n, 8)
+        metric_n = integer("wave", "metric_n", metric_n, 2)
+        metric_times = integer("wave", "metric_times", metric_times, 1)
         if not (0 < curriculum_start <= 1 and 0 < curriculum_fraction <= 1):
             raise ValueError(f"wave: curriculum_start and curriculum_fraction must lie in (0, 1], got "
                              f"{curriculum_start}, {curriculum_fraction}")

@@ -42,3 +42,23 @@ def test_read_mode_is_refused(tmp_path):
     with pytest.raises(ValueError, match="for writing"):
         with atomic_open(tmp_path / "d.txt", "r"):
             pass
+
+
+def test_stale_temp_files_of_a_dead_writer_are_removed_on_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    # a finished process's pid stands for a writer killed mid-write
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = tmp_path / f".out.json.{dead}-abcd1234.tmp.json"
+    old_style = tmp_path / ".out.json.k2j3h4g5.tmp.json"  # before pids were in the name
+    live = tmp_path / f".out.json.{os.getppid()}-zzzz0000.tmp.json"  # a concurrent writer: kept
+    other = tmp_path / f".other.json.{dead}-abcd1234.tmp.json"  # another target's: kept
+    for p in (stale, old_style, live, other):
+        p.write_bytes(b"")
+    with atomic_open(tmp_path / "out.json") as f:
+        f.write("{}")
+    assert (tmp_path / "out.json").read_text() == "{}"
+    assert not stale.exists() and not old_style.exists()
+    assert live.exists() and other.exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sirenpde.cli.eval import add_eval_command
 from sirenpde.cli.shape import add_shape_commands
 from sirenpde.cli.solve import add_solve_commands
 
@@ -17,7 +18,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_solve_commands(sub)
     add_shape_commands(sub)
+    add_eval_command(sub)
     return parser
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0] if isinstance(err, RuntimeError) else text
 
 
 def main(argv=None) -> int:
@@ -25,8 +34,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, TypeError, FloatingPointError) as err:
-        print(f"sirenpde: error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, FloatingPointError, RuntimeError, OSError) as err:
+        # OSError covers FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError
+        # and a full disk: one line naming the file, never a traceback
+        print(f"sirenpde: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sirenpde: interrupted", file=sys.stderr)

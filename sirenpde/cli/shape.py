@@ -13,27 +13,20 @@ Each sets ``func`` to a handler taking the parsed namespace; handlers raise ``Va
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
 import time
 from pathlib import Path
 
+from sirenpde.cli import checks
+from sirenpde.cli.checks import positive_int as _positive_int
 from sirenpde.io.atomic import atomic_open
 from sirenpde.registry import ENGINES, NOISE_SETTINGS
 from sirenpde.shapes.pointcloud import NORMAL_POLICIES
 
 SCORE_KEYS = ("chamfer_l1", "chamfer_l1_exact", "normal_consistency", "fscore", "precision", "recall")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _cleanup(text: str):
@@ -149,6 +142,7 @@ def _omegas(args) -> tuple:
 def _fit_kwargs(args) -> dict:
     if args.hidden_layers is not None and args.hidden_layers < 0:
         raise ValueError(f"--hidden-layers must be >= 0, got {args.hidden_layers}")
+    checks.positive_number(args.lr, "--lr")
     first, hidden = _omegas(args)
     return {"normals": args.normals, "lr": args.lr, "batch_size": args.batch_size,
             "hidden_features": args.hidden_features, "hidden_layers": args.hidden_layers,
@@ -157,12 +151,56 @@ def _fit_kwargs(args) -> dict:
 
 
 def _check_output(path: str, suffixes: tuple, what: str) -> Path:
-    out = Path(path)
-    if out.suffix.lower() not in suffixes:
-        raise ValueError(f"{what} must end in {' or '.join(suffixes)}, got {path!r}")
-    if out.is_dir():
-        raise ValueError(f"{what} {path!r} is a directory")
-    return out
+    return checks.output_file(path, what, suffixes)
+
+
+def _check_fit_inputs(args) -> None:
+    checks.input_file(args.cloud, "the point cloud")
+    checks.device(args.device)
+    _fit_kwargs(args)  # its option checks, before any file is read
+
+
+_CLI_SPELLING = (("normals='drop'", "--normals drop"), ("normals='estimate'", "--normals estimate"),
+                 ("normals='error'", "--normals error"))
+
+
+@contextlib.contextmanager
+def _cli_spelling():
+    """Re-raise a ValueError from the Python API with the options spelled as on the command line."""
+    try:
+        yield
+    except ValueError as err:
+        text = str(err)
+        for python, cli in _CLI_SPELLING:
+            text = text.replace(python, cli)
+        if text == str(err):
+            raise
+        raise ValueError(text) from None
+
+
+def _check_reference(path) -> None:
+    """``--reference`` exists and loads as a mesh, before any work."""
+    from sirenpde.shapes.metrics import load_mesh
+
+    checks.input_file(path, "--reference")
+    try:
+        load_mesh(path)
+    except ValueError as err:
+        raise ValueError(f"--reference {path}: {err}") from None
+
+
+def _check_mesh_cost(resolution: int, sdf=None) -> None:
+    """Refuse a resolution whose meshing would not fit in memory; print the estimate of a big one."""
+    from sirenpde.meshing.cost import check_cost, estimate_cost
+
+    checks.resolution(resolution)
+    cost = estimate_cost(resolution, "sparse", sdf=sdf)
+    try:
+        check_cost(cost, resolution, "sparse")
+    except ValueError as err:
+        raise ValueError(f"--resolution {resolution}: {err}") from None
+    if cost.seconds > 60 or cost.peak_bytes > 2**30:
+        print(f"meshing at --resolution {resolution}: {cost.describe()}", file=sys.stderr)
 
 
 def noise_line(metadata: dict) -> str:
@@ -181,12 +219,19 @@ def noise_line(metadata: dict) -> str:
 def run_reconstruct(args) -> int:
     from sirenpde.shapes.fit import reconstruct
 
-    out = _check_output(args.output, (".ply",), "the output mesh")
+    out = _check_output(args.output, (".ply",), "--output")
     if args.save_model is not None:
         _check_output(args.save_model, (".pt", ".pth"), "--save-model")
-    res = reconstruct(args.cloud, out, args.steps, args.resolution, preview=not args.no_preview,
-                      save_model=args.save_model, cleanup=args.cleanup, reference=args.reference,
-                      **_fit_kwargs(args))
+    if not args.no_preview:
+        _check_output(str(out.with_suffix(".png")), (".png",), "the preview next to --output")
+    _check_fit_inputs(args)
+    if args.reference is not None:
+        _check_reference(args.reference)
+    _check_mesh_cost(args.resolution)
+    with _cli_spelling():
+        res = reconstruct(args.cloud, out, args.steps, args.resolution, preview=not args.no_preview,
+                          save_model=args.save_model, cleanup=args.cleanup, reference=args.reference,
+                          **_fit_kwargs(args))
     print(f"fitted {res.model.metadata['points']:,} points in {res.times['fit_s']:.1f} s "
           f"({res.fit.steps} steps); meshed at {args.resolution}^3 in {res.times['mesh_s']:.1f} s")
     print(noise_line(res.model.metadata))
@@ -202,8 +247,10 @@ def run_reconstruct(args) -> int:
 def run_fit_sdf(args) -> int:
     from sirenpde.shapes.fit import fit_sdf
 
-    out = _check_output(args.output, (".pt", ".pth"), "the output model")
-    shape, result = fit_sdf(args.cloud, args.steps, **_fit_kwargs(args))
+    out = _check_output(args.output, (".pt", ".pth"), "--output")
+    _check_fit_inputs(args)
+    with _cli_spelling():
+        shape, result = fit_sdf(args.cloud, args.steps, **_fit_kwargs(args))
     shape.save(out)
     m = result.metrics
     print(f"fitted {shape.metadata['points']:,} points in {result.times['train_s']:.1f} s "
@@ -221,8 +268,14 @@ def run_mesh(args) -> int:
     from sirenpde.shapes.model import load_shape_model
     from sirenpde.shapes.preview import write_preview
 
-    out = _check_output(args.output, (".ply",), "the output mesh")
+    out = _check_output(args.output, (".ply",), "--output")
+    if not args.no_preview:
+        _check_output(str(out.with_suffix(".png")), (".png",), "the preview next to --output")
+    checks.input_file(args.model, "the model file")
+    checks.device(args.device)
+    checks.resolution(args.resolution)
     shape = load_shape_model(args.model)
+    _check_mesh_cost(args.resolution, shape)
     t0 = time.perf_counter()
     mesh = mesh_shape(shape, args.resolution, device=args.device, progress=not args.no_progress,
                       cleanup=args.cleanup)
@@ -239,6 +292,8 @@ def run_evaluate(args) -> int:
 
     if args.json is not None:
         _check_output(args.json, (".json",), "--json")
+    checks.input_file(args.mesh, "the mesh")
+    _check_reference(args.reference)
     scores = evaluate_mesh(args.mesh, args.reference, n_samples=args.samples, seed=args.seed,
                            fscore_threshold=args.threshold)
     _print_scores(scores)

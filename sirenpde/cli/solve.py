@@ -6,10 +6,12 @@ the numerics (torch) only when they run, so ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
 
+from sirenpde.cli.checks import nonnegative_int, positive_int
 from sirenpde.registry import MODELS, OPTIMIZERS, SCHEDULES
 
 
@@ -36,27 +38,93 @@ def cmd_list(args) -> int:
     return 0
 
 
+OUTPUT_FILES = ("solution.h5", "solution.png", "metrics.json", "model.pt")
+
+
+def _preflight(args) -> None:
+    """Everything ``solve`` needs, checked before the problem is built or a step is taken."""
+    from sirenpde.cli import checks
+
+    checks.output_dir(args.out, "--out", OUTPUT_FILES)
+    if args.checkpoint is not None:
+        checks.output_file(args.checkpoint, "--checkpoint")
+        if Path(args.checkpoint).exists() and not args.restart:
+            checks.input_file(args.checkpoint, "--checkpoint")
+    if args.init is not None:
+        checks.input_file(args.init, "--init")
+    checks.device(args.device)
+    checks.positive_number(args.lr, "--lr")
+
+
+def _model_kwargs(args) -> dict:
+    kwargs = {}
+    if args.hidden_features is not None:
+        kwargs["hidden_features"] = args.hidden_features
+    if args.hidden_layers is not None:
+        kwargs["hidden_layers"] = args.hidden_layers
+    return kwargs
+
+
+@contextlib.contextmanager
+def _all_or_nothing(out: Path):
+    """If writing the outputs fails part way, remove the files it made (and ``out`` if it made it),
+    so a failed command leaves nothing that looks like a result."""
+    existed = out.exists()
+    before = {p.name for p in out.iterdir()} if existed else set()
+    try:
+        yield
+    except BaseException:
+        if out.is_dir():
+            for name in OUTPUT_FILES:
+                if name not in before and (out / name).is_file():
+                    (out / name).unlink()
+            if not existed and not any(out.iterdir()):
+                out.rmdir()
+        raise
+
+
+def _ranks():
+    """``(rank, barrier)`` of this process: rank 0 and a no-op unless torchrun started a group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.barrier
+    return 0, lambda: None
+
+
 def cmd_solve(args) -> int:
     from sirenpde.io import output
+    from sirenpde.io.solution import init_from, save_model
     from sirenpde.problems import get_problem
     from sirenpde.training import fit
 
+    _preflight(args)
     options = dict(args.option or [])
     problem = get_problem(args.name, **options)
-    model_kwargs = {}
-    if args.hidden_features:
-        model_kwargs["hidden_features"] = args.hidden_features
-    if args.hidden_layers is not None:
-        model_kwargs["hidden_layers"] = args.hidden_layers
-    model = problem.make_model(args.model, **model_kwargs)
+    model_kwargs = _model_kwargs(args)
+    # built under the seed, so one command with one seed starts from the same weights every time
+    model = problem.make_model(args.model, seed=args.seed, **model_kwargs)
+    if args.init is not None:
+        try:
+            init_from(args.init, model, args.model, model_kwargs)
+        except ValueError as err:
+            raise ValueError(f"--init {args.init}: {err}") from None
     result = fit(problem, model, steps=args.steps, lr=args.lr, batch_size=args.batch_size, device=args.device,
                  seed=args.seed, progress=not args.quiet, checkpoint=args.checkpoint, optimizer=args.optimizer,
-                 schedule=args.schedule, lbfgs_steps=args.lbfgs_steps)
-    paths = output.write_solution(args.out, problem, result, args.model, options)
-    for key, value in result.metrics.items():
-        print(f"{key}: {value:.6g}")
-    print(f"train time: {result.times['train_s']:.1f} s ({result.times['steps_per_s']:.2f} steps/s)")
-    print("wrote " + ", ".join(str(p) for p in paths))
+                 schedule=args.schedule, lbfgs_steps=args.lbfgs_steps, restart=args.restart)
+    rank, barrier = _ranks()
+    if rank == 0:  # under torchrun every rank holds the same model; one writes it
+        info = {"steps": result.steps, "seed": args.seed, "times": result.times,
+                "init": None if args.init is None else str(args.init)}
+        with _all_or_nothing(Path(args.out)):
+            paths = output.write_solution(args.out, problem, result, args.model, options)
+            paths.append(save_model(Path(args.out) / "model.pt", result.model, args.name, options, args.model,
+                                    model_kwargs, result.metrics, info))
+        for key, value in result.metrics.items():
+            print(f"{key}: {value:.6g}")
+        print(f"train time: {result.times['train_s']:.1f} s ({result.times['steps_per_s']:.2f} steps/s)")
+        print("wrote " + ", ".join(str(p) for p in paths))
+    barrier()
     return 0
 
 
@@ -96,20 +164,25 @@ def add_solve_commands(sub) -> None:
     # no argparse choices: a bad name reaches make_model, whose message lists the valid ones
     p.add_argument("--model", default=MODELS.default,
                    help=f"{', '.join(MODELS)} (default {MODELS.default})")
-    p.add_argument("--hidden-features", type=int, default=None)
-    p.add_argument("--hidden-layers", type=int, default=None)
-    p.add_argument("--steps", type=int, default=None, help="default: the problem's")
+    p.add_argument("--hidden-features", type=positive_int, default=None, help="network width")
+    p.add_argument("--hidden-layers", type=nonnegative_int, default=None, help="hidden-to-hidden layers")
+    p.add_argument("--steps", type=nonnegative_int, default=None, help="default: the problem's")
     p.add_argument("--lr", type=float, default=None, help="default: the problem's (1e-4 for most)")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the problem's")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="default: the problem's")
     p.add_argument("--optimizer", default=OPTIMIZERS.default, choices=OPTIMIZERS,
                    help=f"default {OPTIMIZERS.default}")
-    p.add_argument("--lbfgs-steps", type=int, default=None,
+    p.add_argument("--lbfgs-steps", type=nonnegative_int, default=None,
                    help="L-BFGS steps after the --steps (default: the problem's; 10 for the Poisson problems)")
     p.add_argument("--schedule", default=None, choices=["none", *SCHEDULES],
                    help="learning-rate schedule (default: the problem's, usually none)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint", default=None, help="checkpoint file: saved during training, resumed if present")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file: saved during training, resumed if present (it must belong to this run)")
+    p.add_argument("--restart", action="store_true",
+                   help="start afresh even if the --checkpoint file exists (it is overwritten)")
+    p.add_argument("--init", default=None, metavar="MODEL.pt",
+                   help="start from the weights of a model.pt written by an earlier solve (same model)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_solve)

@@ -147,3 +147,38 @@ def load(path, device: Union[str, torch.device] = "cpu") -> Solution:
     model = model.to(device).eval()
     return Solution(model, problem["name"], dict(problem["options"]), dict(state["metrics"]),
                     dict(state.get("info") or {}))
+
+
+def init_from(path, model: nn.Module, model_name: str, model_kwargs: Optional[dict] = None) -> dict:
+    """Copy the weights of the solution saved at ``path`` into ``model`` (a warm start).
+
+    The saved model must be the same as ``model``: the same model name and, for a built-in
+    network, the same configuration; otherwise ``ValueError`` names the first differing field.
+    Returns the saved file's problem record (``{"name", "options"}``)."""
+    state = read_archive(path, FORMAT, WHAT)
+    spec, weights = state.get("model"), state.get("state_dict")
+    if not isinstance(spec, dict) or not isinstance(weights, dict):
+        raise ValueError(f"{path}: {WHAT} lacks its model or weights")
+    if spec.get("name") != model_name:
+        raise ValueError(f"{path}: saved with model {spec.get('name')!r}, but this run builds {model_name!r}")
+    try:
+        wanted = model_config(model)
+    except ValueError:
+        wanted = None
+    saved = spec.get("network")
+    if wanted is not None and isinstance(saved, dict):
+        for key in sorted(set(wanted) | set(saved)):
+            if wanted.get(key) != saved.get(key):
+                raise ValueError(f"{path}: saved with {key} = {saved.get(key)!r}, but this run builds "
+                                 f"{key} = {wanted.get(key)!r}")
+    elif model_kwargs is not None and dict(spec.get("kwargs") or {}) != _plain(dict(model_kwargs)):
+        raise ValueError(f"{path}: saved with model options {spec.get('kwargs')!r}, but this run uses "
+                         f"{_plain(dict(model_kwargs))!r}")
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    stored = {k: tuple(v.shape) if torch.is_tensor(v) else None for k, v in weights.items()}
+    if expected != stored:
+        diff = sorted(k for k in set(expected) | set(stored) if expected.get(k) != stored.get(k))
+        raise ValueError(f"{path}: its weight {diff[0]!r} has shape {stored.get(diff[0])}, but this run's "
+                         f"model needs {expected.get(diff[0])}")
+    model.load_state_dict(weights)
+    return dict(state.get("problem") or {})

@@ -1,0 +1,244 @@
+"""Regression corpus of bad command lines: each is refused before any work, with one line that
+names the option or file and the offending value, no traceback, and nothing left behind.
+
+Inputs live in ``tmp_path / "in"``; every output a case names lies under ``tmp_path / "out"``,
+which must be absent or empty afterwards (no temporary files either).
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sirenpde.cli.main import main
+
+TINY = ["--steps", "1", "--hidden-features", "8", "--hidden-layers", "1", "-q"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("in")
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(300, 3))
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    np.savetxt(d / "sphere.xyz", np.hstack([p, p]))
+    zero = p.copy()
+    zero[5] = 0.0
+    np.savetxt(d / "zero.xyz", np.hstack([p, zero]))  # line 6 has a zero normal
+    lines = [" ".join(map(str, row)) for row in np.hstack([p, p])[:50]]
+    lines[2] = "0.1 0.2 x 0 0 1"
+    (d / "malformed.xyz").write_text("\n".join(lines) + "\n")
+    nan_normal = np.hstack([p, p])
+    nan_normal[9, 4] = np.nan
+    np.savetxt(d / "nan_normal.xyz", nan_normal)
+    (d / "text.png").write_text("not an image\n")
+    (d / "text.pt").write_text("not a model\n")
+    (d / "nan.obj").write_text("v 0 0 0\nv 1 0 0\nv nan 1 0\nv 0 0 1\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n")
+    (d / "tet.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n")
+    (d / "a_file").write_text("x")
+    np.save(d / "pts3.npy", rng.uniform(-1, 1, (10, 3)))
+    np.save(d / "pts2.npy", rng.uniform(-1, 1, (10, 2)))
+    np.save(d / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    nan = rng.uniform(-1, 1, (10, 2))
+    nan[7, 1] = np.nan
+    np.save(d / "nan2.npy", nan)
+    (d / "junk.txt").write_text("1 2\n3 x\n")
+    assert main(["solve", "image-fit", "-O", "size=8", *TINY, "--out", str(d / "run")]) == 0
+    assert main(["fit-sdf", str(d / "sphere.xyz"), "-o", str(d / "shape.pt"), "--steps", "1",
+                 "--hidden-features", "8", "--hidden-layers", "1", "--batch-size", "64", "--no-progress"]) == 0
+    return d
+
+
+# (case id, argv with {in} and {out} placeholders, strings the message must contain)
+CASES = [
+    # solve: problem options, named with their value
+    ("size-abc", ["solve", "image-fit", "-O", "size=abc", *TINY, "--out", "{out}/r"], ["size", "'abc'"]),
+    ("size-0", ["solve", "image-fit", "-O", "size=0", *TINY, "--out", "{out}/r"], ["size", "0"]),
+    ("k-abc", ["solve", "helmholtz", "-O", "k=abc", *TINY, "--out", "{out}/r"], ["k must", "'abc'"]),
+    ("metric_n-0", ["solve", "helmholtz", "-O", "metric_n=0", *TINY, "--out", "{out}/r"], ["metric_n", "got 0"]),
+    ("reference_n-x", ["solve", "wave", "-O", "reference_n=x", *TINY, "--out", "{out}/r"],
+     ["reference_n", "'x'"]),
+    ("max_samples-0", ["solve", "audio-fit", "-O", "max_samples=0", *TINY, "--out", "{out}/r"],
+     ["max_samples", "got 0"]),
+    ("unknown-option", ["solve", "image-fit", "-O", "colour=red", *TINY, "--out", "{out}/r"], ["'colour'"]),
+    ("unknown-problem", ["solve", "navier", *TINY, "--out", "{out}/r"], ["navier"]),
+    ("unknown-model", ["solve", "image-fit", "--model", "resnet", *TINY, "--out", "{out}/r"], ["resnet"]),
+    ("missing-image", ["solve", "image-fit", "-O", "image={in}/none.png", *TINY, "--out", "{out}/r"],
+     ["none.png"]),
+    ("text-as-png", ["solve", "image-fit", "-O", "image={in}/text.png", *TINY, "--out", "{out}/r"],
+     ["text.png", "not a PNG"]),
+    ("device-bogus", ["solve", "image-fit", "-O", "size=8", *TINY, "--device", "bogus", "--out", "{out}/r"],
+     ["--device", "bogus"]),
+    ("out-is-file", ["solve", "image-fit", "-O", "size=8", *TINY, "--out", "{in}/a_file"], ["--out", "a_file"]),
+    ("out-under-file", ["solve", "image-fit", "-O", "size=8", *TINY, "--out", "{in}/a_file/run"],
+     ["--out", "a_file", "is a file"]),
+    ("checkpoint-is-dir", ["solve", "image-fit", "-O", "size=8", *TINY, "--checkpoint", "{in}",
+                           "--out", "{out}/r"], ["--checkpoint", "directory"]),
+    ("init-missing", ["solve", "image-fit", "-O", "size=8", *TINY, "--init", "{in}/none.pt", "--out", "{out}/r"],
+     ["--init", "none.pt"]),
+    ("init-not-a-model", ["solve", "image-fit", "-O", "size=8", *TINY, "--init", "{in}/text.pt",
+                          "--out", "{out}/r"], ["--init", "text.pt", "not a saved sirenpde solution"]),
+    ("init-other-width", ["solve", "image-fit", "-O", "size=8", "--steps", "1", "--hidden-features", "12",
+                          "--hidden-layers", "1", "-q", "--init", "{in}/run/model.pt", "--out", "{out}/r"],
+     ["--init", "hidden_features", "8", "12"]),
+    ("lr-negative", ["solve", "image-fit", "--lr", "-1", *TINY, "--out", "{out}/r"], ["--lr", "-1"]),
+    # shape commands
+    ("lr-nan", ["reconstruct", "{in}/sphere.xyz", "-o", "{out}/m.ply", "--lr", "nan"], ["--lr", "nan"]),
+    ("cloud-missing", ["reconstruct", "{in}/none.xyz", "-o", "{out}/m.ply", "--steps", "1"], ["none.xyz"]),
+    ("zero-normal", ["reconstruct", "{in}/zero.xyz", "-o", "{out}/m.ply", "--steps", "1"],
+     ["zero.xyz", "lines 6", "--normals drop"]),
+    ("malformed-line", ["reconstruct", "{in}/malformed.xyz", "-o", "{out}/m.ply", "--steps", "1"],
+     ["malformed.xyz", "line 3"]),
+    ("nan-normal", ["fit-sdf", "{in}/nan_normal.xyz", "-o", "{out}/s.pt", "--steps", "1"],
+     ["nan_normal.xyz", "line", "10", "--normals drop"]),
+    ("resolution-1", ["reconstruct", "{in}/sphere.xyz", "-o", "{out}/m.ply", "--steps", "1", "--resolution", "1"],
+     ["--resolution", "1"]),
+    ("resolution-huge", ["reconstruct", "{in}/sphere.xyz", "-o", "{out}/m.ply", "--steps", "1",
+                         "--resolution", "100000"], ["--resolution 100000", "memory"]),
+    ("reference-missing", ["reconstruct", "{in}/sphere.xyz", "-o", "{out}/m.ply", "--steps", "1",
+                           "--reference", "{in}/none.obj"], ["--reference", "none.obj"]),
+    ("reference-nan", ["reconstruct", "{in}/sphere.xyz", "-o", "{out}/m.ply", "--steps", "1",
+                       "--reference", "{in}/nan.obj"], ["--reference", "nan.obj", "line 3"]),
+    ("mesh-out-is-dir", ["reconstruct", "{in}/sphere.xyz", "-o", "{in}", "--steps", "1"], ["--output", ".ply"]),
+    ("mesh-out-under-file", ["reconstruct", "{in}/sphere.xyz", "-o", "{in}/a_file/m.ply", "--steps", "1"],
+     ["--output", "a_file", "is a file"]),
+    ("save-model-suffix", ["reconstruct", "{in}/sphere.xyz", "-o", "{out}/m.ply", "--steps", "1",
+                           "--save-model", "{out}/m.txt"], ["--save-model", "m.txt"]),
+    ("fit-sdf-device", ["fit-sdf", "{in}/sphere.xyz", "-o", "{out}/s.pt", "--steps", "1", "--device", "tpu"],
+     ["--device", "tpu"]),
+    ("fit-sdf-layers", ["fit-sdf", "{in}/sphere.xyz", "-o", "{out}/s.pt", "--hidden-layers", "-1"],
+     ["--hidden-layers", "-1"]),
+    ("mesh-model-text", ["mesh", "{in}/text.pt", "-o", "{out}/m.ply", "--resolution", "8"],
+     ["text.pt", "not a sirenpde shape model"]),
+    ("mesh-model-missing", ["mesh", "{in}/none.pt", "-o", "{out}/m.ply"], ["none.pt"]),
+    ("mesh-resolution-1", ["mesh", "{in}/shape.pt", "-o", "{out}/m.ply", "--resolution", "1"],
+     ["--resolution", "1"]),
+    ("mesh-resolution-huge", ["mesh", "{in}/shape.pt", "-o", "{out}/m.ply", "--resolution", "100000"],
+     ["--resolution 100000", "memory"]),
+    ("evaluate-mesh-missing", ["evaluate", "{in}/none.ply", "--reference", "{in}/tet.obj"], ["none.ply"]),
+    ("evaluate-nan", ["evaluate", "{in}/nan.obj", "--reference", "{in}/tet.obj", "--samples", "100"],
+     ["nan.obj", "line 3"]),
+    ("evaluate-ref-missing", ["evaluate", "{in}/tet.obj", "--reference", "{in}/none.obj",
+                              "--json", "{out}/s.json"], ["--reference", "none.obj"]),
+    ("evaluate-json-dir", ["evaluate", "{in}/tet.obj", "--reference", "{in}/tet.obj", "--json", "{in}"],
+     ["--json"]),
+    # eval
+    ("eval-dim", ["eval", "{in}/run/model.pt", "--points", "{in}/pts3.npy", "--out", "{out}/v.h5"],
+     ["--points", "pts3.npy", "(n, 2)", "(10, 3)"]),
+    ("eval-shape-dim", ["eval", "{in}/shape.pt", "--points", "{in}/pts2.npy", "--out", "{out}/v.h5"],
+     ["--points", "(n, 3)", "(10, 2)"]),
+    ("eval-pickle", ["eval", "{in}/run/model.pt", "--points", "{in}/obj.npy", "--out", "{out}/v.h5"],
+     ["--points", "obj.npy"]),
+    ("eval-nan", ["eval", "{in}/run/model.pt", "--points", "{in}/nan2.npy", "--out", "{out}/v.h5"],
+     ["--points", "point 7", "nan"]),
+    ("eval-junk-table", ["eval", "{in}/run/model.pt", "--points", "{in}/junk.txt", "--out", "{out}/v.h5"],
+     ["--points", "junk.txt"]),
+    ("eval-suffix", ["eval", "{in}/run/model.pt", "--points", "{in}/a_file", "--out", "{out}/v.h5"],
+     ["--points", "a_file"]),
+    ("eval-model-text", ["eval", "{in}/text.pt", "--points", "{in}/pts2.npy", "--out", "{out}/v.h5"],
+     ["text.pt", "not a saved sirenpde solution or shape"]),
+    ("eval-out-dir", ["eval", "{in}/run/model.pt", "--points", "{in}/pts2.npy", "--out", "{in}/run"],
+     ["--out"]),
+    ("eval-out-under-file", ["eval", "{in}/run/model.pt", "--points", "{in}/pts2.npy",
+                             "--out", "{in}/a_file/v.h5"], ["--out", "a_file", "is a file"]),
+]
+
+# refused by argparse (exit 2 with a usage line)
+ARGPARSE_CASES = [
+    ("hidden-features-0", ["solve", "image-fit", "--hidden-features", "0", "--out", "{out}/r"],
+     ["--hidden-features", "'0'"]),
+    ("batch-size-0", ["solve", "image-fit", "--batch-size", "0", "--out", "{out}/r"], ["--batch-size", "'0'"]),
+    ("option-no-equals", ["solve", "image-fit", "-O", "size", "--out", "{out}/r"], ["key=value", "'size'"]),
+    ("eval-order-3", ["eval", "{in}/run/model.pt", "--points", "{in}/pts2.npy", "--out", "{out}/v.h5",
+                      "--order", "3"], ["--order", "3"]),
+    ("eval-chunk-0", ["eval", "{in}/run/model.pt", "--points", "{in}/pts2.npy", "--out", "{out}/v.h5",
+                      "--chunk", "0"], ["--chunk", "'0'"]),
+    ("steps-negative", ["reconstruct", "{in}/sphere.xyz", "-o", "{out}/m.ply", "--steps", "-3"],
+     ["--steps", "'-3'"]),
+]
+
+
+def _argv(argv, inputs, out):
+    return [a.replace("{in}", str(inputs)).replace("{out}", str(out)) for a in argv]
+
+
+def _nothing_left(inputs, out, before):
+    assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))
+    after = sorted(p.relative_to(inputs) for p in inputs.rglob("*"))
+    assert after == before, set(after) ^ set(before)  # no temp files or partial outputs next to inputs
+
+
+@pytest.mark.parametrize("argv, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_naming_it(argv, expected, inputs, tmp_path, capsys):
+    out = tmp_path / "out"
+    before = sorted(p.relative_to(inputs) for p in inputs.rglob("*"))
+    rc = main(_argv(argv, inputs, out))
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "Traceback" not in err
+    message = [line for line in err.splitlines() if line.startswith("sirenpde: error:")]
+    assert len(message) == 1, err
+    for text in expected:
+        assert text.replace("{in}", str(inputs)) in message[0], (text, message[0])
+    _nothing_left(inputs, out, before)
+
+
+@pytest.mark.parametrize("argv, expected", [c[1:] for c in ARGPARSE_CASES], ids=[c[0] for c in ARGPARSE_CASES])
+def test_bad_argument_is_refused_by_the_parser(argv, expected, inputs, tmp_path, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(_argv(argv, inputs, out))
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    for text in expected:
+        assert text in err, (text, err)
+    assert not out.exists()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write anywhere")
+def test_unwritable_output_folder_is_refused(inputs, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        rc = main(["solve", "image-fit", "-O", "size=8", *TINY, "--out", str(locked / "run")])
+        assert rc == 2 and "not writable" in capsys.readouterr().err
+        assert not any(locked.iterdir())
+    finally:
+        locked.chmod(0o755)
+
+
+def test_checkpoint_of_another_run_is_refused_naming_the_option(inputs, tmp_path):
+    """The same --checkpoint with another image: exit 2 naming the option and --restart, no
+    traceback (run as a subprocess so an escaping traceback would show)."""
+    ckpt = tmp_path / "run.pt"
+
+    def argv(image, out, *extra):
+        return ["solve", "image-fit", "-O", f"image={image}", "-O", "size=8", *TINY, "--checkpoint", str(ckpt),
+                "--out", str(out), *extra]
+
+    assert main(argv("camera", tmp_path / "a")) == 0
+    second = subprocess.run([sys.executable, "-m", "sirenpde.cli", *argv("coins", tmp_path / "b")],
+                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert second.returncode == 2, second.stderr
+    assert "Traceback" not in second.stderr
+    assert "image" in second.stderr and "coins" in second.stderr and "--restart" in second.stderr
+    assert not (tmp_path / "b").exists()
+    assert main(argv("coins", tmp_path / "b", "--restart")) == 0  # the explicit way to start afresh
+    assert (tmp_path / "b" / "model.pt").exists()
+
+
+def test_eval_refuses_points_too_many_for_memory_before_reading_them(inputs, tmp_path, capsys, monkeypatch):
+    import sirenpde.meshing.cost
+
+    # a header claiming 10^6 points, checked against a memory of 1 MB without reading the data
+    big = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.float32, shape=(10**6, 2))
+    del big
+    monkeypatch.setattr(sirenpde.meshing.cost, "available_memory", lambda: 2**20)
+    out = tmp_path / "out"
+    rc = main(["eval", str(inputs / "run" / "model.pt"), "--points", str(tmp_path / "big.npy"),
+               "--out", str(out / "v.h5"), "--order", "2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "1,000,000 points" in err and "--order 2" in err
+    assert not out.exists()
