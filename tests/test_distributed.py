@@ -131,3 +131,27 @@ def test_cli_solve_under_torchrun_writes_its_outputs_once(tmp_path):
     sol = sirenpde.load(out / "model.pt")
     assert sol.problem_name == "helmholtz-square"
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt", "solution.h5", "solution.png"]
+
+
+def test_cli_mesh_under_torchrun_equals_the_single_process_mesh(tmp_path):
+    import trimesh
+
+    from sirenpde.cli.main import main
+    from sirenpde.shapes.model import ShapeModel
+    from sirenpde.shapes.pointcloud import Normalization
+
+    net = sirenpde.Siren(3, 1, hidden_features=16, hidden_layers=1, first_omega_0=3.0, hidden_omega_0=3.0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.5)
+        net.output.bias.fill_(0.05)
+    ShapeModel(net, Normalization(torch.zeros(3).numpy(), 2.0)).save(tmp_path / "shape.pt")
+    proc = torchrun("-m", "sirenpde", "mesh", str(tmp_path / "shape.pt"), "-o", str(tmp_path / "two.ply"),
+                    "--resolution", "48", "--no-preview", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("wrote ") == 1, proc.stdout
+    assert main(["mesh", str(tmp_path / "shape.pt"), "-o", str(tmp_path / "one.ply"), "--resolution", "48",
+                 "--no-preview", "--no-progress"]) == 0
+    one, two = (trimesh.load(tmp_path / f"{n}.ply", process=False) for n in ("one", "two"))
+    assert len(one.faces) > 1000
+    assert (one.vertices == two.vertices).all() and (one.faces == two.faces).all()

@@ -6,6 +6,9 @@ the shape commands in :mod:`sirenpde.cli.shape`. Nothing here imports torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
 import sys
 
 from sirenpde.cli.eval import add_eval_command
@@ -32,8 +35,11 @@ def _one_line(err: BaseException) -> str:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # under torchrun rank 0 alone reports on stdout (errors still reach stderr from every rank)
+    quiet = os.environ.get("RANK", "0") != "0"
     try:
-        return args.func(args)
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+            return args.func(args)
     except (ValueError, TypeError, FloatingPointError, RuntimeError, OSError) as err:
         # OSError covers FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError
         # and a full disk: one line naming the file, never a traceback

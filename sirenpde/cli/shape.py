@@ -246,12 +246,16 @@ def run_reconstruct(args) -> int:
 
 def run_fit_sdf(args) -> int:
     from sirenpde.shapes.fit import fit_sdf
+    from sirenpde.training import distributed
 
     out = _check_output(args.output, (".pt", ".pth"), "--output")
     _check_fit_inputs(args)
     with _cli_spelling():
         shape, result = fit_sdf(args.cloud, args.steps, **_fit_kwargs(args))
-    shape.save(out)
+    ranks = distributed.current()
+    if ranks.is_writer:  # under torchrun rank 0 alone writes
+        shape.save(out)
+    ranks.barrier()
     m = result.metrics
     print(f"fitted {shape.metadata['points']:,} points in {result.times['train_s']:.1f} s "
           f"({result.steps} steps): "
@@ -267,6 +271,9 @@ def run_mesh(args) -> int:
     from sirenpde.shapes.fit import mesh_shape
     from sirenpde.shapes.model import load_shape_model
     from sirenpde.shapes.preview import write_preview
+    from sirenpde.training import distributed
+
+    ranks = distributed.init_from_env(args.device)  # under torchrun the evaluations are shared out
 
     out = _check_output(args.output, (".ply",), "--output")
     if not args.no_preview:
@@ -277,13 +284,15 @@ def run_mesh(args) -> int:
     shape = load_shape_model(args.model)
     _check_mesh_cost(args.resolution, shape)
     t0 = time.perf_counter()
-    mesh = mesh_shape(shape, args.resolution, device=args.device, progress=not args.no_progress,
-                      cleanup=args.cleanup)
-    export_ply(mesh, out)
-    print(f"meshed at {args.resolution}^3 in {time.perf_counter() - t0:.1f} s; "
-          f"wrote {out} ({len(mesh.vertices):,} vertices, {len(mesh.faces):,} faces)")
-    if not args.no_preview:
-        print(f"wrote {write_preview(mesh, out.with_suffix('.png'), title=out.name)}")
+    mesh = mesh_shape(shape, args.resolution, device=args.device,
+                      progress=not args.no_progress and ranks.is_writer, cleanup=args.cleanup)
+    if ranks.is_writer:
+        export_ply(mesh, out)
+        print(f"meshed at {args.resolution}^3 in {time.perf_counter() - t0:.1f} s; "
+              f"wrote {out} ({len(mesh.vertices):,} vertices, {len(mesh.faces):,} faces)")
+        if not args.no_preview:
+            print(f"wrote {write_preview(mesh, out.with_suffix('.png'), title=out.name)}")
+    ranks.barrier()
     return 0
 
 
