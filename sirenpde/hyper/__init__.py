@@ -8,6 +8,7 @@ from sirenpde.hyper.conditioned import (CONDITIONINGS, BoundConditioned, ConcatS
                                         FiLMSiren, HyperSiren, conditioned_siren)
 from sirenpde.hyper.encoders import CNNEncoder, SetEncoder
 from sirenpde.hyper.family import Family
+from sirenpde.hyper.fit import FamilyLoss, FamilyProblem, fit_family
 from sirenpde.hyper.poisson_family import PoissonBump, PoissonFamily
 
 FAMILIES: dict[str, type[Family]] = {"poisson-family": PoissonFamily}
@@ -22,5 +23,5 @@ def get_family(name: str, **kwargs) -> Family:
     return cls(**kwargs)
 
 __all__ = ["CONDITIONINGS", "FAMILIES", "BoundConditioned", "CNNEncoder", "ConcatSiren", "ConditionedSiren",
-           "FiLMSiren", "Family", "HyperSiren", "PoissonBump", "PoissonFamily", "SetEncoder", "conditioned_siren",
-           "get_family"]
+           "FiLMSiren", "Family", "FamilyLoss", "FamilyProblem", "HyperSiren", "PoissonBump", "PoissonFamily", "SetEncoder", "conditioned_siren",
+           "fit_family", "get_family"]
