@@ -42,6 +42,10 @@ class Family:
         self.low = torch.tensor([lo for lo, _ in self.parameters.values()], dtype=torch.float64)
         self.high = torch.tensor([hi for _, hi in self.parameters.values()], dtype=torch.float64)
 
+    def options(self) -> dict:
+        """Constructor arguments besides ``extrapolate``, enough to rebuild the family (for saving)."""
+        return {}
+
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.parameters)

@@ -86,6 +86,9 @@ class PoissonFamily(Family):
         self.boundary_weight, self.metric_n = float(boundary_weight), int(metric_n)
         self._cache: dict[tuple, np.ndarray] = {}
 
+    def options(self) -> dict:
+        return {"boundary_weight": self.boundary_weight, "metric_n": self.metric_n}
+
     def check_valid(self, p: Tensor) -> None:
         if (p[:, 2] <= 0).any():
             raise ValueError(f"{self.name}: width must be positive, got {p[:, 2].tolist()}")
