@@ -109,7 +109,7 @@ def test_metrics_and_instance():
 
 def test_an_instance_of_a_conditioned_model_warm_starts_fit_on_a_member():
     from sirenpde.hyper import conditioned_siren
-    from sirenpde.solver import fit
+    from sirenpde.training import fit
 
     fam = PoissonFamily(metric_n=17)
     torch.manual_seed(0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sirenpde.cli.family import add_family_commands
 from sirenpde.cli.shape import add_shape_commands
 from sirenpde.cli.solve import add_solve_commands
 
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_solve_commands(sub)
     add_shape_commands(sub)
+    add_family_commands(sub)
     return parser
 
 
