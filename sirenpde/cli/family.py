@@ -93,7 +93,7 @@ def cmd_predict(args) -> int:
     predict_s = time.perf_counter() - t0
     problem = family.instance(p)
     metrics = problem.metrics(siren)
-    options = {k: v for k, v in problem.describe().items() if k != "name"}
+    options = family.instance_options(p)
     result = SimpleNamespace(model=siren, metrics=metrics, history={}, steps=0,
                              times={"predict_s": predict_s})
     paths = output.write_solution(args.out, problem, result, "siren", options)

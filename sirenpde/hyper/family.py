@@ -55,6 +55,15 @@ class Family:
                 torch.manual_seed(int(seed))
             return conditioned_siren(mode, self.in_features, self.out_features, self.cond_features, **kwargs)
 
+    def model_field(self, value: Tensor, x: Tensor, p: Tensor) -> Tensor:
+        """The member's field from the model's output ``value (B, n, m)`` at ``x`` (a family that
+        trains on a field minus a known part adds it back here; the identity by default)."""
+        return value
+
+    def instance_options(self, p) -> dict:
+        """Options that rebuild the member problem ``instance(p)`` (stored with a predicted model)."""
+        return {k: v for k, v in self.instance(p).describe().items() if k != "name"}
+
     def options(self) -> dict:
         """Constructor arguments besides ``extrapolate``, enough to rebuild the family (for saving)."""
         return {}
@@ -141,5 +150,6 @@ class Family:
         device = next(model.parameters()).device
         with torch.no_grad():
             u = model(self.condition(p.to(dtype).to(device)), x.to(dtype).to(device)).double().cpu()
+        u = self.model_field(u, x.double(), p.double())
         err = ((u - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1)).tolist()
         return {"rel_l2": err, "median": float(np.median(err)), "p90": float(np.percentile(err, 90))}

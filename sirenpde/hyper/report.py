@@ -26,7 +26,8 @@ def member_fields(family, model, p, n: int = GRID) -> dict[str, np.ndarray]:
     dtype = next(model.parameters()).dtype
     with torch.no_grad():
         u = model(family.condition(p.to(dtype)), x.to(dtype)).double()
-    shape = (len(p), n, n)
+    u = family.model_field(u, x, p)
+    shape = (len(p), n, n)  # the first channel (the real part of a complex field)
     u, ref = u[..., 0].reshape(shape).numpy(), ref[..., 0].reshape(shape).numpy()
     return {"predicted": u, "reference": ref, "error": u - ref}
 
