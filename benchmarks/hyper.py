@@ -10,7 +10,7 @@
    / per-member fit time to that error); and a per-member fit warm-started from the prediction
    against the from-scratch fit: steps to reach the from-scratch fit's final error.
 3. ``--ablation``: film, full and concat at matched parameter counts (concat's Siren width,
-   full's head width chosen to match film's count), each trained for ``--ablation-budget-s``,
+   full's Siren and head widths chosen to match film's count), each trained for ``--ablation-budget-s``,
    held-out error against training time in one table and one plot.
 
 Writes ``benchmarks/results/hyper.md`` (and ``hyper.png`` with ``--ablation``). Run from the
@@ -116,15 +116,27 @@ def per_member(family, model, p, args):
             "warm_reach": warm_reach, "warm_final": warm.evaluations[-1]["rel_l2"]}
 
 
+def full_count(family, width: int, heads: int) -> int:
+    """Parameters of the ``full`` hypernetwork: per Siren tensor of ``n`` entries one head of
+    ``c -> heads -> n`` (one ReLU layer), i.e. ``heads (c + 1) + n (heads + 1)``."""
+    kw = {**family.model_kwargs, "hidden_features": width}
+    siren = Siren(family.in_features, family.out_features, **{k: kw[k] for k in
+                  ("hidden_features", "hidden_layers", "first_omega_0", "hidden_omega_0")})
+    sizes = [p.numel() for p in siren.parameters()]
+    return sum(heads * (family.cond_features + 1) + n * (heads + 1) for n in sizes)
+
+
 def matched_models(family, seed):
-    """film at the family's size; concat and full sized to film's parameter count."""
+    """film at the family's size; concat (its Siren width) and full (its Siren width and head width,
+    heads at least 4 wide) sized to film's parameter count."""
     film = family.make_model("film", seed=seed)
     target = count(film)
-    concat = min((family.make_model("concat", seed=seed, hidden_features=w) for w in range(16, 257, 2)),
-                 key=lambda m: abs(count(m) - target))
-    full = min((family.make_model("full", seed=seed, hyper_hidden=h) for h in range(1, 33)),
-               key=lambda m: abs(count(m) - target))
-    return {"film": film, "full": full, "concat": concat}
+    with torch.device("meta"):
+        concat = min(range(16, 257, 2), key=lambda w: abs(count(family.make_model("concat", hidden_features=w)) - target))
+    full = min(((w, h) for w in range(8, 65, 2) for h in range(4, 65)),
+               key=lambda wh: (abs(full_count(family, *wh) - target), -wh[1]))
+    return {"film": film, "full": family.make_model("full", seed=seed, hidden_features=full[0], hyper_hidden=full[1]),
+            "concat": family.make_model("concat", seed=seed, hidden_features=concat)}
 
 
 def fmt_reach(r):
