@@ -100,3 +100,19 @@ def test_family_help_loads_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.slow
+def test_train_under_torchrun_writes_once_from_rank_0(tmp_path):
+    import os
+
+    out = tmp_path / "fam"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "sirenpde.cli",
+           "family", "train", "poisson-family", "--out", str(out), "--steps", "4", "--instances", "3", "--points", "8",
+           "--members", "3", "--device", "cpu", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "SIRENPDE_DIST_TIMEOUT": "60"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("held-out relative L2") == 1  # rank 1 trains but writes and prints nothing
+    assert {p.name for p in out.iterdir()} == {"family.pt", "metrics.json", "family.png"}
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 4

@@ -78,7 +78,9 @@ class FamilyProblem:
         return self.family.metrics(model, self.family.held_out(self.eval_members))
 
     def describe(self) -> dict:
-        return {"name": self.name, "family": self.family.describe() if hasattr(self.family, "describe") else {},
+        """What a checkpoint must match: the family, its options and ranges, the sampling sizes."""
+        return {"name": self.name, "options": self.family.options(),
+                "parameters": {k: list(v) for k, v in self.family.parameters.items()},
                 "points_per_instance": self.points, "eval_members": self.eval_members}
 
 
