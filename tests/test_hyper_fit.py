@@ -80,3 +80,11 @@ def test_fit_family_refuses_bad_input():
         fit_family(family, small_model(), 1, 2, 0, progress=False)
     with pytest.raises(ValueError, match="instances_per_step"):
         fit_family(family, small_model(), 1, 0, 4, progress=False)
+
+
+def test_a_checkpoint_of_another_family_setting_is_refused(tmp_path):
+    kwargs = dict(steps=4, instances_per_step=2, points_per_instance=8, progress=False, eval_members=2, device="cpu",
+                  checkpoint=tmp_path / "run.ckpt")
+    fit_family(PoissonFamily(metric_n=9), small_model(), **kwargs)
+    with pytest.raises(ValueError, match="boundary_weight"):
+        fit_family(PoissonFamily(metric_n=9, boundary_weight=5.0), small_model(), **kwargs)
