@@ -16,7 +16,40 @@ CASES = {
     "autograd-laplacian": "the same residual through nested autograd (create_graph inside the forward)",
     "boundary": "a boundary term on the edges of the square",
     "sdf-reverse": "the paper's SDF loss through the reverse sweep",
+    "hyper-film": "a FiLM-conditioned Siren on poisson-family (members sharded across ranks)",
 }
+
+HYPER_INSTANCES = 7  # members per step in the hyper case: odd, so the ranks' shares differ
+
+
+def loss_class_of(problem):
+    """The session's loss module for a case: the family loss for the hyper case."""
+    from sirenpde.training.loss import ConstraintLoss
+
+    return getattr(problem, "loss_class", ConstraintLoss)
+
+
+def counts_of(problem, batch: int) -> list:
+    """What the session passes as ``n`` per constraint: members for a family, else points."""
+    from sirenpde.problem import split_batch
+
+    cons = problem.constraints()
+    if hasattr(problem, "family"):
+        return [HYPER_INSTANCES] * len(cons)
+    return split_batch(cons, batch)
+
+
+def fit_case(problem, model, engine, **kwargs):
+    """``fit`` for a plain case, ``fit_family`` (on the same members and points) for the hyper case."""
+    import sirenpde
+
+    if hasattr(problem, "family"):
+        from sirenpde.hyper.fit import fit_family
+
+        kwargs.pop("batch_size")
+        return fit_family(problem.family, model, instances_per_step=HYPER_INSTANCES,
+                          points_per_instance=problem.points, engine=engine, schedule=None, **kwargs)
+    return sirenpde.fit(problem, model, engine=engine, **kwargs)
 
 
 class Poisson2D(Problem):
@@ -58,6 +91,19 @@ def make_case(name: str):
         problem.metrics = lambda model: {}  # meshing is not what these tests are about
         model = problem.make_model("siren", seed=3, hidden_features=16, hidden_layers=1).double()
         return problem, model, "reverse"
+    if name == "hyper-film":
+        from sirenpde.hyper import PoissonFamily, conditioned_siren
+        from sirenpde.hyper.fit import FamilyProblem, family_loss
+
+        family = PoissonFamily(metric_n=5)
+        problem = FamilyProblem(family, 10, eval_members=2)
+        problem.loss_class = family_loss(family)
+        torch.manual_seed(3)
+        model = conditioned_siren("film", 2, 1, 3, hidden_features=16, hidden_layers=1, first_omega_0=3.0,
+                                  hidden_omega_0=3.0, film_hidden=8).double()
+        with torch.no_grad():  # away from the zero initialisation, so the FiLM network gets gradients
+            model.film[-1].weight.normal_(0.0, 0.1, generator=torch.Generator().manual_seed(4))
+        return problem, model, "jet"
     parts = ("edge",) if name == "boundary" else ("pde", "edge")
     problem = Poisson2D(parts)
     model = problem.make_model("siren", seed=3, hidden_features=16, hidden_layers=1,

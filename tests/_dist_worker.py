@@ -22,13 +22,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _dist_problems import CASES, Poisson2D, make_case  # noqa: E402
+from _dist_problems import CASES, Poisson2D, counts_of, fit_case, loss_class_of, make_case  # noqa: E402
 
 import sirenpde  # noqa: E402
-from sirenpde.problem import split_batch  # noqa: E402
 from sirenpde.training.distributed import Ranks, Sharding, setup, wrap  # noqa: E402
 from sirenpde.training.loop import to_device  # noqa: E402
-from sirenpde.training.loss import ConstraintLoss  # noqa: E402
 
 BATCH = 101  # odd, so the ranks' shares differ and the loss scaling is exercised
 SEED = 5
@@ -38,8 +36,8 @@ def union_step(problem, model, engine, shards, seed=SEED):
     """Gradients of the single process on the union of ``shards`` shards' batches."""
     cons = problem.constraints()
     sharding = Sharding(Ranks(), shards)
-    batches, scales = sharding.sample(cons, split_batch(cons, BATCH), sharding.generators(seed), {})
-    loss = ConstraintLoss(model, cons, engine)
+    batches, scales = sharding.sample(cons, counts_of(problem, BATCH), sharding.generators(seed), {})
+    loss = loss_class_of(problem)(model, cons, engine)
     losses = loss(to_device(batches, torch.device("cpu"), torch.float64), scales)
     loss.total(losses).backward()
     return [p.grad.clone() for p in model.parameters()]
@@ -48,9 +46,9 @@ def union_step(problem, model, engine, shards, seed=SEED):
 def dist_step(problem, model, engine, ranks, outside=False):
     cons = problem.constraints()
     sharding = Sharding(ranks, ranks.world)
-    batches, scales = sharding.sample(cons, split_batch(cons, BATCH), sharding.generators(SEED), {})
+    batches, scales = sharding.sample(cons, counts_of(problem, BATCH), sharding.generators(SEED), {})
     batches = to_device(batches, torch.device("cpu"), torch.float64)
-    ddp = wrap(ConstraintLoss(model, cons, engine), ranks, torch.device("cpu"))
+    ddp = wrap(loss_class_of(problem)(model, cons, engine), ranks, torch.device("cpu"))
     # the negative control calls the inner module, outside DDP's forward: no all-reduce is armed
     losses = ddp.module(batches, scales) if outside else ddp(batches, scales)
     ddp.module.total(losses).backward()
@@ -62,10 +60,10 @@ def union_adam(problem, model, engine, steps, shards, lr):
     cons = problem.constraints()
     sharding = Sharding(Ranks(), shards)
     gens = sharding.generators(SEED)
-    loss = ConstraintLoss(model, cons, engine)
+    loss = loss_class_of(problem)(model, cons, engine)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(steps):
-        batches, scales = sharding.sample(cons, split_batch(cons, BATCH), gens, {})
+        batches, scales = sharding.sample(cons, counts_of(problem, BATCH), gens, {})
         opt.zero_grad()
         loss.total(loss(to_device(batches, torch.device("cpu"), torch.float64), scales)).backward()
         opt.step()
@@ -83,8 +81,8 @@ def mode_grads(out: Path, ranks: Ranks) -> None:
         ref = union_step(problem, copy.deepcopy(model), engine, ranks.world)
         got = dist_step(problem, copy.deepcopy(model), engine, ranks)
         neg = dist_step(problem, copy.deepcopy(model), engine, ranks, outside=True)
-        res = sirenpde.fit(problem, copy.deepcopy(model), steps=5, lr=1e-3, batch_size=BATCH, seed=SEED,
-                           engine=engine, progress=False, distributed=True)
+        res = fit_case(problem, copy.deepcopy(model), engine, steps=5, lr=1e-3, batch_size=BATCH, seed=SEED,
+                       progress=False, distributed=True)
         ref_params = union_adam(problem, copy.deepcopy(model), engine, 5, ranks.world, 1e-3)
         init = [p.detach() for p in model.parameters()]
         report[name] = {"grad_diff": max_diff(got, ref), "grad_scale": max(float(g.abs().max()) for g in ref),

@@ -12,6 +12,7 @@ import os
 import sys
 
 from sirenpde.cli.eval import add_eval_command
+from sirenpde.cli.family import add_family_commands
 from sirenpde.cli.shape import add_shape_commands
 from sirenpde.cli.solve import add_solve_commands
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_solve_commands(sub)
     add_shape_commands(sub)
     add_eval_command(sub)
+    add_family_commands(sub)
     return parser
 
 

@@ -8,9 +8,12 @@ from sirenpde.hyper.conditioned import (CONDITIONINGS, BoundConditioned, ConcatS
                                         FiLMSiren, HyperSiren, conditioned_siren)
 from sirenpde.hyper.encoders import CNNEncoder, SetEncoder
 from sirenpde.hyper.family import Family
+from sirenpde.hyper.fit import FamilyLoss, FamilyProblem, fit_family
 from sirenpde.hyper.poisson_family import PoissonBump, PoissonFamily
 
-FAMILIES: dict[str, type[Family]] = {"poisson-family": PoissonFamily}
+from sirenpde.hyper.helmholtz_family import HelmholtzFamily
+
+FAMILIES: dict[str, type[Family]] = {"poisson-family": PoissonFamily, "helmholtz-family": HelmholtzFamily}
 
 
 def get_family(name: str, **kwargs) -> Family:
@@ -22,5 +25,5 @@ def get_family(name: str, **kwargs) -> Family:
     return cls(**kwargs)
 
 __all__ = ["CONDITIONINGS", "FAMILIES", "BoundConditioned", "CNNEncoder", "ConcatSiren", "ConditionedSiren",
-           "FiLMSiren", "Family", "HyperSiren", "PoissonBump", "PoissonFamily", "SetEncoder", "conditioned_siren",
-           "get_family"]
+           "FiLMSiren", "Family", "FamilyLoss", "HelmholtzFamily", "FamilyProblem", "HyperSiren", "PoissonBump", "PoissonFamily", "SetEncoder", "conditioned_siren",
+           "fit_family", "get_family"]

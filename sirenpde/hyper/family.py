@@ -36,11 +36,37 @@ class Family:
     out_features: int = 1
     parameters: dict[str, tuple[float, float]] = {}
     held_out_seed: int = 20260101
+    model_kwargs: dict = {}  # the Siren's size and frequencies for this family's conditioned model
+    default_steps, default_instances, default_points, default_lr = 2000, 16, 256, 1e-3
 
     def __init__(self, extrapolate: bool = False):
         self.extrapolate = bool(extrapolate)
         self.low = torch.tensor([lo for lo, _ in self.parameters.values()], dtype=torch.float64)
         self.high = torch.tensor([hi for _, hi in self.parameters.values()], dtype=torch.float64)
+
+    def make_model(self, mode: str = "film", seed: Optional[int] = None, **overrides):
+        """A conditioned Siren (``mode`` film, full or concat) sized for this family; with ``seed``
+        its weights are drawn under that seed in a forked RNG state."""
+        from sirenpde.hyper.conditioned import conditioned_siren
+
+        kwargs = {**self.model_kwargs, **overrides}
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(int(seed))
+            return conditioned_siren(mode, self.in_features, self.out_features, self.cond_features, **kwargs)
+
+    def model_field(self, value: Tensor, x: Tensor, p: Tensor) -> Tensor:
+        """The member's field from the model's output ``value (B, n, m)`` at ``x`` (a family that
+        trains on a field minus a known part adds it back here; the identity by default)."""
+        return value
+
+    def instance_options(self, p) -> dict:
+        """Options that rebuild the member problem ``instance(p)`` (stored with a predicted model)."""
+        return {k: v for k, v in self.instance(p).describe().items() if k != "name"}
+
+    def options(self) -> dict:
+        """Constructor arguments besides ``extrapolate``, enough to rebuild the family (for saving)."""
+        return {}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -64,7 +90,8 @@ class Family:
     def check(self, p) -> Tensor:
         """``p`` as a ``(B, P)`` tensor after checking its shape and, unless ``extrapolate``, that
         every parameter lies in its range (ValueError naming the parameter and the range)."""
-        p = torch.as_tensor(p)
+        # numbers from Python (lists, the command line) stay float64: a member is named exactly
+        p = p if torch.is_tensor(p) else torch.as_tensor(p, dtype=torch.float64)
         if p.ndim == 1:
             p = p[None]
         if p.ndim != 2 or p.shape[1] != self.cond_features:
@@ -79,7 +106,7 @@ class Family:
                 if bad.any():
                     value = float(p[bad.nonzero()[0, 0], j])
                     raise ValueError(f"{self.name}: {name} = {value:g} is outside the trained range "
-                                     f"[{float(lo[j]):g}, {float(hi[j]):g}]; pass extrapolate=True to allow it")
+                                     f"[{float(lo[j]):g}, {float(hi[j]):g}]; pass extrapolate=True (command line: --extrapolate) to allow it")
         self.check_valid(p)
         return p
 
@@ -123,5 +150,6 @@ class Family:
         device = next(model.parameters()).device
         with torch.no_grad():
             u = model(self.condition(p.to(dtype).to(device)), x.to(dtype).to(device)).double().cpu()
+        u = self.model_field(u, x.double(), p.double())
         err = ((u - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1)).tolist()
         return {"rel_l2": err, "median": float(np.median(err)), "p90": float(np.percentile(err, 90))}

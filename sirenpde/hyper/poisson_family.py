@@ -80,11 +80,15 @@ class PoissonFamily(Family):
     in_features = 2
     out_features = 1
     parameters = {"cx": (-0.5, 0.5), "cy": (-0.5, 0.5), "width": (0.1, 0.25)}
+    model_kwargs = {"hidden_features": 64, "hidden_layers": 3, "first_omega_0": 3.0, "hidden_omega_0": 30.0}
 
     def __init__(self, extrapolate: bool = False, boundary_weight: float = 10.0, metric_n: int = 65):
         super().__init__(extrapolate)
         self.boundary_weight, self.metric_n = float(boundary_weight), int(metric_n)
         self._cache: dict[tuple, np.ndarray] = {}
+
+    def options(self) -> dict:
+        return {"boundary_weight": self.boundary_weight, "metric_n": self.metric_n}
 
     def check_valid(self, p: Tensor) -> None:
         if (p[:, 2] <= 0).any():
@@ -156,6 +160,22 @@ class PoissonBump(Problem):
         with torch.no_grad():
             u = model(x.to(dtype)).double()
         return {"rel_l2": float((u - ref).norm() / ref.norm())}
+
+    def fields(self, model) -> dict:
+        from sirenpde.hyper.report import GRID
+
+        x = BOX.grid([GRID, GRID])
+        dtype = next(model.parameters()).dtype
+        with torch.no_grad():
+            u = model(x.to(dtype)).double()[:, 0].reshape(GRID, GRID).numpy()
+        ref = self.reference(x.double())[:, 0].reshape(GRID, GRID).numpy()
+        return {"predicted": u, "reference": ref, "error": u - ref}
+
+    def figure(self, model, history):
+        from sirenpde.hyper.report import single_figure
+
+        return single_figure(self.name, self.fields(model),
+                             ", ".join(f"{k}={v:.3g}" for k, v in zip(self.family.names, self.p.tolist())))
 
     def describe(self) -> dict:
         return {"name": self.name, **dict(zip(self.family.names, self.p.tolist()))}

@@ -1,0 +1,32 @@
+"""benchmarks/hyper.py at smoke sizes: every section of the table is written."""
+from __future__ import annotations
+
+import pytest
+from _bench import load_benchmark
+
+
+@pytest.mark.slow
+def test_hyper_benchmark_smoke(tmp_path):
+    hyper = load_benchmark("hyper")
+    out = tmp_path / "hyper.md"
+    hyper.main(["--quick", "--budget-s", "1", "--members", "3", "--instances", "2", "--points", "8",
+                "--fit-steps", "4", "--fit-batch", "32", "--eval-every", "2", "--ablation", "--ablation-budget-s", "0.5",
+                "--threads", "1", "--out", str(out)])
+    text = out.read_text()
+    assert "## Family training" in text and "## Amortisation" in text and "## Conditioning ablation" in text
+    rows = [line for line in text.splitlines() if line.startswith("| film |") or line.startswith("| full |")
+            or line.startswith("| concat |")]
+    assert len(rows) == 3, text
+    assert (tmp_path / "hyper.png").exists() and "--quick" in text
+
+
+def test_matched_models_are_within_a_few_percent_of_film():
+    hyper = load_benchmark("hyper")
+    from sirenpde.hyper import PoissonFamily
+
+    models = hyper.matched_models(PoissonFamily(), 0)
+    film = hyper.count(models["film"])
+    for mode in ("full", "concat"):
+        assert abs(hyper.count(models[mode]) - film) <= 0.02 * film, (mode, hyper.count(models[mode]), film)
+    m = models["full"]
+    assert hyper.count(m) == hyper.full_count(PoissonFamily(), m.config()["hidden_features"], m.config()["hyper_hidden"])
