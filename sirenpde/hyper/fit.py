@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from sirenpde.fields import field
 from sirenpde.hyper.conditioned import ConditionedSiren, HyperSiren
