@@ -87,6 +87,26 @@ class Family:
         """A fixed set of ``n`` members drawn from the family's own seed (never trained on)."""
         return self.sample(n, torch.Generator().manual_seed(self.held_out_seed), dtype)
 
+    def member_references(self, x: Tensor, p, solve) -> np.ndarray:
+        """``solve(points (n, d) float64, member list)`` for every member ``b`` at ``x[b]`` (or the
+        shared ``x (n, d)``), stacked: ``(B, n, ...)``. Results at shared points (the metric grid
+        recurs at every evaluation) are cached per member in ``self._reference_cache``."""
+        p = self.check(p)
+        pts = x.detach().cpu().double().numpy()
+        cache = self.__dict__.setdefault("_reference_cache", {})
+        out = []
+        for b, member in enumerate(p.double().tolist()):
+            at = pts if pts.ndim == 2 else pts[b]
+            key = (tuple(member), at.shape, at.tobytes()) if at is pts else None
+            if key is not None and key in cache:
+                out.append(cache[key])
+                continue
+            u = solve(at, member)
+            if key is not None:
+                cache[key] = u
+            out.append(u)
+        return np.stack(out)
+
     def check(self, p) -> Tensor:
         """``p`` as a ``(B, P)`` tensor after checking its shape and, unless ``extrapolate``, that
         every parameter lies in its range (ValueError naming the parameter and the range)."""

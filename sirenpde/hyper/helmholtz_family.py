@@ -72,7 +72,6 @@ class HelmholtzFamily(Family):
         self.subtraction = self.base.subtraction
         self.inner = self.base.inner
         self.bounds = ((-self.inner, -self.inner), (self.inner, self.inner))
-        self._cache: dict[tuple, np.ndarray] = {}
 
     def options(self) -> dict:
         return {"k": self.k, "sigma": self.sigma, "metric_n": self.metric_n, "absorption": self.absorption,
@@ -143,20 +142,8 @@ class HelmholtzFamily(Family):
         ``x (n, 2)``), inside the physical region: ``(B, n, 2)``."""
         from sirenpde.problems.helmholtz_reference import helmholtz_uniform
 
-        p = self.check(p)
-        pts = x.detach().cpu().double().numpy()
-        out = []
-        for b, member in enumerate(p.double().tolist()):
-            at = pts if pts.ndim == 2 else pts[b]
-            key = (tuple(member), at.shape, at.tobytes()) if at is pts else None
-            if key is None or key not in self._cache:
-                u = helmholtz_uniform(at, self.k, np.asarray(member), self.sigma)
-                if key is None:
-                    out.append(u)
-                    continue
-                self._cache[key] = u
-            out.append(self._cache[key])
-        u = np.stack(out)
+        u = self.member_references(x, p, lambda at, member: helmholtz_uniform(at, self.k, np.asarray(member),
+                                                                              self.sigma))
         return torch.as_tensor(np.stack([u.real, u.imag], -1), dtype=x.dtype)
 
     def model_field(self, value: Tensor, x: Tensor, p: Tensor) -> Tensor:

@@ -85,7 +85,6 @@ class PoissonFamily(Family):
     def __init__(self, extrapolate: bool = False, boundary_weight: float = 10.0, metric_n: int = 65):
         super().__init__(extrapolate)
         self.boundary_weight, self.metric_n = float(boundary_weight), int(metric_n)
-        self._cache: dict[tuple, np.ndarray] = {}
 
     def options(self) -> dict:
         return {"boundary_weight": self.boundary_weight, "metric_n": self.metric_n}
@@ -106,20 +105,8 @@ class PoissonFamily(Family):
                 Constraint("boundary", boundary, lambda u, b: u.value, order=0, weight=self.boundary_weight)]
 
     def reference(self, x: Tensor, p) -> Tensor:
-        p = self.check(p)
-        pts = x.detach().cpu().double().numpy()
-        out = []
-        for b, member in enumerate(p.double().tolist()):
-            at = pts if pts.ndim == 2 else pts[b]
-            key = (tuple(member), at.shape, at.tobytes()) if at is pts else None
-            if key is not None and key in self._cache:
-                out.append(self._cache[key])
-                continue
-            u = reference_solution(at, member)
-            if key is not None:  # shared points (the metric grid) recur at every evaluation
-                self._cache[key] = u
-            out.append(u)
-        return torch.as_tensor(np.stack(out)[..., None], dtype=x.dtype)
+        u = self.member_references(x, p, reference_solution)
+        return torch.as_tensor(u[..., None], dtype=x.dtype)
 
     def metric_points(self) -> Tensor:
         return BOX.grid([self.metric_n, self.metric_n]).double()
