@@ -24,12 +24,6 @@ def _kv(text: str):
         raise argparse.ArgumentTypeError(f"{key}: expected a number, got {value!r}") from None
 
 
-def _is_writer() -> bool:
-    import torch.distributed as dist
-
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-
-
 def cmd_train(args) -> int:
     from sirenpde.hyper import get_family
     from sirenpde.hyper.files import save_family
@@ -37,6 +31,7 @@ def cmd_train(args) -> int:
     from sirenpde.hyper.report import family_figure, held_out_table
     from sirenpde.io.atomic import atomic_open
     from sirenpde.io.plotting import save_figure
+    from sirenpde.training import distributed
 
     family = get_family(args.name)
     model = family.make_model(args.conditioning, seed=args.seed)
@@ -46,7 +41,7 @@ def cmd_train(args) -> int:
     lr = family.default_lr if args.lr is None else args.lr
     result = fit_family(family, model, steps, instances, points, lr=lr, device=args.device, seed=args.seed,
                         progress=not args.quiet, checkpoint=args.checkpoint, eval_members=args.members)
-    if not _is_writer():
+    if not distributed.current().is_writer:  # under torchrun rank 0 alone writes
         return 0
     model = result.model.cpu().eval()
     table = held_out_table(family, model, args.members)

@@ -83,20 +83,11 @@ def _all_or_nothing(out: Path):
         raise
 
 
-def _ranks():
-    """``(rank, barrier)`` of this process: rank 0 and a no-op unless torchrun started a group."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.barrier
-    return 0, lambda: None
-
-
 def cmd_solve(args) -> int:
     from sirenpde.io import output
     from sirenpde.io.solution import init_from, save_model
     from sirenpde.problems import get_problem
-    from sirenpde.training import fit
+    from sirenpde.training import distributed, fit
 
     _preflight(args)
     options = dict(args.option or [])
@@ -112,8 +103,8 @@ def cmd_solve(args) -> int:
     result = fit(problem, model, steps=args.steps, lr=args.lr, batch_size=args.batch_size, device=args.device,
                  seed=args.seed, progress=not args.quiet, checkpoint=args.checkpoint, optimizer=args.optimizer,
                  schedule=args.schedule, lbfgs_steps=args.lbfgs_steps, restart=args.restart)
-    rank, barrier = _ranks()
-    if rank == 0:  # under torchrun every rank holds the same model; one writes it
+    ranks = distributed.current()
+    if ranks.is_writer:  # under torchrun every rank holds the same model; one writes it
         info = {"steps": result.steps, "seed": args.seed, "times": result.times,
                 "init": None if args.init is None else str(args.init)}
         with _all_or_nothing(Path(args.out)):
@@ -124,7 +115,7 @@ def cmd_solve(args) -> int:
             print(f"{key}: {value:.6g}")
         print(f"train time: {result.times['train_s']:.1f} s ({result.times['steps_per_s']:.2f} steps/s)")
         print("wrote " + ", ".join(str(p) for p in paths))
-    barrier()
+    ranks.barrier()
     return 0
 
 

@@ -7,7 +7,6 @@ allocates anything, so a small file that claims a huge network is refused, not a
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,14 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sirenpde.io.archive import read_archive, write_archive
+from sirenpde.io.archive import plain_data, read_archive, write_archive
 
 FORMAT = "sirenpde-family-1"
 WHAT = "sirenpde family model (family.pt)"
-
-
-def _plain(value):
-    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
 def save_family(path, model, family, metrics: dict | None = None, info: dict | None = None) -> Path:
@@ -34,12 +29,12 @@ def save_family(path, model, family, metrics: dict | None = None, info: dict | N
     return write_archive(path, {
         "format": FORMAT,
         "version": __version__,
-        "family": {"name": family.name, "options": _plain(family.options()),
+        "family": {"name": family.name, "options": plain_data(family.options()),
                    "parameters": {k: [float(lo), float(hi)] for k, (lo, hi) in family.parameters.items()}},
-        "config": _plain(model.config()),
+        "config": plain_data(model.config()),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "metrics": _plain(dict(metrics or {})),
-        "info": _plain(dict(info or {})),
+        "metrics": plain_data(dict(metrics or {})),
+        "info": plain_data(dict(info or {})),
     })
 
 

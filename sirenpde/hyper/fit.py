@@ -125,6 +125,13 @@ def family_loss(family: Family) -> Callable:
     return lambda model, constraints, engine: FamilyLoss(model, constraints, engine, family)
 
 
+def member_counts(constraints, settings) -> tuple[list[int], list[int]]:
+    """Every constraint draws ``settings.batch_size`` members per step (its points per member are
+    the constraint's share of ``points_per_instance``)."""
+    per_constraint = [settings.batch_size] * len(constraints)
+    return per_constraint, per_constraint
+
+
 def fit_family(family: Family, model: ConditionedSiren, steps: int, instances_per_step: int,
                points_per_instance: int, lr: float = 1e-4, device: str = "auto", seed: int = 0,
                progress: bool = True, checkpoint: Optional[Union[str, Path]] = None,
@@ -162,6 +169,5 @@ def fit_family(family: Family, model: ConditionedSiren, steps: int, instances_pe
         raise ValueError(f"instances_per_step must be a positive integer, got {instances_per_step!r}")
     problem = FamilyProblem(family, points_per_instance, eval_members)
     settings = resolve_settings(problem, steps, lr, instances_per_step, "adam", None, schedule, 0, None, engine, seed)
-    counts = [settings.batch_size] * len(problem.constraints())
     options = RunOptions(device, progress, checkpoint, checkpoint_every, eval_every, callback, restart, distributed)
-    return train(problem, model, settings, counts, counts, options, family_loss(family))
+    return train(problem, model, settings, options, family_loss(family), member_counts)

@@ -7,12 +7,28 @@ hostile file) and checks the tag, so a damaged or foreign file is an error, neve
 """
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
 import torch
 
 from sirenpde.io.atomic import atomic_path
+
+
+def plain_data(value):
+    """``value`` as JSON-plain types (dicts, lists, str, numbers, None): what survives
+    ``torch.load(weights_only=True)`` and compares exactly. Arrays become lists, sets sorted
+    lists, anything else its ``str``."""
+    return json.loads(json.dumps(value, default=_json_default, sort_keys=True))
+
+
+def _json_default(obj):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    return str(obj)
 
 
 def write_archive(path, state: dict) -> Path:

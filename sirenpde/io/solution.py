@@ -7,7 +7,6 @@ for values, ask it for derivatives, its problem and its metrics.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional, Union
 
@@ -16,15 +15,11 @@ import torch
 from torch import nn
 
 from sirenpde.fields import Field, field
-from sirenpde.io.archive import build_network, read_archive, write_archive
+from sirenpde.io.archive import build_network, plain_data, read_archive, write_archive
 from sirenpde.nn import model_config
 
 FORMAT = "sirenpde-solution-1"
 WHAT = "saved sirenpde solution (model.pt)"
-
-
-def _plain(value):
-    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
 def save_model(path, model: nn.Module, problem_name: str, options: dict, model_name: str = "siren",
@@ -44,11 +39,11 @@ def save_model(path, model: nn.Module, problem_name: str, options: dict, model_n
     return write_archive(path, {
         "format": FORMAT,
         "version": __version__,
-        "problem": {"name": str(problem_name), "options": _plain(dict(options))},
-        "model": {"name": model_name, "kwargs": _plain(dict(model_kwargs or {})), "network": network},
+        "problem": {"name": str(problem_name), "options": plain_data(dict(options))},
+        "model": {"name": model_name, "kwargs": plain_data(dict(model_kwargs or {})), "network": network},
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "metrics": _plain(dict(metrics or {})),
-        "info": _plain(dict(info or {})),
+        "metrics": plain_data(dict(metrics or {})),
+        "info": plain_data(dict(info or {})),
     })
 
 
@@ -171,9 +166,9 @@ def init_from(path, model: nn.Module, model_name: str, model_kwargs: Optional[di
             if wanted.get(key) != saved.get(key):
                 raise ValueError(f"{path}: saved with {key} = {saved.get(key)!r}, but this run builds "
                                  f"{key} = {wanted.get(key)!r}")
-    elif model_kwargs is not None and dict(spec.get("kwargs") or {}) != _plain(dict(model_kwargs)):
+    elif model_kwargs is not None and dict(spec.get("kwargs") or {}) != plain_data(dict(model_kwargs)):
         raise ValueError(f"{path}: saved with model options {spec.get('kwargs')!r}, but this run uses "
-                         f"{_plain(dict(model_kwargs))!r}")
+                         f"{plain_data(dict(model_kwargs))!r}")
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     stored = {k: tuple(v.shape) if torch.is_tensor(v) else None for k, v in weights.items()}
     if expected != stored:

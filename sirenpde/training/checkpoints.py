@@ -7,30 +7,15 @@ names the first differing field, so a checkpoint is never silently reused for an
 """
 from __future__ import annotations
 
-import json
 from typing import Optional
 
-from sirenpde.io.archive import read_archive, write_archive
+from sirenpde.io.archive import plain_data, read_archive, write_archive
 from sirenpde.training.distributed import shard_seed
 from sirenpde.training.phases import Phase
 from sirenpde.training.state import TrainState
 
 FORMAT = "sirenpde-checkpoint-2"
 WHAT = "sirenpde checkpoint"
-
-
-def plain_identity(value):
-    """``value`` as JSON-plain types (dicts, lists, str, numbers, None), so it survives
-    ``torch.load(weights_only=True)`` and compares exactly."""
-    return json.loads(json.dumps(value, default=_json_default, sort_keys=True))
-
-
-def _json_default(obj):
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    return str(obj)
 
 
 def first_difference(saved, wanted, prefix: str = "") -> Optional[tuple[str, object, object]]:
@@ -58,7 +43,7 @@ def save(path, model, phase: Phase, state: TrainState, identity: dict, generator
         "shards": int(state.shards),
         "generators": {str(k): v for k, v in sorted(generator_states.items())},
         "history": {k: list(map(float, v)) for k, v in state.history.items()},
-        "evaluations": plain_identity(state.evaluations),
+        "evaluations": plain_data(state.evaluations),
     })
 
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from sirenpde.problem import Problem
 from sirenpde.training.session import RunOptions, train
-from sirenpde.training.setup import batch_counts, check_model, resolve_settings
+from sirenpde.training.setup import check_model, resolve_settings
 from sirenpde.training.state import FitResult
 
 
@@ -25,7 +25,7 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
                                 lbfgs_steps, lbfgs_batch_size, engine, seed)
     check_model(problem, model)
     options = RunOptions(device, progress, checkpoint, checkpoint_every, eval_every, callback, restart, distributed)
-    return train(problem, model, settings, *batch_counts(problem.constraints(), settings), options)
+    return train(problem, model, settings, options)
 
 
 FIT_DOC = """Fit ``model`` to ``problem``.

@@ -34,7 +34,7 @@ def check_finite(total: torch.Tensor, losses: torch.Tensor, names: Sequence[str]
             + ". Lower the learning rate or check the problem's data.")
 
 
-def run(problem, loss_fn: Callable, constraints, phases: list[Phase], state: TrainState, recorder: Recorder,
+def run(problem, loss_fn: Callable, phases: list[Phase], state: TrainState, recorder: Recorder,
         hooks: list, device: torch.device, sharding: Sharding, reduce: Callable) -> None:
     """Train from ``state.step`` to the end of the last phase.
 
@@ -43,11 +43,8 @@ def run(problem, loss_fn: Callable, constraints, phases: list[Phase], state: Tra
     ``sharding`` draws this process's share of each batch; ``reduce`` makes the run's losses of
     this process's (the identity in a one-process run)."""
     inner = getattr(loss_fn, "module", loss_fn)  # the loss module, inside DDP or not
-    names, weights = list(inner.names), list(inner.weights)  # a loss module may add terms (penalties)
+    constraints, names = inner.constraints, inner.names  # a loss module may add terms (penalties)
     dtype = next(iter(loss_fn.parameters()), torch.empty(0)).dtype
-
-    def total_of(losses):
-        return sum(w * l for w, l in zip(weights, losses.unbind()))
 
     for phase in phases:
         if state.step >= phase.stop:
@@ -60,7 +57,7 @@ def run(problem, loss_fn: Callable, constraints, phases: list[Phase], state: Tra
                 coefficients = problem.coefficients(state.step, phases[0].stop)
                 batches, scales = sharding.sample(constraints, phase.counts, state.generators, coefficients)
                 batches = to_device(batches, device, dtype)
-                losses, total = phase.step(lambda b: loss_fn(b, scales), total_of, batches, reduce)
+                losses, total = phase.step(lambda b: loss_fn(b, scales), inner.total, batches, reduce)
                 check_finite(total, losses, names, state.step)
                 recorder.record(losses, total)
             state.step += 1

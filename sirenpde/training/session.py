@@ -14,7 +14,7 @@ from sirenpde.training.hooks import Recorder, make_hooks
 from sirenpde.training.loop import run
 from sirenpde.training.loss import ConstraintLoss
 from sirenpde.training.phases import plan_phases
-from sirenpde.training.setup import Settings, run_identity
+from sirenpde.training.setup import Settings, batch_counts, run_identity
 from sirenpde.training.state import FitResult, TrainState, plain, timing
 
 FRESH_HINT = "Pass restart=True (CLI: --restart) to start afresh, or use another checkpoint path."
@@ -34,14 +34,16 @@ class RunOptions:
     distributed: Optional[bool] = None
 
 
-def train(problem, model: nn.Module, settings: Settings, counts: list[int], lbfgs_counts: list[int],
-          options: RunOptions, loss_class=ConstraintLoss) -> FitResult:
-    """Train ``model`` on ``problem``'s constraints with ``counts`` samples of each per step
-    (``lbfgs_counts`` in the L-BFGS finish), resuming from ``options.checkpoint`` if it exists."""
+def train(problem, model: nn.Module, settings: Settings, options: RunOptions, loss_class=ConstraintLoss,
+          counts=batch_counts) -> FitResult:
+    """Train ``model`` on ``problem``'s constraints, resuming from ``options.checkpoint`` if it exists.
+
+    ``counts(constraints, settings)`` gives the samples of each constraint per step in the first
+    phase and in the L-BFGS finish (default: the batch split by the constraints' shares)."""
     ranks, dev = setup(options.distributed, options.device)
     model = model.to(dev).train()
     loss = loss_class(model, problem.constraints(), settings.engine)
-    phases = plan_phases(list(model.parameters()), settings, counts, lbfgs_counts)
+    phases = plan_phases(list(model.parameters()), settings, *counts(loss.constraints, settings))
     identity = run_identity(problem, model, settings)
     ckpt = options.checkpoint
     resume = ckpt is not None and Path(ckpt).exists() and not options.restart
@@ -55,8 +57,7 @@ def train(problem, model: nn.Module, settings: Settings, counts: list[int], lbfg
                        callback=options.callback, eval_every=options.eval_every, checkpoint=ckpt,
                        checkpoint_every=options.checkpoint_every)
     with lost_ranks_reported(ranks, state):
-        run(problem, wrap(loss, ranks, dev), loss.constraints, phases, state, recorder, hooks, dev, sharding,
-            reducer(ranks))
+        run(problem, wrap(loss, ranks, dev), phases, state, recorder, hooks, dev, sharding, reducer(ranks))
         t0 = time.perf_counter()
         metrics = broadcast_object(ranks, plain(problem.metrics(model)) if ranks.is_writer else None)
         evaluations = broadcast_object(ranks, state.evaluations)

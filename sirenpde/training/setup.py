@@ -10,7 +10,7 @@ from sirenpde import optim
 from sirenpde.fields import ENGINES
 from sirenpde.nn import model_config
 from sirenpde.problem import Problem, split_batch
-from sirenpde.training.checkpoints import plain_identity
+from sirenpde.io.archive import plain_data
 
 
 @dataclass
@@ -97,4 +97,4 @@ def run_identity(problem: Problem, model: nn.Module, settings: Settings) -> dict
     except ValueError:  # not a built-in model: its class and parameter shapes
         model_id = {"class": type(model).__qualname__,
                     "parameters": {k: list(v.shape) for k, v in model.state_dict().items()}}
-    return plain_identity({"problem": problem.describe(), "model": model_id, "settings": {k: v for k, v in asdict(settings).items() if k != "lbfgs_steps"}})
+    return plain_data({"problem": problem.describe(), "model": model_id, "settings": {k: v for k, v in asdict(settings).items() if k != "lbfgs_steps"}})
