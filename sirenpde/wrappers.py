@@ -82,21 +82,23 @@ class ModelWrapper(nn.Module):
         value = self.wrapped(x) if inner is None else self.wrapped(x, params=inner)
         return self.transform(x, value)
 
+    def _capability(self, name: str, method):
+        """``method`` when the inner model has ``name``; AttributeError otherwise, so that
+        ``callable(getattr(wrapper, name, None))`` answers as it would for the inner model."""
+        if not callable(getattr(self.wrapped, name, None)):
+            raise AttributeError(f"{type(self).__name__} has no {name}: its inner model "
+                                 f"{type(self.wrapped).__name__} has none")
+        return method
+
     @property
     def forward_jet(self):
         """``forward_jet(x, order=2, second="diagonal", params=None)`` when the inner model has one."""
-        if not callable(getattr(self.wrapped, "forward_jet", None)):
-            raise AttributeError(f"{type(self).__name__} has no forward_jet: its inner model "
-                                 f"{type(self.wrapped).__name__} has none")
-        return self._forward_jet
+        return self._capability("forward_jet", self._forward_jet)
 
     @property
     def forward_grad(self):
         """``forward_grad(x, params=None)`` when the inner model has one."""
-        if not callable(getattr(self.wrapped, "forward_grad", None)):
-            raise AttributeError(f"{type(self).__name__} has no forward_grad: its inner model "
-                                 f"{type(self.wrapped).__name__} has none")
-        return self._forward_grad
+        return self._capability("forward_grad", self._forward_grad)
 
     def _forward_jet(self, x: Tensor, order: int = 2, second: str = "diagonal",
                      params: Optional[dict] = None) -> Jet:
