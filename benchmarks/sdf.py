@@ -85,14 +85,14 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-def run_siren(cloud, args, noise="auto"):
+def run_siren(cloud, args, noise="auto", quality="default"):
     from sirenpde.shapes.fit import fit_sdf, mesh_shape
 
-    with Clock() as fit_clock:
+    with Clock() as fit_clock:  # the whole fit_sdf call: reading the cloud's roughness, the guide, training
         shape, result = fit_sdf(cloud, args.steps, hidden_features=args.hidden_features,
                                 hidden_layers=args.hidden_layers, batch_size=args.batch_size, lr=args.lr,
                                 schedule=args.schedule, device=args.device, progress=not args.no_progress,
-                                seed=args.seed, noise=noise)
+                                seed=args.seed, noise=noise, quality=quality)
     with Clock() as mesh_clock:
         mesh = mesh_shape(shape, args.resolution, device=args.device, progress=False, cleanup=args.cleanup)
     return mesh, fit_clock, mesh_clock, shape.metadata
@@ -156,8 +156,9 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
         f"{torch.get_num_threads()} threads. Load from other processes inflates wall times; "
         "CPU seconds are the process's own (all its threads counted).",
         "",
-        f"SIREN: {args.hidden_layers + 1} sine layers x {args.hidden_features}, {args.steps} Adam "
-        f"steps, lr {args.lr:g}{schedule}, {args.batch_size} points per step, derivative engine 'auto'; "
+        f"SIREN: `fit_sdf(quality=...)` for each level in {', '.join(args.qualities)}; the network, steps, "
+        f"points per step and rate are the level's (`sirenpde.shapes.recipe`: a dense clean cloud gets "
+        f"4x256) unless set here: {_overrides(args) or 'none set'}{schedule}; derivative engine 'auto'; "
         f"marching cubes at {args.resolution}^3 over the normalised cube (sparse extraction){cleanup}. "
         f"Screened Poisson: Open3D depth {args.poisson_depth}{trim}. SIREN: omega_0 = 30, the paper's weights "
         "plus the near-surface band and the distance bound; the default `noise='auto'` lowers the on-surface "
@@ -172,14 +173,24 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
         "F = F-score at 0.01.",
         "",
         "| input | method | Chamfer-L1 | Chamfer-L1 exact | NC | F@1% | fit wall s | fit CPU s "
-        "| mesh wall s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| mesh wall s | vs Poisson (CD, exact, NC) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    poisson = {}
     for r in rows:
+        if r["method"].startswith("screened Poisson"):
+            poisson[r["case"]] = r
+            versus = ""
+        else:
+            p = poisson.get(r["case"])
+            versus = "" if p is None else (
+                f"{'better' if r['chamfer_l1'] <= p['chamfer_l1'] else 'WORSE'} "
+                f"({r['chamfer_l1'] / p['chamfer_l1']:.3f}x), {r['chamfer_l1_exact'] / p['chamfer_l1_exact']:.2f}x, "
+                f"{'better' if r['normal_consistency'] >= p['normal_consistency'] else 'WORSE'}")
         lines.append(f"| {r['case']} | {r['method']} | {fmt(r['chamfer_l1'])} | "
                      f"{fmt(r['chamfer_l1_exact'])} | {fmt(r['normal_consistency'], 4)} | "
                      f"{fmt(r['fscore'], 4)} | {r['fit_wall_s']:.1f} | {r['fit_cpu_s']:.1f} | "
-                     f"{r['mesh_wall_s']:.1f} |")
+                     f"{r['mesh_wall_s']:.1f} | {versus} |")
     if timing:
         lines += ["", "## One training step of the SDF loss: derivative engines", "",
                   f"Same problem (clean 50k), same points per step; fastest of {args.engine_repeats} runs of "
@@ -199,9 +210,15 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
         f.write("\n".join(lines) + "\n")
 
 
+def _overrides(args) -> str:
+    named = [(flag, getattr(args, key)) for flag, key in (("steps", "steps"), ("width", "hidden_features"),
+                                                           ("hidden layers", "hidden_layers"),
+                                                           ("points per step", "batch_size"), ("lr", "lr"))]
+    return ", ".join(f"{flag} {value:g}" for flag, value in named if value is not None)
+
+
 def parse_args(argv=None):
     from sirenpde.optim import SCHEDULES
-    from sirenpde.problems.sdf import SDF
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="few steps, coarse grids (a minute or two)")
@@ -212,12 +229,14 @@ def parse_args(argv=None):
     p.add_argument("--shape", choices=SHAPES, default="bunny",
                    help="bunny (the 50k points of bunny_50k.xyz) or fandisk (points sampled on fandisk.obj)")
     p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
-    p.add_argument("--steps", type=int, default=None, help="default 2000 (quick: 150)")
+    p.add_argument("--quality", dest="qualities", nargs="+", choices=("fast", "default", "best"),
+                   default=["fast", "default"], help="fit_sdf quality levels to run (default: fast default)")
+    p.add_argument("--steps", type=int, default=None, help="default: the quality level's (quick: 150)")
     p.add_argument("--resolution", type=int, default=None, help="default 256 (quick: 96)")
-    p.add_argument("--hidden-features", type=int, default=128)
-    p.add_argument("--hidden-layers", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=None, help="default 6000 (quick: 3000)")
-    p.add_argument("--lr", type=float, default=None, help="default: the SDF problem's (1e-3)")
+    p.add_argument("--hidden-features", type=int, default=None, help="default: the quality level's")
+    p.add_argument("--hidden-layers", type=int, default=None, help="default: the quality level's (3)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the quality level's (quick: 3000)")
+    p.add_argument("--lr", type=float, default=None, help="default: the quality level's")
     p.add_argument("--schedule", default="warmup-cosine", choices=[*SCHEDULES, "none"])
     p.add_argument("--cleanup", default=None, help="'largest' or a face fraction (default: keep all pieces)")
     p.add_argument("--poisson-depth", type=int, default=None, help="default 9 (quick: 8)")
@@ -233,10 +252,11 @@ def parse_args(argv=None):
     p.add_argument("--no-engines", action="store_true", help="skip the jet/autograd timing")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    args.lr = args.lr or SDF.default_lr
-    args.steps = args.steps or (150 if args.quick else 2000)
+    if args.quick:
+        args.steps = args.steps or 150
+        args.batch_size = args.batch_size or 3000
+        args.hidden_features = args.hidden_features or 64
     args.resolution = args.resolution or (96 if args.quick else 256)
-    args.batch_size = args.batch_size or (3000 if args.quick else 6000)
     args.poisson_depth = args.poisson_depth or (8 if args.quick else 9)
     args.schedule = None if args.schedule == "none" else args.schedule
     if args.cleanup not in (None, "largest"):
@@ -274,11 +294,15 @@ def main(argv=None):
                      "fit_wall_s": clock.wall, "fit_cpu_s": clock.cpu, "mesh_wall_s": 0.0,
                      **{k: scores[k] for k in SCORES}})
         print(rows[-1], flush=True)
-        settings = ["auto", "clean"] if CASES[case][1] and not args.no_clean_rows else ["auto"]
-        for noise in settings:
-            mesh, fit_clock, mesh_clock, meta = run_siren(cloud, args, noise)
+        settings = [(q, "auto") for q in args.qualities]
+        if CASES[case][1] and not args.no_clean_rows:
+            settings.append((args.qualities[-1], "clean"))
+        for quality, noise in settings:
+            mesh, fit_clock, mesh_clock, meta = run_siren(cloud, args, noise, quality)
             scores = evaluate_mesh(mesh, reference)
-            label = f"default, picked {meta['noise']}" if noise == "auto" else "noise='clean'"
+            r = meta["recipe"]
+            label = (f"{quality}, {r['hidden_layers'] + 1}x{r['hidden_features']}, {meta['steps']} steps, "
+                     + (f"picked {meta['noise']}" if noise == "auto" else "noise='clean'"))
             rows.append({"case": case, "method": f"SIREN ({label}; roughness {meta['roughness']:.2f})",
                          "fit_wall_s": fit_clock.wall, "fit_cpu_s": fit_clock.cpu,
                          "mesh_wall_s": mesh_clock.wall, **{k: scores[k] for k in SCORES}})

@@ -11,7 +11,7 @@ point set       where                                terms (default weight)
 ==============  ===================================  ==========================================
 ``surface``     the cloud's points p, normals n      |f| (3e3), 1 - cos(grad f, n) (1e2)
 ``near``        p + delta, delta ~ N(0, sigma^2 I)   |f - n . delta| (1e3)
-``off_surface`` uniform in [-1, 1]^3                 exp(-alpha |f|) (1e2),
+``off_surface`` uniform in [-1, 1]^3 (or: spacing)   exp(-alpha |f|) (1e2),
                                                      relu(d(x, cloud) - slack - side f) (1e3)
 ==============  ===================================  ==========================================
 
@@ -63,6 +63,7 @@ __all__ = ["SDF", "DistanceGuide", "roughness", "NOISY_ROUGHNESS", "MESH_SCORES"
 _METRIC_POINTS = 20_000
 _COS_EPS = 1e-8
 MESH_SCORES = ("chamfer_l1", "chamfer_l1_exact", "normal_consistency", "fscore")
+OFF_SAMPLINGS = ("uniform", "spacing")
 
 
 def _positive(value, name: str, allow_zero: bool = True) -> float:
@@ -99,6 +100,16 @@ class SDF(Problem):
         [-0.9, 0.9] along its longest side).
     shares : (surface, near, off_surface)
         Relative shares of each batch.
+    off_sampling : {"uniform", "spacing"}
+        Where the off-surface points are drawn. "uniform": uniform in [-1, 1]^3 (the paper's).
+        "spacing": a share ``uniform_share`` uniform in the cube, the rest around randomly chosen
+        cloud points, ``p + N(0, s_p^2 I)`` with ``s_p`` the distance from ``p`` to its
+        ``spacing_neighbours``-th nearest cloud point, so the off-surface and eikonal terms are
+        spent where the field has detail to learn (the sampling of IGR-style methods).
+    spacing_neighbours : int
+        ``k`` of that distance (default 10).
+    uniform_share : float in [0, 1]
+        Share of the off-surface points that stay uniform under "spacing" (default 0.2).
     reference_mesh : trimesh.Trimesh or path, optional
         Ground truth in the input's coordinates; ``metrics`` then meshes the fit at
         ``metrics_resolution`` and reports Chamfer-L1, normal consistency and F-score.
@@ -129,7 +140,8 @@ class SDF(Problem):
                  surface_weight: float = 3e3, normal_weight: float = 1e2, off_surface_weight: float = 1e2,
                  eikonal_weight: float = 5e1, near_weight: float = 1e3, alpha: float = 100.0,
                  near_sigma: float = 0.01, bound_weight: float = 1e3, bound_slack: Optional[float] = None,
-                 shares=(0.4, 0.2, 0.4), reference_mesh=None,
+                 shares=(0.4, 0.2, 0.4), off_sampling: str = "uniform", spacing_neighbours: int = 10,
+                 uniform_share: float = 0.2, reference_mesh=None,
                  reference_sdf: Optional[Callable] = None, metrics_resolution: int = 128,
                  metrics_samples: int = 100_000, margin: float = 0.9):
         if isinstance(cloud, (str, Path)):
@@ -149,6 +161,13 @@ class SDF(Problem):
             raise ValueError(f"SDF: shares must be 3 finite numbers >= 0 (surface, near, off_surface) "
                              f"with a positive sum, got {shares!r}")
         self.shares = shares
+        if off_sampling not in OFF_SAMPLINGS:
+            raise ValueError(f"SDF: off_sampling must be one of {', '.join(OFF_SAMPLINGS)}, got {off_sampling!r}")
+        self.off_sampling = off_sampling
+        self.spacing_neighbours = integer("SDF", "spacing_neighbours", spacing_neighbours, 1)
+        self.uniform_share = _positive(uniform_share, "uniform_share")
+        if self.uniform_share > 1:
+            raise ValueError(f"SDF: uniform_share must be in [0, 1], got {uniform_share!r}")
         self.metrics_resolution = integer("SDF", "metrics_resolution", metrics_resolution, 2)
         self.metrics_samples = integer("SDF", "metrics_samples", metrics_samples, 1)
         if reference_mesh is not None and isinstance(reference_mesh, (str, Path)):
@@ -161,10 +180,18 @@ class SDF(Problem):
         self.points = torch.as_tensor(normalized, dtype=torch.float32)
         self.normals = torch.as_tensor(cloud.normals, dtype=torch.float32)
         self._guide: Optional[DistanceGuide] = None  # built on first use: it takes a second or two
+        tree = cKDTree(normalized)
         if bound_slack is None:
-            spacing = cKDTree(normalized).query(normalized[:_METRIC_POINTS], k=2, workers=-1)[0][:, 1]
+            spacing = tree.query(normalized[:_METRIC_POINTS], k=2, workers=-1)[0][:, 1]
             bound_slack = 0.02 + 4.0 * float(np.median(spacing))
         self.bound_slack = _positive(bound_slack, "bound_slack")
+        self.point_sigma: Optional[torch.Tensor] = None  # s_p of off_sampling="spacing"
+        if self.off_sampling == "spacing":
+            k = min(self.spacing_neighbours, len(normalized) - 1)
+            if k < 1:
+                raise ValueError("SDF: off_sampling='spacing' needs at least 2 cloud points")
+            sigma = tree.query(normalized, k=k + 1, workers=-1)[0][:, -1]
+            self.point_sigma = torch.as_tensor(sigma, dtype=torch.float32)
 
     def make_model(self, name: str = "siren", **overrides):
         """A built-in network (``model_kwargs`` under ``overrides``) in a
@@ -192,8 +219,16 @@ class SDF(Problem):
             self._guide = DistanceGuide(self.points.double().numpy(), self.normals.double().numpy())
         return self._guide
 
+    def _off_points(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        if self.point_sigma is None:
+            return self._uniform(n, generator)
+        n_uniform = int(round(n * self.uniform_share))
+        idx = torch.randint(0, self.points.shape[0], (n - n_uniform,), generator=generator)
+        around = self.points[idx] + torch.randn(n - n_uniform, 3, generator=generator) * self.point_sigma[idx, None]
+        return torch.cat([self._uniform(n_uniform, generator), around.clamp(-1.0, 1.0)])
+
     def _off(self, n: int, generator: torch.Generator) -> dict:
-        x = self._uniform(n, generator)
+        x = self._off_points(n, generator)
         distance, sign = self.guide.lookup(x)
         return {"x": x, "cloud_distance": distance.unsqueeze(-1), "sign": sign.unsqueeze(-1)}
 
@@ -340,4 +375,6 @@ class SDF(Problem):
         return {"name": self.name, "source": self.cloud.source, "points": len(self.cloud),
                 "normalization": self.normalization.to_dict(), "alpha": self.alpha,
                 "near_sigma": self.near_sigma, "bound_slack": self.bound_slack, "shares": list(self.shares),
+                "off_sampling": self.off_sampling, "spacing_neighbours": self.spacing_neighbours,
+                "uniform_share": self.uniform_share,
                 **self.weights}

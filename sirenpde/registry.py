@@ -109,3 +109,5 @@ OPTIMIZERS = Registry("optimizer", ("adam", "lbfgs"), default="adam")
 SCHEDULES = Registry("schedule", ("cosine", "warmup-cosine", "exponential", "step"))
 # fit_sdf's weighting of the on-surface term: the paper's, a looser one, or picked by roughness
 NOISE_SETTINGS = Registry("noise setting", ("auto", "clean", "noisy"), default="auto")
+# fit_sdf's quality levels (sirenpde.shapes.recipe): time against accuracy
+QUALITIES = Registry("quality level", ("fast", "default", "best"), default="default")

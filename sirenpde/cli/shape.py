@@ -23,7 +23,7 @@ from pathlib import Path
 from sirenpde.cli import checks
 from sirenpde.cli.checks import positive_int as _positive_int
 from sirenpde.io.atomic import atomic_open
-from sirenpde.registry import ENGINES, NOISE_SETTINGS
+from sirenpde.registry import ENGINES, NOISE_SETTINGS, QUALITIES
 from sirenpde.shapes.pointcloud import NORMAL_POLICIES
 
 SCORE_KEYS = ("chamfer_l1", "chamfer_l1_exact", "normal_consistency", "fscore", "precision", "recall")
@@ -44,14 +44,20 @@ def _cleanup(text: str):
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("cloud", help="oriented point cloud: .xyz (x y z nx ny nz per line), .ply or .pcd")
-    p.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: 2000)")
+    p.add_argument("--quality", choices=QUALITIES, default=QUALITIES.default,
+                   help="fast, default or best: picks the network, steps, batch and rate from the level and "
+                        "the cloud (a dense cloud gets a wider network); options given below win")
+    p.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the quality "
+                                                                      "level's)")
     p.add_argument("--normals", choices=NORMAL_POLICIES, default="error",
                    help="points with zero or non-finite normals: fail, drop them, or re-estimate them")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1...")
     p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default 1e-3; 5%% linear warm-up, then cosine decay)")
+                   help="peak learning rate (default: the quality level's; 5%% linear warm-up, "
+                        "then cosine decay)")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="points per step (default 6000)")
-    p.add_argument("--hidden-features", type=_positive_int, default=None, help="network width (default 128)")
+    p.add_argument("--hidden-features", type=_positive_int, default=None, help="network width (default: 256 for a cloud of "
+                   "20,000 points or more at --quality default or best, else 128)")
     p.add_argument("--hidden-layers", type=int, default=None, help="hidden-to-hidden layers (default 3)")
     p.add_argument("--first-omega-0", type=float, default=None,
                    help="sine frequency factor of the first layer (default 30)")
@@ -147,7 +153,8 @@ def _fit_kwargs(args) -> dict:
     return {"normals": args.normals, "lr": args.lr, "batch_size": args.batch_size,
             "hidden_features": args.hidden_features, "hidden_layers": args.hidden_layers,
             "first_omega_0": first, "hidden_omega_0": hidden, "seed": args.seed, "device": args.device,
-            "progress": not args.no_progress, "engine": args.engine, "noise": args.noise}
+            "progress": not args.no_progress, "engine": args.engine, "noise": args.noise,
+            "quality": args.quality}
 
 
 def _check_output(path: str, suffixes: tuple, what: str) -> Path:
@@ -218,6 +225,7 @@ def noise_line(metadata: dict) -> str:
 
 def run_reconstruct(args) -> int:
     from sirenpde.shapes.fit import reconstruct
+    from sirenpde.shapes.recipe import recipe_line
 
     out = _check_output(args.output, (".ply",), "--output")
     if args.save_model is not None:
@@ -234,6 +242,7 @@ def run_reconstruct(args) -> int:
                           **_fit_kwargs(args))
     print(f"fitted {res.model.metadata['points']:,} points in {res.times['fit_s']:.1f} s "
           f"({res.fit.steps} steps); meshed at {args.resolution}^3 in {res.times['mesh_s']:.1f} s")
+    print(recipe_line(res.model.metadata))
     print(noise_line(res.model.metadata))
     print(f"wrote {res.ply} ({len(res.mesh.vertices):,} vertices, {len(res.mesh.faces):,} faces)")
     for path in (res.preview, res.model_path):
@@ -246,6 +255,7 @@ def run_reconstruct(args) -> int:
 
 def run_fit_sdf(args) -> int:
     from sirenpde.shapes.fit import fit_sdf
+    from sirenpde.shapes.recipe import recipe_line
     from sirenpde.training import distributed
 
     out = _check_output(args.output, (".pt", ".pth"), "--output")
@@ -261,6 +271,7 @@ def run_fit_sdf(args) -> int:
           f"({result.steps} steps): "
           f"mean |f| on the points {m['surface_abs_f_input_units']:.3g} (input units), "
           f"eikonal error {m['eikonal_error_volume']:.3g}")
+    print(recipe_line(shape.metadata))
     print(noise_line(shape.metadata))
     print(f"wrote {out}")
     return 0

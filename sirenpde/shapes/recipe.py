@@ -1,0 +1,104 @@
+"""Quality levels of a shape fit and the capacity rule: what :func:`~sirenpde.shapes.fit.fit_sdf`
+runs when the caller names no network size, step count, batch or rate.
+
+A :class:`Recipe` is chosen from the quality level asked for (``fast``, ``default``, ``best``)
+and from the cloud: how many points it has and how rough it is (the scatter of the points off
+their local planes, :func:`~sirenpde.shapes.roughness.roughness`). A dense cloud carries detail
+that a 4x128 network cannot hold, so it gets a wider one (with fewer points per step, so a step
+costs the same); a sparse cloud does not. The roughness picks the noise setting
+(:func:`~sirenpde.shapes.fit.fit_sdf`) and is printed with the capacity class. The numbers below come from the ablation in
+``benchmarks/sdf_recipe.py`` (``benchmarks/RESULTS.md``, "Shape fits five times sooner").
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+from sirenpde.registry import QUALITIES
+from sirenpde.shapes.roughness import NOISY_ROUGHNESS
+
+# A cloud is "dense" from this many points on: enough samples for detail a 4x128 network loses
+DENSE_POINTS = 20_000
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a quality level sets for one fit.
+
+    Attributes
+    ----------
+    quality : the level's name
+    hidden_features, hidden_layers : the Siren's width and hidden-to-hidden layers
+    steps, batch_size, lr : Adam steps, points per step, peak rate (5% warm-up, cosine decay)
+    init_scale : factor on the initial weights of the hidden-to-hidden sine layers (1: the paper's)
+    off_sampling : the SDF problem's ``off_sampling`` ("uniform" or "spacing")
+    capacity : the cloud's class: "dense and clean", "sparse", "noisy" or "not measured"
+    """
+
+    quality: str
+    hidden_features: int
+    hidden_layers: int
+    steps: int
+    batch_size: int
+    lr: float
+    init_scale: float
+    off_sampling: str
+    capacity: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def network(self) -> str:
+        return f"{self.hidden_layers + 1}x{self.hidden_features}"
+
+
+# quality -> (wide: a dense cloud, clean or noisy; narrow: a sparse one), each (width, steps, points per step, lr).
+# On one thread a 4x256 step of 2,000 points costs less than a 4x128 step of 6,000 (0.11 s against
+# 0.13-0.15 s), and over 400 steps it reached an exact Chamfer of 4.0e-4 on the clean 50k bunny
+# (what 2,000 steps of the former 4x128 default gave) against 5.8e-4; the ablation table is in
+# benchmarks/RESULTS.md.
+_LEVELS = {
+    "fast": ((128, 150, 6000, 1e-3), (128, 150, 6000, 1e-3)),
+    "default": ((256, 400, 2000, 1e-3), (128, 400, 6000, 1e-3)),
+    "best": ((256, 3000, 6000, 1e-3), (256, 3000, 6000, 1e-3)),
+}
+# Measured not to pay in the recipe (RESULTS.md): init_scale 1.5 and off_sampling="spacing" helped
+# by 6% and 2% at lr 1e-3 on the bunny but broke the fit at 3e-3 and on the torus; both stay options.
+_INIT_SCALE = 1.0
+_OFF_SAMPLING = "uniform"
+
+
+def capacity_class(points: int, roughness: Optional[float]) -> str:
+    """``"dense and clean"``, ``"sparse"``, ``"noisy"`` or ``"not measured"`` for a cloud."""
+    if roughness is None:
+        return "not measured"
+    if roughness > NOISY_ROUGHNESS:
+        return "noisy"
+    return "dense and clean" if points >= DENSE_POINTS else "sparse"
+
+
+def choose_recipe(points: int, roughness: Optional[float], quality: str = QUALITIES.default) -> Recipe:
+    """The recipe of ``quality`` for a cloud of ``points`` points with that roughness.
+
+    Raises ``ValueError`` naming the levels for an unknown ``quality``.
+    """
+    if quality not in QUALITIES:
+        raise ValueError(f"fit_sdf: quality must be one of {', '.join(QUALITIES)}, got {quality!r}")
+    wide, narrow = _LEVELS[quality]
+    capacity = capacity_class(points, roughness)
+    # the wide network also paid on the noisy 50k bunny: Chamfer-L1 0.00283 against 0.00286 (4x128)
+    width, steps, batch, lr = wide if points >= DENSE_POINTS and capacity != "not measured" else narrow
+    return Recipe(quality, width, 3, steps, batch, lr, _INIT_SCALE, _OFF_SAMPLING, capacity)
+
+
+def recipe_line(metadata: dict) -> str:
+    """One line saying which network and step count a fit used and why (the CLI prints it)."""
+    recipe = metadata.get("recipe")
+    if not recipe:
+        return ""
+    layers, width = recipe["hidden_layers"], recipe["hidden_features"]
+    network = "the given network" if layers is None or width is None else f"{layers + 1}x{width} Siren"
+    return (f"quality {recipe['quality']}: {network}, {metadata.get('steps', recipe['steps'])} steps "
+            f"of {recipe['batch_size']:,} points (cloud: {recipe['capacity']}, {metadata.get('points', 0):,} points; "
+            f"dense from {DENSE_POINTS:,})")
