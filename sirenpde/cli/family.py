@@ -119,7 +119,7 @@ def add_family_commands(sub) -> None:
     p.add_argument("--conditioning", default="film", choices=CONDITIONINGS,
                    help="film (default): per-layer scale and shift; full: the paper's hypernetwork; concat")
     p.add_argument("--encoder", default=None, choices=ENCODERS,
-                   help="inpainting only: set (default, over the context pixels) or cnn (over the masked image)")
+                   help="inpainting only: cnn (default, over the masked image) or set (over the context pixels)")
     p.add_argument("--steps", type=int, default=None, help="default: the family's (2000)")
     p.add_argument("--instances", type=int, default=None, help="members per step (default 16; inpainting: images, 32)")
     p.add_argument("--points", type=int, default=None, help="points per member and step (default 256)")

@@ -122,7 +122,7 @@ def cmd_inpaint(args) -> int:
 def train_inpainting(args) -> int:
     """``sirenpde family train inpainting``: family.pt, metrics.json (test table), inpainting.png."""
     out = checks.output_dir(args.out, "--out", ("family.pt", "metrics.json", "inpainting.png"))
-    encoder = args.encoder or "set"
+    encoder = args.encoder or "cnn"
 
     from sirenpde.hyper.inpainting import make_model
     from sirenpde.hyper.inpainting_baselines import evaluate_baselines
@@ -134,7 +134,7 @@ def train_inpainting(args) -> int:
 
     steps = 2000 if args.steps is None else args.steps
     images = 32 if args.instances is None else args.instances
-    lr = 1e-4 if args.lr is None else args.lr
+    lr = 1e-3 if args.lr is None else args.lr
     model = make_model(encoder, seed=args.seed, conditioning=args.conditioning)
     problem = InpaintingProblem()
     result = fit_inpainting(model, steps, images, lr=lr, device=args.device, seed=args.seed,

@@ -59,7 +59,7 @@ class InpaintingProblem:
 
     name = NAME
     in_features, out_features = 2, 1
-    default_steps, default_lr, default_batch_size = 2000, 1e-4, 32
+    default_steps, default_lr, default_batch_size = 2000, 1e-3, 32
 
     def __init__(self, pretrain: float = 0.2, mix: float = 0.1, eval_images: int = 20, split_seed: Optional[int] = None):
         if not (0.0 <= pretrain < 1.0) or not (0.0 <= mix <= 1.0):
@@ -143,7 +143,7 @@ def evaluate_model(model: InpaintingModel, faces: Tensor, masks: dict) -> dict:
     return out
 
 
-def fit_inpainting(model: InpaintingModel, steps: int, images_per_step: int = 32, lr: float = 1e-4,
+def fit_inpainting(model: InpaintingModel, steps: int, images_per_step: int = 32, lr: float = 1e-3,
                    pretrain: float = 0.2, mix: float = 0.1, device: str = "auto", seed: int = 0,
                    progress: bool = True, checkpoint=None, checkpoint_every: Optional[int] = None,
                    eval_every: Optional[int] = None, callback: Optional[Callable[[int, dict], None]] = None,
