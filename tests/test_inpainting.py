@@ -170,10 +170,23 @@ def test_family_file_round_trip_and_refusals(tmp_path):
     write_archive(tmp_path / "huge.pt", state)
     with pytest.raises(ValueError, match="do not fit"):
         load_inpainting(tmp_path / "huge.pt")
-    state["config"].update(hidden_features=16, encoder="exec")
-    write_archive(tmp_path / "enc.pt", state)
-    with pytest.raises(ValueError, match="unknown encoder"):
-        load_inpainting(tmp_path / "enc.pt")
+    for change, match in (({"encoder": "exec"}, "unknown encoder"), ({"first_omega_0": float("nan")}, "first_omega_0"),
+                          ({"latent": "8"}, "invalid latent"), ({"bogus": 1}, "invalid configuration")):
+        state = torch.load(tmp_path / "family.pt", weights_only=True)
+        state["config"].update(change)
+        write_archive(tmp_path / "bad.pt", state)
+        with pytest.raises(ValueError, match=match):
+            load_inpainting(tmp_path / "bad.pt")
+
+
+def test_full_conditioning_adds_the_weight_penalty_and_round_trips(tmp_path, problem):
+    model = make_model("set", seed=0, conditioning="full", **TINY)
+    result = fit_inpainting(model, 2, 2, progress=False, problem=problem, device="cpu")
+    assert set(result.history) == {"pixels", "latent", "weights", "total"}
+    save_inpainting(tmp_path / "full.pt", result.model)
+    loaded, _, _ = load_inpainting(tmp_path / "full.pt")
+    image, mask = torch.rand(2, SIZE, SIZE), random_masks([5, 9], torch.Generator())
+    assert torch.equal(loaded.predict(image, mask), result.model.predict(image, mask))
 
 
 def test_evaluate_model_reports_every_context(problem):

@@ -202,6 +202,10 @@ def load_inpainting(path) -> tuple[InpaintingModel, dict, dict]:
         value = config.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (key == "size" and value > 1024):
             raise ValueError(f"{path}: inpainting model has an invalid {key} {value!r}")
+    for key in ("first_omega_0", "hidden_omega_0"):
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+            raise ValueError(f"{path}: inpainting model has an invalid {key} {value!r}")
     try:
         with torch.device("meta"):
             shell = InpaintingModel(**config)
