@@ -45,6 +45,15 @@ def inputs(tmp_path_factory):
     np.save(d / "nan2.npy", nan)
     (d / "junk.txt").write_text("1 2\n3 x\n")
     assert main(["solve", "image-fit", "-O", "size=8", *TINY, "--out", str(d / "run")]) == 0
+    from sirenpde.hyper import PoissonFamily, conditioned_siren
+    from sirenpde.hyper.files import save_family
+    from sirenpde.hyper.inpainting import make_model
+    from sirenpde.hyper.inpainting_train import save_inpainting
+
+    save_inpainting(d / "inpaint.pt", make_model("set", seed=0, latent=4, hidden_features=8, hidden_layers=1,
+                                                 encoder_width=8))
+    save_family(d / "poisson_family.pt", conditioned_siren("film", 2, 1, 3, hidden_features=8), PoissonFamily())
+    np.save(d / "face.npy", rng.random((25, 25)))
     assert main(["fit-sdf", str(d / "sphere.xyz"), "-o", str(d / "shape.pt"), "--steps", "1",
                  "--hidden-features", "8", "--hidden-layers", "1", "--batch-size", "64", "--no-progress"]) == 0
     return d
@@ -142,6 +151,29 @@ CASES = [
      ["--out"]),
     ("eval-out-under-file", ["eval", "{in}/run/model.pt", "--points", "{in}/pts2.npy",
                              "--out", "{in}/a_file/v.h5"], ["--out", "a_file", "is a file"]),
+    # inpaint and family train inpainting
+    ("inpaint-image-missing", ["inpaint", "{in}/none.png", "--model", "{in}/inpaint.pt", "--out", "{out}/i"],
+     ["IMAGE", "none.png"]),
+    ("inpaint-model-missing", ["inpaint", "{in}/face.npy", "--model", "{in}/none.pt", "--out", "{out}/i"],
+     ["--model", "none.pt"]),
+    ("inpaint-not-inpainting", ["inpaint", "{in}/face.npy", "--model", "{in}/poisson_family.pt", "--out", "{out}/i"],
+     ["poisson_family.pt", "not an inpainting model", "'poisson-family'"]),
+    ("inpaint-model-text", ["inpaint", "{in}/face.npy", "--model", "{in}/text.pt", "--out", "{out}/i"],
+     ["text.pt", "not a sirenpde family model"]),
+    ("inpaint-context-too-big", ["inpaint", "{in}/face.npy", "--model", "{in}/inpaint.pt", "--context", "1000",
+                                 "--out", "{out}/i"], ["--context 1000", "625 pixels"]),
+    ("inpaint-text-as-png", ["inpaint", "{in}/text.png", "--model", "{in}/inpaint.pt", "--out", "{out}/i"],
+     ["IMAGE", "text.png", "not a readable image"]),
+    ("inpaint-pickle-npy", ["inpaint", "{in}/obj.npy", "--model", "{in}/inpaint.pt", "--out", "{out}/i"],
+     ["IMAGE", "obj.npy"]),
+    ("inpaint-out-of-range", ["inpaint", "{in}/pts3.npy", "--model", "{in}/inpaint.pt", "--out", "{out}/i"],
+     ["IMAGE", "pts3.npy", "[0, 1]"]),
+    ("inpaint-suffix", ["inpaint", "{in}/junk.txt", "--model", "{in}/inpaint.pt", "--out", "{out}/i"],
+     ["IMAGE", "junk.txt", ".npy"]),
+    ("inpaint-out-is-file", ["inpaint", "{in}/face.npy", "--model", "{in}/inpaint.pt", "--out", "{in}/a_file"],
+     ["--out", "a_file"]),
+    ("family-encoder-not-inpainting", ["family", "train", "poisson-family", "--encoder", "cnn", "--out", "{out}/f"],
+     ["--encoder", "poisson-family"]),
 ]
 
 # refused by argparse (exit 2 with a usage line)
@@ -156,6 +188,12 @@ ARGPARSE_CASES = [
                       "--chunk", "0"], ["--chunk", "'0'"]),
     ("steps-negative", ["reconstruct", "{in}/sphere.xyz", "-o", "{out}/m.ply", "--steps", "-3"],
      ["--steps", "'-3'"]),
+    ("inpaint-context-abc", ["inpaint", "{in}/face.npy", "--model", "{in}/inpaint.pt", "--context", "abc",
+                             "--out", "{out}/i"], ["--context", "'abc'", "'half'"]),
+    ("inpaint-context-0", ["inpaint", "{in}/face.npy", "--model", "{in}/inpaint.pt", "--context", "0",
+                           "--out", "{out}/i"], ["--context", "'0'"]),
+    ("family-encoder-bogus", ["family", "train", "inpainting", "--encoder", "rnn", "--out", "{out}/f"],
+     ["--encoder", "'rnn'"]),
 ]
 
 

@@ -38,7 +38,8 @@ def test_imports_load_no_torch(code):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["solve", "--help"], ["reconstruct", "--help"],
-                                  ["fit-sdf", "--help"], ["evaluate", "--help"]])
+                                  ["fit-sdf", "--help"], ["evaluate", "--help"], ["inpaint", "--help"],
+                                  ["family", "train", "--help"]])
 def test_help_loads_no_torch(argv):
     code = ("from sirenpde.cli.main import main\n"
             "try:\n    main(%r)\nexcept SystemExit as stop:\n    assert stop.code == 0, stop.code\n" % argv)

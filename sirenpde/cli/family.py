@@ -10,6 +10,8 @@ import json
 import time
 from pathlib import Path
 
+from sirenpde.cli.inpaint import ENCODERS
+
 CONDITIONINGS = ("film", "full", "concat")  # sirenpde.hyper.CONDITIONINGS, without importing torch
 
 
@@ -25,6 +27,12 @@ def _kv(text: str):
 
 
 def cmd_train(args) -> int:
+    if args.name == "inpainting":
+        from sirenpde.cli.inpaint import train_inpainting
+
+        return train_inpainting(args)
+    if args.encoder is not None:
+        raise ValueError(f"--encoder is for the inpainting family, not {args.name!r}")
     from sirenpde.hyper import get_family
     from sirenpde.hyper.files import save_family
     from sirenpde.hyper.fit import fit_family
@@ -106,12 +114,14 @@ def add_family_commands(sub) -> None:
     fam = sub.add_parser("family", help="train one conditioned model on a family of problems, and predict members")
     fsub = fam.add_subparsers(dest="family_command", required=True)
     p = fsub.add_parser("train", help="train a hypernetwork on a family; writes family.pt, metrics.json, family.png")
-    p.add_argument("name", help="family name (poisson-family, ...)")
+    p.add_argument("name", help="family name (poisson-family, helmholtz-family, inpainting)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--conditioning", default="film", choices=CONDITIONINGS,
                    help="film (default): per-layer scale and shift; full: the paper's hypernetwork; concat")
+    p.add_argument("--encoder", default=None, choices=ENCODERS,
+                   help="inpainting only: cnn (default, over the masked image) or set (over the context pixels)")
     p.add_argument("--steps", type=int, default=None, help="default: the family's (2000)")
-    p.add_argument("--instances", type=int, default=None, help="members per step (default 16)")
+    p.add_argument("--instances", type=int, default=None, help="members per step (default 16; inpainting: images, 32)")
     p.add_argument("--points", type=int, default=None, help="points per member and step (default 256)")
     p.add_argument("--lr", type=float, default=None, help="default: the family's (1e-3, cosine schedule)")
     p.add_argument("--members", type=int, default=64, help="held-out members in metrics.json (default 64)")

@@ -13,6 +13,7 @@ import sys
 
 from sirenpde.cli.eval import add_eval_command
 from sirenpde.cli.family import add_family_commands
+from sirenpde.cli.inpaint import add_inpaint_command
 from sirenpde.cli.shape import add_shape_commands
 from sirenpde.cli.solve import add_solve_commands
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_shape_commands(sub)
     add_eval_command(sub)
     add_family_commands(sub)
+    add_inpaint_command(sub)
     return parser
 
 

@@ -112,6 +112,9 @@ def load_family(path, extrapolate: bool = False) -> FamilyModel:
     spec = state["family"]
     if not isinstance(spec, dict) or not isinstance(spec.get("options", {}), dict):
         raise ValueError(f"{path}: {WHAT} has no valid family record")
+    if spec.get("name") == "inpainting":  # an encoder-conditioned model: sirenpde.hyper.inpainting_train
+        raise ValueError(f"{path} is an inpainting model, not a family of problems: use "
+                         f"`sirenpde inpaint IMAGE --model {path}` (Python: load_inpainting)")
     try:
         family = get_family(spec.get("name"), extrapolate=extrapolate, **spec.get("options", {}))
     except TypeError as err:
