@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
+from _data import report_head  # benchmarks/_data.py, beside this script
 from sirenpde.hyper import PoissonFamily
 from sirenpde.hyper.fit import fit_family
 from sirenpde.io.atomic import atomic_open
@@ -177,14 +175,7 @@ def main(argv=None):
 
 def write(args, argv, family, model, result, steps, rows, ablation):
     m, train_s = result.metrics, result.times["train_s"]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cmd = " ".join(argv if argv is not None else sys.argv[1:])
-    lines = ["# Hypernetwork benchmark: poisson-family", "",
-             f"Command: `python benchmarks/hyper.py {cmd}`  ",
-             f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads; date {time.strftime('%Y-%m-%d')}; 1-minute load average at "
-             f"the end {load:.1f} (other jobs share the cores)  ",
-             *(["**--quick: smoke sizes, the numbers are not results.**"] if args.quick else []), "",
+    lines = [*report_head("Hypernetwork benchmark: poisson-family", "hyper.py", argv, args.quick),
              "## Family training", "",
              f"{args.conditioning} conditioning, config `{model.config()}`, {count(model)} parameters; "
              f"{steps} Adam steps (lr {args.lr:g}, cosine), {args.instances} members x {args.points} points per step; "

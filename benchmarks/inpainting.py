@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from _data import report_head  # benchmarks/_data.py, beside this script
 from sirenpde.hyper.inpainting import CONTEXTS, make_model
 from sirenpde.hyper.inpainting_baselines import BASELINES, evaluate_baselines
 from sirenpde.hyper.inpainting_report import inpainting_figure, markdown_table
@@ -146,14 +145,7 @@ def verdict(results: dict) -> list[str]:
 def write(args, argv, problem, faces, masks, results, runs, baselines_s):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cmd = " ".join(argv if argv is not None else sys.argv[1:])
-    lines = ["# Inpainting benchmark: LFW faces, 25x25 grey", "",
-             f"Command: `python benchmarks/inpainting.py {cmd}`  ",
-             f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads; date {time.strftime('%Y-%m-%d')}; 1-minute load average at the "
-             f"end {load:.1f} (other jobs share the cores)  ",
-             *(["**--quick: smoke sizes, the numbers are not results.**"] if args.quick else []), "",
+    lines = [*report_head("Inpainting benchmark: LFW faces, 25x25 grey", "inpainting.py", argv, args.quick),
              f"Data: the first 100 images of `skimage.data.lfw_subset()`, split by image (seed 1234) into 80 training "
              f"and 20 test faces; {len(faces)} test faces evaluated. Pre-training patches: 25x25 crops of "
              f"{', '.join(problem.patch_names)} (grey, downscaled to 96 px on the short side); the first 20% of the "
@@ -187,7 +179,7 @@ def write(args, argv, problem, faces, masks, results, runs, baselines_s):
         f.write("\n".join(lines))
     with atomic_open(out.with_suffix(".json"), "w") as f:
         json.dump({"table": {m: {str(c): v for c, v in r.items()} for m, r in table_rows(results).items()},
-                   "runs": runs, "command": cmd}, f, indent=1, default=float)
+                   "runs": runs, "command": " ".join(argv if argv is not None else sys.argv[1:])}, f, indent=1, default=float)
     methods = [m for m in results if m != DIAGNOSTIC]
     fig = inpainting_figure(faces.numpy(), masks, results, shown=2, methods=methods)
     save_figure(fig, out.with_suffix(".png"), dpi=80)
