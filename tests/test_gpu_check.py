@@ -4,11 +4,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from _bench import DATA
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu-check.sh"
 
 
 @pytest.mark.slow  # about 50 s here: five CLI processes, each importing torch
+@pytest.mark.skipif(not (DATA / "bunny_50k.xyz").exists(), reason="needs ../shared/data (the bunny)")
 def test_gpu_check_cpu_smoke_prints_every_row():
     run = subprocess.run(["bash", str(SCRIPT), "--cpu-smoke"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
