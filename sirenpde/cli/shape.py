@@ -55,7 +55,8 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None,
                    help="peak learning rate (default: the quality level's; 5%% linear warm-up, "
                         "then cosine decay)")
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="points per step (default 6000)")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="points per step (default: the quality level's, 2000 or 6000)")
     p.add_argument("--hidden-features", type=_positive_int, default=None, help="network width (default: 256 for a cloud of "
                    "20,000 points or more at --quality default or best, else 128)")
     p.add_argument("--hidden-layers", type=int, default=None, help="hidden-to-hidden layers (default 3)")
