@@ -59,7 +59,7 @@ class Recipe:
 # (what 2,000 steps of the former 4x128 default gave) against 5.8e-4; the ablation table is in
 # benchmarks/RESULTS.md.
 _LEVELS = {
-    "fast": ((128, 150, 6000, 1e-3), (128, 150, 4000, 1e-3)),
+    "fast": ((128, 150, 4000, 1e-3), (128, 150, 4000, 1e-3)),
     "default": ((256, 400, 2000, 1e-3), (128, 400, 6000, 1e-3)),
     "best": ((256, 3000, 6000, 1e-3), (256, 3000, 6000, 1e-3)),
 }
