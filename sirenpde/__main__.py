@@ -1,6 +1,4 @@
 """``python -m sirenpde ...``: the same as the ``sirenpde`` command."""
-import sys
+from sirenpde.cli.main import run_as_script
 
-from sirenpde.cli.main import main
-
-sys.exit(main())
+run_as_script()

@@ -145,4 +145,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+        status = 0
+    except SystemExit as stop:  # mode "part" stops every rank this way
+        status = stop.code if isinstance(stop.code, int) else 0
+    from sirenpde.training.distributed import exit_process
+
+    exit_process(status)

@@ -54,5 +54,17 @@ def main(argv=None) -> int:
         return 130
 
 
+def run_as_script() -> None:
+    """``python -m sirenpde``: exit with main's status; under torchrun through
+    :func:`sirenpde.training.distributed.exit_process` (no interpreter teardown)."""
+    code = main()
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        from sirenpde.training.distributed import exit_process
+
+        exit_process(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_as_script()

@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import datetime
 import os
+import sys
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -88,6 +89,17 @@ def setup(distributed: Optional[bool], device) -> tuple[Ranks, torch.device]:
 def _destroy() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def exit_process(code: int) -> None:
+    """End a script run under torchrun with ``code``: flush the output, destroy the process group,
+    and leave without the interpreter's teardown, where gloo's threads still sometimes aborted the
+    process (SIGABRT, "terminate called without an active exception") after the group was
+    destroyed. For a script's last line only; never inside a process that should go on."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _destroy()
+    os._exit(int(code))
 
 
 def shard_seed(seed: int, shard: int) -> int:
