@@ -109,3 +109,72 @@ def make_case(name: str):
     model = problem.make_model("siren", seed=3, hidden_features=16, hidden_layers=1,
                                first_omega_0=3.0, hidden_omega_0=3.0).double()
     return problem, model, "autograd" if name.startswith("autograd") else "jet"
+
+
+# -- every registered problem and family (tests/test_distributed_registry.py) ----------------------
+# Small options for the registered problems that have large defaults, and the required options of
+# those that have no default; a problem not listed is built with its defaults, so a new registration
+# is covered for free (add it here if it is slow or needs options).
+REGISTRY_OPTIONS = {
+    "poisson-bump": {"cx": 0.1, "cy": -0.2, "width": 0.2},
+    "image-fit": {"size": 32},
+    "audio-fit": {"max_samples": 256},
+    "poisson-gradient": {"size": 32},
+    "poisson-laplacian": {"size": 32},
+    "gradient-composite": {"size": 32},
+}
+REGISTRY_BATCH = 101  # points per step: odd, so the ranks' shares differ
+REGISTRY_INSTANCES = 5  # members per step of a family: odd for the same reason
+REGISTRY_POINTS = 24  # points per member
+
+
+def registry_cases() -> list[str]:
+    """``problem:NAME`` for every registered problem, ``family:NAME:MODE`` for every registered
+    family under every conditioning, read from the registries."""
+    from sirenpde.hyper import CONDITIONINGS, FAMILIES
+    from sirenpde.problems import PROBLEMS
+
+    return ([f"problem:{name}" for name in PROBLEMS]
+            + [f"family:{name}:{mode}" for name in FAMILIES for mode in CONDITIONINGS])
+
+
+def make_registry_case(case: str):
+    """``(problem, float64 model, counts, loss class)`` of a registry case, the same on every rank.
+    The problem's metrics are switched off: evaluating reference solutions is not what these tests
+    are about and would dominate their time."""
+    from sirenpde.training.loss import ConstraintLoss
+
+    kind, name, *mode = case.split(":")
+    if kind == "problem":
+        from sirenpde.problem import split_batch
+        from sirenpde.problems import get_problem
+
+        options = dict(REGISTRY_OPTIONS.get(name, {}))
+        if name == "sdf":  # a cloud is required: a small synthetic sphere, no data files needed
+            options["cloud"] = str(sphere_xyz(200))
+        problem = get_problem(name, **options)
+        problem.metrics = lambda model: {}
+        model = problem.make_model("siren", seed=3, hidden_features=16, hidden_layers=1).double()
+        return problem, model, split_batch(problem.constraints(), REGISTRY_BATCH), ConstraintLoss
+    from sirenpde.hyper import get_family
+    from sirenpde.hyper.fit import FamilyProblem, family_loss
+
+    family = get_family(name)
+    family.metrics = lambda model, p: {}
+    problem = FamilyProblem(family, REGISTRY_POINTS, eval_members=1)
+    model = family.make_model(mode[0], seed=3, hidden_features=16, hidden_layers=1).double()
+    return problem, model, [REGISTRY_INSTANCES] * len(problem.constraints()), family_loss(family)
+
+
+def fit_registry_case(case: str, problem, model, steps: int, lr: float, seed: int, **kwargs):
+    """The front door a user calls for the case: ``fit`` (Adam only, constant rate, no default
+    optimiser options) or ``fit_family`` on the members and points of the case."""
+    import sirenpde
+
+    if case.startswith("family:"):
+        from sirenpde.hyper.fit import fit_family
+
+        return fit_family(problem.family, model, steps, REGISTRY_INSTANCES, REGISTRY_POINTS, lr=lr, seed=seed,
+                          eval_members=1, schedule=None, progress=False, **kwargs)
+    return sirenpde.fit(problem, model, steps=steps, lr=lr, batch_size=REGISTRY_BATCH, seed=seed,
+                        progress=False, schedule="none", optimizer_options={}, lbfgs_steps=0, **kwargs)

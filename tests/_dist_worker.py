@@ -9,6 +9,11 @@
 - ``full`` / ``part``: a 20-step run with a checkpoint, uninterrupted / stopped after step 12
   (its last checkpoint holds step 10). Rank 0 saves the final weights to ``OUT/MODE.pt``.
 - ``kill``: rank 1 dies at step 3; the other rank must not hang.
+- ``registry``: every registered problem and family (``_dist_problems.registry_cases``) trained
+  for a few Adam steps by ``fit``/``fit_family`` on 2 ranks, against the single-process loop on
+  the union batches (each rank computes half of the references). Rank 0 writes
+  ``OUT/registry.json``, then runs the defect's negative control (poisson-gradient in DDP without
+  freezing its unreachable output bias) and writes ``OUT/control.json``.
 """
 from __future__ import annotations
 
@@ -16,13 +21,16 @@ import copy
 import json
 import os
 import sys
+import time
+import warnings
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _dist_problems import CASES, Poisson2D, counts_of, fit_case, loss_class_of, make_case  # noqa: E402
+from _dist_problems import (CASES, Poisson2D, counts_of, fit_case, fit_registry_case,  # noqa: E402
+                            loss_class_of, make_case, make_registry_case, registry_cases)
 
 import sirenpde  # noqa: E402
 from sirenpde.training.distributed import Ranks, Sharding, setup, wrap  # noqa: E402
@@ -93,6 +101,82 @@ def mode_grads(out: Path, ranks: Ranks) -> None:
         (out / "grads.json").write_text(json.dumps(report, indent=1))
 
 
+REGISTRY_STEPS, REGISTRY_LR = 3, 1e-3
+
+
+def union_fit(problem, model, counts, loss_class, steps, shards, lr, seed=SEED):
+    """The single process on the union of ``shards`` shards' batches: a plain Adam loop over every
+    parameter, nothing frozen (a parameter without a gradient is skipped by Adam), so it shows what
+    the freezing in the session must reproduce rather than reusing it."""
+    cons = problem.constraints()
+    sharding = Sharding(Ranks(), shards)
+    gens = sharding.generators(seed)
+    loss = loss_class(model, cons, "auto")
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for step in range(steps):
+        batches, scales = sharding.sample(cons, counts, gens, problem.coefficients(step, steps))
+        opt.zero_grad(set_to_none=True)
+        loss.total(loss(to_device(batches, torch.device("cpu"), torch.float64), scales)).backward()
+        opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def mode_registry(out: Path, ranks: Ranks) -> None:
+    from torch import distributed as dist
+
+    from sirenpde.training.loss import UnreachableParameterWarning
+
+    mine = {}
+    for i, case in enumerate(registry_cases()):
+        problem, model, counts, loss_class = make_registry_case(case)
+        names = [name for name, _ in model.named_parameters()]
+        init = [p.detach().clone() for p in model.parameters()]
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnreachableParameterWarning)
+            res = fit_registry_case(case, problem, copy.deepcopy(model), REGISTRY_STEPS, REGISTRY_LR, SEED,
+                                    distributed=True)
+        row = {f"dist_s_{ranks.rank}": time.perf_counter() - t0,
+               f"warnings_{ranks.rank}": [str(w.message) for w in caught
+                                          if issubclass(w.category, UnreachableParameterWarning)]}
+        got = [p.detach() for p in res.model.parameters()]
+        if i % ranks.world == ranks.rank:  # the ranks share the single-process references out
+            t0 = time.perf_counter()
+            ref = union_fit(problem, copy.deepcopy(model), counts, loss_class, REGISTRY_STEPS, ranks.world,
+                            REGISTRY_LR)
+            row.update(ref_s=time.perf_counter() - t0, param_diff=max_diff(got, ref),
+                       param_moved=max_diff(ref, init),
+                       unchanged=[n for n, a, b in zip(names, got, init) if torch.equal(a, b)],
+                       requires_grad=all(p.requires_grad for p in res.model.parameters()))
+        mine[case] = row
+    everyone: list = [None] * ranks.world
+    dist.all_gather_object(everyone, mine)
+    if ranks.is_writer:
+        report = {case: {k: v for part in everyone for k, v in part[case].items()} for case in mine}
+        (out / "registry.json").write_text(json.dumps(report, indent=1))
+    control_without_freezing(out, ranks)
+
+
+def control_without_freezing(out: Path, ranks: Ranks) -> None:
+    """The defect: poisson-gradient's loss in DDP with every parameter trainable, as before the
+    session froze the output bias. DDP raises on the second step; last in the launch, so whatever
+    state the failure leaves cannot touch the cases."""
+    problem, model, counts, loss_class = make_registry_case("problem:poisson-gradient")
+    cons = problem.constraints()
+    sharding = Sharding(ranks, ranks.world)
+    gens = sharding.generators(SEED)
+    ddp = wrap(loss_class(model, cons, "auto"), ranks, torch.device("cpu"))
+    error = None
+    try:
+        for _ in range(2):
+            batches, scales = sharding.sample(cons, counts, gens, {})
+            ddp.module.total(ddp(to_device(batches, torch.device("cpu"), torch.float64), scales)).backward()
+    except RuntimeError as err:  # what the control expects; the test reads the message
+        error = str(err)
+    if ranks.is_writer:
+        (out / "control.json").write_text(json.dumps({"error": error}))
+
+
 def mode_run(out: Path, ranks: Ranks, mode: str) -> None:
     problem = Poisson2D()
     model = problem.make_model("siren", seed=1, hidden_features=16, hidden_layers=1).double()
@@ -140,6 +224,8 @@ def main() -> None:
         mode_grads(out, ranks)
     elif mode == "mesh":
         mode_mesh(out, ranks)
+    elif mode == "registry":
+        mode_registry(out, ranks)
     else:
         mode_run(out, ranks, mode)
 

@@ -4,6 +4,9 @@
 its batch and returns the per-constraint losses. Input derivatives (jets, the reverse sweep or
 autograd) are all taken inside ``forward``, so wrapping this module in
 ``DistributedDataParallel`` all-reduces the gradients of everything that feeds the loss.
+
+:func:`unreachable_parameters` finds the parameters that no loss term reaches (the output bias
+under a loss on derivatives alone): DDP refuses them, and they would never train anyway.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from torch import Tensor, nn
 
 from sirenpde.fields import field
 from sirenpde.problem import Batch, Constraint
+from sirenpde.training.loop import to_device
 
 
 class ConstraintLoss(nn.Module):
@@ -55,6 +59,39 @@ class ConstraintLoss(nn.Module):
     def total(self, losses: Tensor) -> Tensor:
         """The weighted sum of the per-constraint losses that the optimiser minimises."""
         return sum(w * l for w, l in zip(self.weights, losses.unbind()))
+
+
+class UnreachableParameterWarning(UserWarning):
+    """Some parameters get no gradient from any loss term, so training leaves them as they are."""
+
+
+PROBE_COUNT = 4  # samples per constraint in the probe: enough to build every term's graph, cheap
+
+
+def unreachable_parameters(loss: ConstraintLoss, problem, counts: Sequence[int], steps: int,
+                           device: torch.device) -> dict[str, nn.Parameter]:
+    """The trainable parameters of ``loss`` that get no gradient at all from its weighted total,
+    by name (as in ``loss.model.named_parameters()``), in order.
+
+    A probe: one forward on the run's samples per constraint ``counts`` (points, or members of a
+    family), capped at :data:`PROBE_COUNT`, drawn from a generator of its own so the run's
+    sampling streams are untouched, with the curriculum's coefficients at step 0 of ``steps``;
+    then the gradient of the total by ``torch.autograd.grad``, which leaves ``.grad`` alone.
+    Only a gradient that does not exist counts: one that is zero at these points (a term weighted
+    0 by a curriculum, a zero-initialised layer before it) can become nonzero later. Whether a
+    gradient exists is a property of the loss's graph, not of the points or the weights, so every
+    rank, and a resumed run, find the same parameters.
+    """
+    named = [(name.removeprefix("model."), p) for name, p in loss.named_parameters() if p.requires_grad]
+    if not named:
+        return {}
+    generator = torch.Generator().manual_seed(0)
+    coefficients = problem.coefficients(0, steps)
+    batches = [con.sample(max(1, min(int(n), PROBE_COUNT)), generator, coefficients)
+               for con, n in zip(loss.constraints, counts)]
+    batches = to_device(batches, device, next(loss.parameters()).dtype)  # as the loop converts them
+    grads = torch.autograd.grad(loss.total(loss(batches)), [p for _, p in named], allow_unused=True)
+    return {name: p for (name, p), g in zip(named, grads) if g is None}
 
 
 def compute_losses(constraints: Sequence[Constraint], model: nn.Module, batches: Sequence[Batch],
