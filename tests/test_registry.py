@@ -48,3 +48,42 @@ def test_models_registry_gives_the_classes():
     assert MODELS["siren"] is Siren and ", ".join(MODELS) == "siren, relu, relu-pe, tanh, fourier"
     with pytest.raises(ValueError, match="unknown model 'sine'"):
         make_model("sine", 2, 1)
+
+
+def test_problem_and_family_names_agree_with_their_classes():
+    """A registry name is the name the object reports (and saves: a model.pt records ``problem.name``),
+    and every family's member problem is registered, so a predicted member loads back by name."""
+    from sirenpde.hyper import FAMILIES, get_family
+    from sirenpde.problem import Problem
+    from sirenpde.problems import PROBLEMS
+
+    for name in PROBLEMS:
+        cls = PROBLEMS[name]
+        assert issubclass(cls, Problem) and cls.name == name, (name, cls)
+    for name, cls in FAMILIES.items():
+        assert cls.name == name, (name, cls)
+        family = get_family(name)
+        member = family.instance(family.held_out(1)[0])
+        assert member.name in PROBLEMS and isinstance(member, PROBLEMS[member.name]), (name, member.name)
+
+
+def test_problem_names_load_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport sirenpde.problems as p\nnames = list(p.PROBLEMS)\n"
+            "assert 'poisson-bump' in names, names\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_get_problem_names_a_missing_option():
+    from sirenpde.problems import get_problem
+
+    with pytest.raises(ValueError, match=r"poisson-bump: option 'width' has no default, give it \(command line: "
+                                         r"-O width=\.\.\.\); its options are cx, cy, width"):
+        get_problem("poisson-bump", cx=0.1, cy=0.0)
+    with pytest.raises(ValueError, match="poisson-bump: unknown option 'k'"):
+        get_problem("poisson-bump", cx=0.1, cy=0.0, width=0.2, k=3)

@@ -16,11 +16,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sirenpde.problem import Constraint, Problem
+from sirenpde.problem import Constraint, Problem, RecordsOptions
 
 
-class Family:
+class Family(RecordsOptions):
     """Base class of the families; subclasses set the attributes and the methods that raise.
+
+    Like a problem, a family records its constructor's arguments (:class:`RecordsOptions`):
+    :meth:`options` and :meth:`identity` are derived from them, never listed by hand.
 
     Attributes
     ----------
@@ -61,12 +64,13 @@ class Family:
         return value
 
     def instance_options(self, p) -> dict:
-        """Options that rebuild the member problem ``instance(p)`` (stored with a predicted model)."""
-        return {k: v for k, v in self.instance(p).describe().items() if k != "name"}
+        """Options that rebuild the member problem ``instance(p)`` by its registered name (stored
+        with a predicted model): the member's constructor options that differ from their defaults."""
+        return self.instance(p).changed_options()
 
     def options(self) -> dict:
         """Constructor arguments besides ``extrapolate``, enough to rebuild the family (for saving)."""
-        return {}
+        return {k: v for k, v in self.constructor_options.items() if k != "extrapolate"}
 
     @property
     def names(self) -> tuple[str, ...]:

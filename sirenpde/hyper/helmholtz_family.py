@@ -73,10 +73,6 @@ class HelmholtzFamily(Family):
         self.inner = self.base.inner
         self.bounds = ((-self.inner, -self.inner), (self.inner, self.inner))
 
-    def options(self) -> dict:
-        return {"k": self.k, "sigma": self.sigma, "metric_n": self.metric_n, "absorption": self.absorption,
-                "absorption_fraction": self.absorption_fraction}
-
     def check_valid(self, p: Tensor) -> None:
         room = self.inner - p.abs().amax(dim=1)
         if (room < self.subtraction.r2 - 1e-12).any():
@@ -157,13 +153,12 @@ class HelmholtzFamily(Family):
         axis = torch.linspace(-self.inner, self.inner, self.metric_n, dtype=torch.float64)
         return torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
 
-    def instance_options(self, p) -> dict:
-        """Options of ``get_problem("helmholtz", ...)`` that rebuild member ``p``."""
-        sx, sy = self.check(p)[0].tolist()
-        return {"k": self.k, "source": [sx, sy], "sigma": self.sigma, "subtract_source": True,
-                "absorption": self.absorption, "absorption_fraction": self.absorption_fraction}
-
     def instance(self, p):
+        """The ``helmholtz`` problem of member ``p = (sx, sy)`` (its :meth:`instance_options` are
+        what differs from that problem's defaults)."""
         from sirenpde.problems import get_problem
 
-        return get_problem("helmholtz", metric_n=self.metric_n, **self.instance_options(p))
+        sx, sy = self.check(p)[0].tolist()
+        return get_problem("helmholtz", k=self.k, source=[sx, sy], sigma=self.sigma, subtract_source=True,
+                           absorption=self.absorption, absorption_fraction=self.absorption_fraction,
+                           metric_n=self.metric_n)

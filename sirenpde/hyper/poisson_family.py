@@ -15,6 +15,7 @@ s = 0.25, the member whose bump reaches the boundary most).
 from __future__ import annotations
 
 import math
+import numbers
 from functools import lru_cache
 
 import numpy as np
@@ -86,9 +87,6 @@ class PoissonFamily(Family):
         super().__init__(extrapolate)
         self.boundary_weight, self.metric_n = float(boundary_weight), int(metric_n)
 
-    def options(self) -> dict:
-        return {"boundary_weight": self.boundary_weight, "metric_n": self.metric_n}
-
     def check_valid(self, p: Tensor) -> None:
         if (p[:, 2] <= 0).any():
             raise ValueError(f"{self.name}: width must be positive, got {p[:, 2].tolist()}")
@@ -112,11 +110,19 @@ class PoissonFamily(Family):
         return BOX.grid([self.metric_n, self.metric_n]).double()
 
     def instance(self, p) -> "PoissonBump":
-        return PoissonBump(self.check(p)[0].tolist(), family=self)
+        cx, cy, width = self.check(p)[0].tolist()
+        return PoissonBump(cx, cy, width, boundary_weight=self.boundary_weight, metric_n=self.metric_n)
 
 
 class PoissonBump(Problem):
-    """One member of :class:`PoissonFamily` as an ordinary problem: -Δu = f, u = 0 on the boundary."""
+    """One member of :class:`PoissonFamily` as an ordinary problem: -Δu = f, u = 0 on the boundary.
+
+    Parameters
+    ----------
+    cx, cy, width : float, the bump's centre and width (required: a member has no natural default;
+        any centre and any positive width, in the family's trained ranges or not)
+    boundary_weight, metric_n : as for :class:`PoissonFamily`
+    """
 
     name = "poisson-bump"
     in_features = 2
@@ -126,9 +132,17 @@ class PoissonBump(Problem):
     default_batch_size = 2048
     model_kwargs = {"siren": {"hidden_features": 64, "hidden_layers": 3, "first_omega_0": 10.0}}
 
-    def __init__(self, p, family: "PoissonFamily" = None):
-        self.family = family if family is not None else PoissonFamily(extrapolate=True)
-        self.p = self.family.check(p)[0].double()
+    def __init__(self, cx: float, cy: float, width: float, boundary_weight: float = 10.0, metric_n: int = 65):
+        member = []
+        for option, value in (("cx", cx), ("cy", cy), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"{self.name}: {option} must be a number, got {value!r}")
+            member.append(float(value))
+        if not (math.isfinite(member[0]) and math.isfinite(member[1]) and member[2] > 0 and math.isfinite(member[2])):
+            raise ValueError(f"{self.name}: need a finite centre and a finite width > 0, got cx={cx!r}, cy={cy!r}, "
+                             f"width={width!r}")
+        self.family = PoissonFamily(extrapolate=True, boundary_weight=boundary_weight, metric_n=metric_n)
+        self.p = self.family.check(member)[0].double()
 
     def constraints(self) -> list[Constraint]:
         p = self.p.float()[None, :]

@@ -1,9 +1,10 @@
 """Resumable training checkpoints that know which run they belong to.
 
 A checkpoint holds the weights, the optimiser and schedule state of the current phase, the
-sampling generator, the loss history, and the run's identity (problem and options, model
-configuration, optimiser, steps, seed, ...). Resuming under a different identity is an error that
-names the first differing field, so a checkpoint is never silently reused for another run.
+sampling generator, the loss history, and the run's identity (the problem with every constructor
+option, model configuration, optimiser, steps, seed, ...: ``training.setup.run_identity``).
+Resuming under a different identity is an error that names the first differing field, so a
+checkpoint is never silently reused for another run.
 """
 from __future__ import annotations
 
@@ -60,8 +61,12 @@ def check_identity(path, saved: dict, identity: dict, fresh_hint: str) -> None:
     diff = first_difference(saved.get("run"), identity)
     if diff is not None:
         name, was, now = diff
-        raise ValueError(f"checkpoint {path} belongs to another run: {name} is {was!r} there but {now!r} here. "
-                         f"{fresh_hint}")
+        if name.endswith(".sha256"):  # an array, tensor or file, identified by a hash of its contents
+            what = (f"{name[:-len('.sha256')]} has other contents (sha256 {str(was)[:12]}... there, "
+                    f"{str(now)[:12]}... here)")
+        else:
+            what = f"{name} is {was!r} there but {now!r} here"
+        raise ValueError(f"checkpoint {path} belongs to another run: {what}. {fresh_hint}")
 
 
 def saved_shards(path) -> int:

@@ -9,7 +9,7 @@ from torch import nn
 from sirenpde import optim
 from sirenpde.fields import ENGINES
 from sirenpde.nn import model_config
-from sirenpde.problem import Problem, split_batch
+from sirenpde.problem import Problem, identity, split_batch
 from sirenpde.io.archive import plain_data
 
 
@@ -90,11 +90,14 @@ def batch_counts(problem_constraints, settings: Settings) -> tuple[list[int], li
 
 
 def run_identity(problem: Problem, model: nn.Module, settings: Settings) -> dict:
-    """What a checkpoint must match to be resumed by this run. ``lbfgs_steps`` is left out: the
-    finish can be lengthened, which continues the run exactly as one longer run would."""
+    """What a checkpoint must match to be resumed by this run: the problem's identity (derived from
+    every constructor option, :func:`sirenpde.problem.identity`), the model and the settings.
+    ``lbfgs_steps`` is left out: the finish can be lengthened, which continues the run exactly as
+    one longer run would."""
     try:
         model_id = model_config(model)
     except ValueError:  # not a built-in model: its class and parameter shapes
         model_id = {"class": type(model).__qualname__,
                     "parameters": {k: list(v.shape) for k, v in model.state_dict().items()}}
-    return plain_data({"problem": problem.describe(), "model": model_id, "settings": {k: v for k, v in asdict(settings).items() if k != "lbfgs_steps"}})
+    settings_id = {k: v for k, v in asdict(settings).items() if k != "lbfgs_steps"}
+    return plain_data({"problem": identity(problem), "model": model_id, "settings": settings_id})
