@@ -132,11 +132,12 @@ def test_eval_solution_and_shape(tmp_path, capsys):
 
 def test_init_refuses_another_model(tmp_path):
     assert main(["solve", "image-fit", *SMALL, "--steps", "1", "--out", str(tmp_path / "a")]) == 0
-    with pytest.raises(ValueError, match="model 'siren'.*'relu'"):
-        from sirenpde.io.solution import init_from
-        from sirenpde.problems import get_problem
+    from sirenpde.io.solution import init_from
+    from sirenpde.problems import get_problem
 
-        init_from(tmp_path / "a" / "model.pt", get_problem("image-fit", size=16).make_model("relu"), "relu")
+    relu = get_problem("image-fit", size=16).make_model("relu")
+    with pytest.raises(ValueError, match="model 'siren'.*'relu'"):
+        init_from(tmp_path / "a" / "model.pt", relu, "relu")
 
 
 def test_a_failed_write_leaves_no_outputs(tmp_path, monkeypatch, capsys):

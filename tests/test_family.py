@@ -63,7 +63,14 @@ def test_parameters_are_sampled_in_range_and_checked():
     fam = PoissonFamily()
     p = fam.sample(500, torch.Generator().manual_seed(1))
     assert p.shape == (500, 3)
-    assert (p >= fam.low.float()).all() and (p <= fam.high.float()).all()
+    # uniform over the box low..high (per coordinate, in units of its range): the extremes reach
+    # within 3% of both ends (chance of a gap: 0.97^500 = 2e-7) and never pass them by more than
+    # float32 rounding, the mean is the midpoint (standard error 1/sqrt(12 * 500) = 0.013; tolerance
+    # 0.06, 4.6 standard errors)
+    unit = ((p.double() - fam.low) / (fam.high - fam.low)).numpy()
+    assert unit.min(0) == pytest.approx([0.0] * 3, abs=0.03) and unit.max(0) == pytest.approx([1.0] * 3, abs=0.03)
+    assert unit.min() > -1e-6 and unit.max() < 1 + 1e-6
+    assert unit.mean(0) == pytest.approx([0.5] * 3, abs=0.06)
     assert torch.equal(fam.held_out(8), PoissonFamily().held_out(8))
     assert not torch.equal(fam.held_out(8), fam.sample(8, torch.Generator().manual_seed(1)))
     z = fam.condition(torch.stack([fam.low, fam.high]))
@@ -120,5 +127,8 @@ def test_an_instance_of_a_conditioned_model_warm_starts_fit_on_a_member():
     model = cmodel.instance(fam.condition(p))
     before = member.metrics(model)["rel_l2"]
     assert before == pytest.approx(fam.metrics(cmodel, p)["median"], rel=1e-5)
+    # 40 Adam steps on the member: measured rel L2 1.013 -> 0.828 (x0.82) and training loss
+    # 0.103 -> 0.0074 (x0.072); bounds x0.9 and x0.2
     result = fit(member, model, steps=40, lr=1e-3, batch_size=256, progress=False, seed=0)
-    assert result.metrics["rel_l2"] < before
+    assert result.metrics["rel_l2"] < 0.9 * before, (before, result.metrics)
+    assert result.history["total"][-1] < 0.2 * result.history["total"][0]

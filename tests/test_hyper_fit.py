@@ -1,6 +1,7 @@
 """fit_family: a short run on poisson-family learns the family; resume is exact; bad input is refused."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,7 +18,8 @@ def small_model(mode="film", seed=0):
 def test_short_fit_family_lowers_the_held_out_error():
     """300 Adam steps (8 members x 64 points, lr 1e-3, cosine) on one thread, about 8 s. Measured:
     held-out median relative L2 over 16 members 1.39 at step 0, 0.069 after (p90 0.18). Bound: 0.2
-    for the median, and a fall by more than 5x."""
+    for the median, and a fall by more than 5x; 0.35 for the p90 (the worst members stay within
+    2x of the measured spread). The summary is the per-member list's median and 90th percentile."""
     family = PoissonFamily(metric_n=33)
     model = small_model()
     before = family.metrics(model, family.held_out(16))["median"]
@@ -25,7 +27,9 @@ def test_short_fit_family_lowers_the_held_out_error():
                         progress=False, eval_members=16, device="cpu", eval_every=150)
     after = result.metrics
     assert after["median"] < 0.2 and after["median"] < before / 5, (before, after["median"])
-    assert len(after["rel_l2"]) == 16 and after["p90"] >= after["median"]
+    assert len(after["rel_l2"]) == 16 and after["p90"] < 0.35, after
+    assert after["median"] == pytest.approx(float(np.median(after["rel_l2"])), rel=1e-12)
+    assert after["p90"] == pytest.approx(float(np.percentile(after["rel_l2"], 90)), rel=1e-12)
     assert [e["step"] for e in result.evaluations] == [150, 300]
     assert set(result.history) == {"pde", "boundary", "total"}
 

@@ -38,19 +38,21 @@ def test_explicit_limit_refuses_and_allows():
     assert len(mesh.faces) > 0 and mesh.metadata["estimated_peak_bytes"] == cost.peak_bytes
 
 
-@pytest.mark.parametrize("method", ["sparse", "dense"])
-def test_estimate_bounds_a_normal_run_from_above_within_a_small_factor(method):
+@pytest.mark.parametrize("method, memory_factor, evaluation_factor", [
+    ("sparse", 4.5, 5.5), ("dense", 6.0, 1.0)])
+def test_estimate_bounds_a_normal_run_from_above_within_a_small_factor(method, memory_factor, evaluation_factor):
     # a sphere filling most of the box at resolution 96, measured with tracemalloc (numpy's
-    # allocations): peaks 25 MB (sparse) and 12 MB (dense) against estimates 3.3x and 4.8x
-    # higher; evaluations 176k (sparse) against 737k estimated, all 885k (dense) exactly
+    # allocations): peaks 25.3 MB (sparse) and 12.0 MB (dense) against estimates 3.30x and 4.75x
+    # higher; evaluations 176k (sparse) against 737k estimated (4.18x), all 885k (dense) exactly.
+    # Bounds: the measured factors with about 30% margin (4.5x, 6x memory; 5.5x evaluations)
     tracemalloc.start()
     mesh = extract_mesh(Sphere(0.8), CUBE, 96, method=method, progress=False)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     cost = estimate_cost(96, method, sdf=Sphere(0.8))
-    assert peak < cost.peak_bytes < 10 * peak, (peak, cost)
+    assert peak < cost.peak_bytes < memory_factor * peak, (peak, cost)
     evaluations = mesh.metadata["evaluations"]
-    assert evaluations <= cost.evaluations < 10 * evaluations, (evaluations, cost)
+    assert evaluations <= cost.evaluations <= evaluation_factor * evaluations, (evaluations, cost)
     if method == "dense":
         assert cost.evaluations == evaluations == 96**3
     assert available_memory() is None or cost.peak_bytes < available_memory()

@@ -61,8 +61,11 @@ def test_sphere_against_itself():
     assert m["chamfer_l1"] == pytest.approx(floor, rel=0.02)
     assert m["chamfer_l1_exact"] < FLOAT32_ATOL
     # Nearest samples lie on the same or an adjacent facet; neighbouring facets of a level-5
-    # icosphere differ by about 2 degrees, so |cos| > 0.999 everywhere.
-    assert 0.999 < m["normal_consistency"] <= 1.0
+    # icosphere differ by about 2 degrees, so |cos| > 0.999 everywhere (and so is their mean).
+    # Nor is it 1: a nearest sample on another facet reads cos = 0.99976 on average for adjacent
+    # facets (0.99968 at least), and about a third of them are: measured mean 1 - 8.7e-5, bound
+    # 1 - 2e-5 (a metric that compared a normal with itself would read 1).
+    assert 0.999 < m["normal_consistency"] < 1 - 2e-5
     # miss chance (1 - pi 0.01^2 / pi)^100000 = e^-10: at most a few of 100,000 points unmatched
     assert m["precision"] > 1 - 3e-4 and m["recall"] > 1 - 3e-4 and m["fscore"] > 1 - 3e-4
 

@@ -117,4 +117,17 @@ def test_bad_inputs_raise():
         SpectralWave(np.full((17, 17), np.nan), 1.0)
     with pytest.raises(ValueError, match="bc"):
         SpectralWave(u0, 1.0, bc="neumann")
-    assert isinstance(leapfrog_wave(u0, 1.0, 1.0, 0.5, 3), WaveSolution)
+    # the smallest valid call (3 frames) runs and returns the solution: frames at 0, T/2, T, the
+    # first the initial field (walls zeroed); on a 32-interval grid (h = 1/16) the later frames lie within the
+    # leapfrog's O(h^2) error of the spectral propagator of the same data (measured 0.027 and
+    # 0.029, for frames whose largest change from t = 0 is 1.05; bound 0.06); at velocity 2 the
+    # same comparison reads 0.18
+    u32 = _pulse_2d(32)
+    lf = leapfrog_wave(u32, 1.0, 1.0, 0.5, 3)
+    assert isinstance(lf, WaveSolution) and lf.u.shape == (3, 33, 33)
+    np.testing.assert_allclose(lf.times, [0.0, 0.25, 0.5], rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(lf.u[0, 1:-1, 1:-1], u32[1:-1, 1:-1])  # wall nodes are set to 0
+    assert not lf.u[:, [0, -1], :].any() and not lf.u[:, :, [0, -1]].any()
+    spectral = SpectralWave(u32, 1.0).solution(0.5, 3)
+    assert np.abs(lf.u[1:] - spectral.u[1:]).max() < 0.06
+    assert np.abs(leapfrog_wave(u32, 2.0, 1.0, 0.5, 3).u[2] - spectral.u[2]).max() > 0.1
