@@ -26,7 +26,9 @@ def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None
         (``camera``, ``astronaut``, ...), or an array (2D, or 3D with 3/4 channels).
     size : int or (H, W), optional; resize (with anti-aliasing) to this size.
     """
-    from skimage import color, data, io, transform
+    from skimage import color, data, transform
+
+    from sirenpde.io.inputs import first_non_finite, read_image
 
     from sirenpde.problems._options import size_pair
 
@@ -42,13 +44,7 @@ def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None
                                     f"({', '.join(SKIMAGE_IMAGES)})")
         if path.is_dir():
             raise ValueError(f"image {str(source)!r} is a directory, not an image file")
-        try:
-            img = io.imread(path)
-        except Exception as err:  # imageio/PIL raise many types for unreadable files
-            # their messages suggest installing video plugins, which is no help for a damaged or
-            # mislabelled file; name the file and what it should be instead
-            raise ValueError(f"could not read image file {path}: it is not a PNG, JPEG, TIFF or BMP "
-                             f"image that can be decoded ({type(err).__name__})") from None
+        img = read_image(path)
         where = str(path)
     img = np.asarray(img)
     if img.ndim == 3 and img.shape[-1] == 4:
@@ -58,8 +54,9 @@ def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None
     if img.ndim != 2 or min(img.shape) < 2:
         raise ValueError(f"{where}: expected a 2D grayscale or RGB(A) image, got shape {img.shape}")
     img = img.astype(np.float64)
-    if not np.all(np.isfinite(img)):
-        raise ValueError(f"{where}: image has {int((~np.isfinite(img)).sum())} non-finite pixels")
+    bad = first_non_finite(img)
+    if bad:
+        raise ValueError(f"{where}: pixels must be finite, found {bad}")
     if shape is not None:
         img = transform.resize(img, shape, anti_aliasing=True, preserve_range=True)
     lo, hi = img.min(), img.max()

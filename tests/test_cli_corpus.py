@@ -54,10 +54,31 @@ def inputs(tmp_path_factory):
                                                  encoder_width=8))
     save_family(d / "poisson_family.pt", conditioned_siren("film", 2, 1, 3, hidden_features=8), PoissonFamily())
     np.save(d / "face.npy", rng.random((25, 25)))
+    face = rng.random((25, 25))
+    face[3, 4] = np.nan
+    np.save(d / "nanface.npy", face)
+    _with_config(d / "poisson_family.pt", d / "huge_layers.pt", hidden_layers=10**8)
+    _with_config(d / "poisson_family.pt", d / "huge_film.pt", film_layers=10**8)
+    _with_config(d / "inpaint.pt", d / "inpaint_huge.pt", hidden_layers=10**8)
     assert main(["fit-sdf", str(d / "sphere.xyz"), "-o", str(d / "shape.pt"), "--steps", "1",
                  "--hidden-features", "8", "--hidden-layers", "1", "--batch-size", "64", "--no-progress"]) == 0
     return d
 
+
+def _with_config(source, target, **change):
+    """A copy of the sirenpde archive ``source`` whose configuration says ``change``: a small file
+    claiming a huge network."""
+    import torch
+
+    from sirenpde.io.archive import write_archive
+
+    state = torch.load(source, weights_only=True)
+    state["config"].update(change)
+    write_archive(target, state)
+
+
+PROC = "/proc/sirenpde-corpus"  # os.access says yes here as root; creating anything fails
+MEMBER = ["-O", "cx=0.1", "-O", "cy=0", "-O", "width=0.2"]
 
 # (case id, argv with {in} and {out} placeholders, strings the message must contain)
 CASES = [
@@ -163,7 +184,7 @@ CASES = [
     ("inpaint-context-too-big", ["inpaint", "{in}/face.npy", "--model", "{in}/inpaint.pt", "--context", "1000",
                                  "--out", "{out}/i"], ["--context 1000", "625 pixels"]),
     ("inpaint-text-as-png", ["inpaint", "{in}/text.png", "--model", "{in}/inpaint.pt", "--out", "{out}/i"],
-     ["IMAGE", "text.png", "not a readable image"]),
+     ["IMAGE", "text.png", "not a PNG"]),
     ("inpaint-pickle-npy", ["inpaint", "{in}/obj.npy", "--model", "{in}/inpaint.pt", "--out", "{out}/i"],
      ["IMAGE", "obj.npy"]),
     ("inpaint-out-of-range", ["inpaint", "{in}/pts3.npy", "--model", "{in}/inpaint.pt", "--out", "{out}/i"],
@@ -172,6 +193,38 @@ CASES = [
      ["IMAGE", "junk.txt", ".npy"]),
     ("inpaint-out-is-file", ["inpaint", "{in}/face.npy", "--model", "{in}/inpaint.pt", "--out", "{in}/a_file"],
      ["--out", "a_file"]),
+    # outputs that cannot be written, found before any training (issue 20: these trained first)
+    ("demo-out-is-file", ["demo", "--quick", "-q", "--out", "{in}/a_file"], ["--out", "a_file", "is a file"]),
+    ("demo-out-proc", ["demo", "--quick", "-q", "--out", PROC], ["--out", PROC]),
+    ("solve-out-proc", ["solve", "image-fit", "-O", "size=8", *TINY, "--out", PROC + "/r"], ["--out", PROC]),
+    ("solve-checkpoint-proc", ["solve", "image-fit", "-O", "size=8", *TINY, "--checkpoint", PROC + "/c.pt",
+                               "--out", "{out}/r"], ["--checkpoint", PROC]),
+    ("family-out-is-file", ["family", "train", "poisson-family", "--steps", "1", "-q", "--out", "{in}/a_file"],
+     ["--out", "a_file", "is a file"]),
+    ("family-out-proc", ["family", "train", "poisson-family", "--steps", "1", "-q", "--out", PROC + "/f"],
+     ["--out", PROC]),
+    ("family-checkpoint-proc", ["family", "train", "poisson-family", "--steps", "1", "-q", "--checkpoint",
+                                PROC + "/c.pt", "--out", "{out}/f"], ["--checkpoint", PROC]),
+    ("family-inpainting-out-proc", ["family", "train", "inpainting", "--steps", "1", "-q", "--out", PROC + "/f"],
+     ["--out", PROC]),
+    ("family-lr-negative", ["family", "train", "poisson-family", "--lr", "-1", "--out", "{out}/f"], ["--lr", "-1"]),
+    ("family-device-bogus", ["family", "train", "poisson-family", "--device", "bogus", "--out", "{out}/f"],
+     ["--device", "bogus"]),
+    ("predict-out-is-file", ["family", "predict", "{in}/poisson_family.pt", *MEMBER, "--out", "{in}/a_file"],
+     ["--out", "a_file"]),
+    ("eval-out-proc", ["eval", "{in}/run/model.pt", "--points", "{in}/pts2.npy", "--out", PROC + "/v.h5"],
+     ["--out", PROC]),
+    ("reconstruct-out-proc", ["reconstruct", "{in}/sphere.xyz", "-o", PROC + "/m.ply", "--steps", "1"],
+     ["--output", PROC]),
+    # files whose configuration claims a huge network: refused by arithmetic, before building it
+    ("predict-huge-layers", ["family", "predict", "{in}/huge_layers.pt", *MEMBER, "--out", "{out}/p"],
+     ["huge_layers.pt", "hidden_layers=100,000,000"]),
+    ("predict-huge-film-layers", ["family", "predict", "{in}/huge_film.pt", *MEMBER, "--out", "{out}/p"],
+     ["huge_film.pt", "film_layers=100,000,000"]),
+    ("inpaint-huge-layers", ["inpaint", "{in}/face.npy", "--model", "{in}/inpaint_huge.pt", "--out", "{out}/i"],
+     ["inpaint_huge.pt", "hidden_layers=100,000,000"]),
+    ("inpaint-nan-pixel", ["inpaint", "{in}/nanface.npy", "--model", "{in}/inpaint.pt", "--out", "{out}/i"],
+     ["IMAGE", "nanface.npy", "NaN at row 3, column 4"]),
     ("family-encoder-not-inpainting", ["family", "train", "poisson-family", "--encoder", "cnn", "--out", "{out}/f"],
      ["--encoder", "poisson-family"]),
 ]
@@ -192,6 +245,10 @@ ARGPARSE_CASES = [
                              "--out", "{out}/i"], ["--context", "'abc'", "'half'"]),
     ("inpaint-context-0", ["inpaint", "{in}/face.npy", "--model", "{in}/inpaint.pt", "--context", "0",
                            "--out", "{out}/i"], ["--context", "'0'"]),
+    ("family-instances-0", ["family", "train", "poisson-family", "--instances", "0", "--out", "{out}/f"],
+     ["--instances", "'0'"]),
+    ("family-points-abc", ["family", "train", "poisson-family", "--points", "abc", "--out", "{out}/f"],
+     ["--points", "'abc'"]),
     ("family-encoder-bogus", ["family", "train", "inpainting", "--encoder", "rnn", "--out", "{out}/f"],
      ["--encoder", "'rnn'"]),
 ]
@@ -217,6 +274,7 @@ def test_bad_input_is_refused_naming_it(argv, expected, inputs, tmp_path, capsys
     assert "Traceback" not in err
     message = [line for line in err.splitlines() if line.startswith("sirenpde: error:")]
     assert len(message) == 1, err
+    assert "pip install" not in err  # no library's advice to install plugins (imageio's for a text .png)
     for text in expected:
         assert text.replace("{in}", str(inputs)) in message[0], (text, message[0])
     _nothing_left(inputs, out, before)
@@ -241,7 +299,8 @@ def test_unwritable_output_folder_is_refused(inputs, tmp_path, capsys):
     locked.chmod(0o555)
     try:
         rc = main(["solve", "image-fit", "-O", "size=8", *TINY, "--out", str(locked / "run")])
-        assert rc == 2 and "not writable" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert rc == 2 and "--out" in err and "Permission denied" in err, err
         assert not any(locked.iterdir())
     finally:
         locked.chmod(0o755)

@@ -96,8 +96,12 @@ def test_image_and_audio_loading_errors(tmp_path):
         load_image(str(bad))
     with pytest.raises(ValueError, match="constant"):
         load_image(np.ones((8, 8)))
-    with pytest.raises(ValueError, match="non-finite"):
+    with pytest.raises(ValueError, match=r"finite, found NaN at row 0, column 0 \(64 of 64 values\)"):
         load_image(np.full((8, 8), np.nan))
+    inf_pixel = np.random.default_rng(0).random((8, 8))
+    inf_pixel[2, 5] = -np.inf
+    with pytest.raises(ValueError, match=r"found -inf at row 2, column 5 \(1 of 64"):
+        load_image(inf_pixel)
     with pytest.raises(ValueError, match=r"expected a 2D grayscale or RGB\(A\) image, got shape \(8,\)"):
         load_image(np.arange(8.0))
     with pytest.raises(FileNotFoundError, match="missing.wav"):

@@ -3,12 +3,13 @@
 A command that fails after an hour of training because its output folder cannot be written has
 lost the hour, so every handler calls these first. Each check raises ``ValueError`` naming the
 option as spelled on the command line (``--out``, ``--checkpoint``) and the offending value.
-Nothing here creates a file or a folder, so a refused command leaves nothing behind.
+Output folders are created (and locked) when the command starts, output files are proved by a
+probe file; a refused or failed command removes what it created, so it leaves nothing behind.
 """
 from __future__ import annotations
 
 import argparse
-import os
+import functools
 from pathlib import Path
 from typing import Optional
 
@@ -45,44 +46,30 @@ def input_file(path, flag: str) -> Path:
     return p
 
 
-def _writable_parent(p: Path, flag: str, shown: str) -> None:
-    """The nearest existing ancestor of ``p`` must be a folder this process can write into."""
-    parent = p.parent
-    while not parent.exists():
-        if parent.parent == parent:
-            break
-        parent = parent.parent
-    if parent.exists() and not parent.is_dir():
-        raise ValueError(f"{flag}: cannot write {shown!r}: {str(parent)!r} is a file, not a folder")
-    if not os.access(parent if str(parent) else ".", os.W_OK | os.X_OK):
-        raise ValueError(f"{flag}: cannot write {shown!r}: the folder {str(parent)!r} is not writable")
-
-
 def output_file(path, flag: str, suffixes: Optional[tuple] = None) -> Path:
-    """A file path that can be (re)written: not a folder, under a writable folder, right suffix."""
+    """A file path that can be (re)written: right suffix, not a folder, and a probe file can be made
+    beside it (``os.access`` alone says yes to ``/proc/x`` as root). Leaves nothing behind."""
+    from sirenpde.io.claim import probe_file
+
     p = Path(path)
     if suffixes and p.suffix.lower() not in suffixes:
         raise ValueError(f"{flag} must end in {' or '.join(suffixes)}, got {str(path)!r}")
-    if p.is_dir():
-        raise ValueError(f"{flag}: {str(path)!r} is a directory; give a file name")
-    _writable_parent(p, flag, str(path))
-    return p
+    return probe_file(p, flag)
 
 
-def output_dir(path, flag: str, files: tuple = ()) -> Path:
-    """A folder that can be created or written, with ``files`` inside it not folders themselves."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ValueError(f"{flag}: {str(path)!r} is a file; give a folder")
-    if p.is_dir():
-        if not os.access(p, os.W_OK | os.X_OK):
-            raise ValueError(f"{flag}: the folder {str(path)!r} is not writable")
-        for name in files:
-            if (p / name).is_dir():
-                raise ValueError(f"{flag}: {str(p / name)!r} is a directory; it would be overwritten by a file")
-    else:
-        _writable_parent(p, flag, str(path))
-    return p
+def claims_output(attr: str, flag: str, files: tuple = ()):
+    """Decorate a command handler so that it runs holding the output folder ``args.<attr>``: the
+    folder is created and locked before anything else (:func:`sirenpde.io.claim.claim_folder`), so a
+    folder that cannot be written, or that another run is writing, fails the command at once."""
+    def decorate(handler):
+        @functools.wraps(handler)
+        def run(args):
+            from sirenpde.io.claim import claim_folder
+
+            with claim_folder(getattr(args, attr), flag, files):
+                return handler(args)
+        return run
+    return decorate
 
 
 def device(text: str, flag: str = "--device"):

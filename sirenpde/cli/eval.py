@@ -12,8 +12,6 @@ from pathlib import Path
 from sirenpde.cli.checks import positive_int
 
 POINT_SUFFIXES = (".npy", ".txt", ".xyz")
-# the results are float32 numbers, all held until the file is written
-_BYTES_PER_NUMBER = 4
 
 
 def add_eval_command(sub) -> None:
@@ -37,8 +35,8 @@ def add_eval_command(sub) -> None:
 def read_points(path, dim: int):
     """Points ``(n, dim)`` from ``path``, checked before anything of size ``n`` is allocated.
 
-    A ``.npy`` file is memory-mapped (``allow_pickle=False``), so its header's shape and dtype are
-    checked without reading the data. A text table may have ``dim`` columns, or for 3D points
+    A ``.npy`` file is opened as :class:`NpyRows`: its header's shape and dtype are checked without
+    reading the data, which is then read a block of rows at a time. A text table may have ``dim`` columns, or for 3D points
     6 (``x y z nx ny nz``, the normals ignored)."""
     import numpy as np
 
@@ -46,13 +44,7 @@ def read_points(path, dim: int):
     if path.suffix.lower() not in POINT_SUFFIXES:
         raise ValueError(f"--points must end in {', '.join(POINT_SUFFIXES)}, got {str(path)!r}")
     if path.suffix.lower() == ".npy":
-        try:
-            pts = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:
-            raise ValueError(f"--points {path}: not a readable .npy array of numbers ({err})") from None
-        if not isinstance(pts, np.ndarray) or pts.dtype.kind not in "fiu":
-            kind = pts.dtype if isinstance(pts, np.ndarray) else type(pts).__name__
-            raise ValueError(f"--points {path}: expected a float array, got dtype {kind}")
+        pts = NpyRows(path)
     else:
         try:
             pts = np.loadtxt(path, dtype=np.float64, ndmin=2, comments="#")
@@ -66,15 +58,84 @@ def read_points(path, dim: int):
     return pts
 
 
-def _check_size(n: int, dim: int, outputs: int, order: int) -> None:
-    per_point = outputs * (1 + (dim if order >= 1 else 0) + (dim + 1 if order == 2 else 0))
-    need = n * per_point * _BYTES_PER_NUMBER
+class NpyRows:
+    """The rows of a 2-D ``.npy`` array, read from the file a block at a time.
+
+    Only the header is read when opened (no pickles: ``allow_pickle`` is never involved). Unlike a
+    memory map, a block read with ``numpy.fromfile`` does not stay in the process's resident memory,
+    so evaluating 5e7 points holds one chunk of them, not the 800 MB file."""
+
+    def __init__(self, path):
+        import numpy as np
+
+        self.path = Path(path)
+        try:
+            with open(self.path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(f)
+                self.offset = f.tell()
+        except (ValueError, OSError, EOFError, SyntaxError) as err:
+            raise ValueError(f"--points {self.path}: not a readable .npy array of numbers ({err})") from None
+        if dtype.hasobject or dtype.kind not in "fiu":
+            raise ValueError(f"--points {self.path}: expected a float array, got dtype {dtype}")
+        if fortran and len(shape) == 2 and shape[1] > 1:
+            raise ValueError(f"--points {self.path}: a Fortran-ordered array; save it with "
+                             f"numpy.save(path, numpy.ascontiguousarray(points))")
+        self.shape, self.dtype, self.ndim = tuple(shape), dtype, len(shape)
+        need = self.offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if self.path.stat().st_size < need:
+            raise ValueError(f"--points {self.path}: the file is shorter than its header's shape {self.shape} "
+                             f"needs ({self.path.stat().st_size:,} of {need:,} bytes)")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice):
+        import numpy as np
+
+        start, stop, step = rows.indices(len(self))
+        if step != 1:
+            raise ValueError("NpyRows reads contiguous blocks of rows")
+        width = int(np.prod(self.shape[1:], dtype=np.int64))
+        count = max(stop - start, 0) * width
+        block = np.fromfile(self.path, dtype=self.dtype, count=count,
+                            offset=self.offset + start * width * self.dtype.itemsize)
+        return block.reshape(-1, *self.shape[1:])
+
+
+def _results_per_point(dim: int, outputs: int, order: int) -> int:
+    return outputs * (1 + (dim if order >= 1 else 0) + (dim + 1 if order == 2 else 0))
+
+
+def memory_need(path, n: int, dim: int, outputs: int, order: int, chunk: int, width: int) -> dict[str, int]:
+    """Bytes ``eval`` holds at once, by part: the points as read (a ``.npy`` is read a chunk at a time; a text table is parsed whole, in float64), the float64 and float32 copies of a
+    chunk, the network's buffers for a chunk (its widest layer, carrying the value and, per derivative
+    order, ``d`` more numbers per unit; a few such layers alive at once), and a chunk of results.
+    The results themselves are written to the file chunk by chunk, not held."""
+    m = min(n, chunk)
+    text = Path(path).suffix.lower() != ".npy"
+    carried = 1 + (dim if order >= 1 else 0) + (dim if order == 2 else 0)
+    return {"points as read": n * dim * 8 if text else m * dim * 8,
+            "chunk copies": m * dim * (8 + 4),
+            "network buffers": 4 * m * max(width, 1) * carried * 4,
+            "chunk of results": m * _results_per_point(dim, outputs, order) * 4}
+
+
+def _check_memory(need: dict[str, int], n: int, order: int, chunk: int) -> None:
     from sirenpde.meshing.cost import available_memory
 
     have = available_memory()
-    if have is not None and need > have // 2:  # unknown memory: do not refuse on a guess
-        raise ValueError(f"--points: {n:,} points at --order {order} need {need / 2**30:.1f} GiB for the "
-                         f"results, more than half the free memory ({have / 2**30:.1f} GiB); split the points")
+    total = sum(need.values())
+    if have is None or total <= have // 2:  # unknown memory: do not refuse on a guess
+        return
+    parts = ", ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in need.items())
+    hint = ("save the points as .npy (read in chunks)" if need["points as read"] > need["chunk copies"]
+            else "lower --chunk")
+    raise ValueError(f"--points: {n:,} points at --order {order} with --chunk {chunk} need "
+                     f"{total / 2**30:.1f} GiB ({parts}), more than half the free memory "
+                     f"({have / 2**30:.1f} GiB); {hint}")
 
 
 def _finite(pts, path, chunk: int) -> None:
@@ -103,43 +164,68 @@ def _load_model(path, device):
     return "solution", sol, {"problem": sol.problem_name}
 
 
-def run_eval(args) -> int:
-    import h5py
+def _evaluator(kind: str, model, dev, order: int, chunk: int):
+    """A function ``(block (m, d) float64 numpy) -> {name: float32 numpy}`` for one chunk."""
     import numpy as np
     import torch
 
+    from sirenpde.io.solution import evaluate_chunks
+
+    if kind != "shape":
+        return lambda block: model.evaluate(block.astype(np.float32), order=order, chunk=chunk)
+    scale = model.normalization.scale
+
+    def shape_block(block):
+        # f_input(p) = scale * f((p - c) / scale): gradients carry over, second derivatives / scale
+        x = torch.as_tensor(model.normalization.apply(block), dtype=torch.float32, device=dev)
+        got = evaluate_chunks(model.net, x, order, chunk)
+        got["value"] = got["value"] * scale
+        for key in ("d2", "laplacian"):
+            if key in got:
+                got[key] = got[key] / scale
+        return got
+
+    return shape_block
+
+
+def run_eval(args) -> int:
+    import h5py
+    import numpy as np
+
     from sirenpde.cli import checks
     from sirenpde.io.atomic import atomic_path
-    from sirenpde.io.solution import evaluate_chunks
 
     checks.input_file(args.model, "MODEL")
     checks.input_file(args.points, "--points")
     out = checks.output_file(args.out, "--out", (".h5", ".hdf5"))
     dev = checks.device(args.device)
     kind, model, info = _load_model(args.model, dev)
-    net = model if kind == "shape" else model.model
+    net = model.net if kind == "shape" else model.model
     dim, outputs = int(net.in_features), int(getattr(net, "out_features", 1))
-    pts = read_points(args.points, dim)
-    _check_size(len(pts), dim, outputs, args.order)
+    width = int(getattr(net, "hidden_features", 256))
+    need = lambda n: memory_need(args.points, n, dim, outputs, args.order, args.chunk, width)  # noqa: E731
+    if Path(args.points).suffix.lower() != ".npy":
+        # a table is parsed whole: bound its rows by the file's size (two characters a number at least)
+        rows = Path(args.points).stat().st_size // (2 * dim)
+        _check_memory(need(rows), rows, args.order, args.chunk)
+    pts = read_points(args.points, dim)  # of a .npy only the header is read yet
+    n = len(pts)
+    _check_memory(need(n), n, args.order, args.chunk)
     _finite(pts, args.points, args.chunk)
-    if kind == "shape":
-        # f_input(p) = scale * f((p - c) / scale): gradients carry over, second derivatives / scale
-        scale = model.normalization.scale
-        x = torch.as_tensor(model.normalization.apply(np.asarray(pts, dtype=np.float64)),
-                            dtype=torch.float32, device=dev)
-        got = evaluate_chunks(model.net, x, args.order, args.chunk)
-        got["value"] = got["value"] * scale
-        for key in ("d2", "laplacian"):
-            if key in got:
-                got[key] = got[key] / scale
-    else:
-        got = model.evaluate(np.asarray(pts, dtype=np.float32), order=args.order, chunk=args.chunk)
+    evaluate = _evaluator(kind, model, dev, args.order, args.chunk)
+    names = []
     with atomic_path(out) as tmp:
         with h5py.File(tmp, "w") as f:
-            for key, value in got.items():
-                f.create_dataset(key, data=value)
+            for i in range(0, n, args.chunk):
+                got = evaluate(np.asarray(pts[i:i + args.chunk], dtype=np.float64))
+                if not names:
+                    names = list(got)
+                    for key, value in got.items():
+                        f.create_dataset(key, shape=(n, *value.shape[1:]), dtype=np.float32)
+                for key, value in got.items():
+                    f[key][i:i + len(value)] = value
             f.attrs.update({"source": str(args.model), "points": str(args.points), "order": args.order,
                             "kind": kind, "units": "input" if kind == "shape" else "problem", **info})
-    print(f"evaluated {len(pts):,} points of {args.model} ({kind}) at order {args.order}; wrote {out} "
-          f"({', '.join(got)})")
+    print(f"evaluated {n:,} points of {args.model} ({kind}) at order {args.order}; wrote {out} "
+          f"({', '.join(names)})")
     return 0

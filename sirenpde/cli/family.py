@@ -10,7 +10,9 @@ import json
 import time
 from pathlib import Path
 
+from sirenpde.cli import checks
 from sirenpde.cli.inpaint import ENCODERS
+from sirenpde.cli.solve import OUTPUT_FILES  # predict writes what solve writes
 
 CONDITIONINGS = ("film", "full", "concat")  # sirenpde.hyper.CONDITIONINGS, without importing torch
 
@@ -26,7 +28,13 @@ def _kv(text: str):
         raise argparse.ArgumentTypeError(f"{key}: expected a number, got {value!r}") from None
 
 
+@checks.claims_output("out", "--out", ("family.pt", "metrics.json", "family.png", "inpainting.png"))
 def cmd_train(args) -> int:
+    # every option checked as spelled on the command line, before the family is built
+    checks.positive_number(args.lr, "--lr")
+    checks.device(args.device)
+    if args.checkpoint is not None:
+        checks.output_file(args.checkpoint, "--checkpoint")
     if args.name == "inpainting":
         from sirenpde.cli.inpaint import train_inpainting
 
@@ -73,6 +81,7 @@ def cmd_train(args) -> int:
     return 0
 
 
+@checks.claims_output("out", "--out", OUTPUT_FILES)
 def cmd_predict(args) -> int:
     from types import SimpleNamespace
 
@@ -120,11 +129,11 @@ def add_family_commands(sub) -> None:
                    help="film (default): per-layer scale and shift; full: the paper's hypernetwork; concat")
     p.add_argument("--encoder", default=None, choices=ENCODERS,
                    help="inpainting only: cnn (default, over the masked image) or set (over the context pixels)")
-    p.add_argument("--steps", type=int, default=None, help="default: the family's (2000)")
-    p.add_argument("--instances", type=int, default=None, help="members per step (default 16; inpainting: images, 32)")
-    p.add_argument("--points", type=int, default=None, help="points per member and step (default 256)")
+    p.add_argument("--steps", type=checks.nonnegative_int, default=None, help="default: the family's (2000)")
+    p.add_argument("--instances", type=checks.positive_int, default=None, help="members per step (default 16; inpainting: images, 32)")
+    p.add_argument("--points", type=checks.positive_int, default=None, help="points per member and step (default 256)")
     p.add_argument("--lr", type=float, default=None, help="default: the family's (1e-3, cosine schedule)")
-    p.add_argument("--members", type=int, default=64, help="held-out members in metrics.json (default 64)")
+    p.add_argument("--members", type=checks.positive_int, default=64, help="held-out members in metrics.json (default 64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
     p.add_argument("--checkpoint", default=None, help="checkpoint file: saved during training, resumed if present")

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from sirenpde.cli.checks import nonnegative_int, positive_int
+from sirenpde.cli.checks import claims_output, nonnegative_int, positive_int
 from sirenpde.registry import MODELS, OPTIMIZERS, SCHEDULES
 
 
@@ -45,7 +45,6 @@ def _preflight(args) -> None:
     """Everything ``solve`` needs, checked before the problem is built or a step is taken."""
     from sirenpde.cli import checks
 
-    checks.output_dir(args.out, "--out", OUTPUT_FILES)
     if args.checkpoint is not None:
         checks.output_file(args.checkpoint, "--checkpoint")
         if Path(args.checkpoint).exists() and not args.restart:
@@ -83,6 +82,7 @@ def _all_or_nothing(out: Path):
         raise
 
 
+@claims_output("out", "--out", OUTPUT_FILES)
 def cmd_solve(args) -> int:
     from sirenpde.io import output
     from sirenpde.io.solution import init_from, save_model
@@ -119,6 +119,7 @@ def cmd_solve(args) -> int:
     return 0
 
 
+@claims_output("out", "--out")
 def cmd_demo(args) -> int:
     """Poisson reconstruction of the camera image from its gradients, then a shape."""
     from sirenpde.cli.shape import demo_shape

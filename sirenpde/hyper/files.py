@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sirenpde.io.archive import plain_data, read_archive, write_archive
+from sirenpde.io.archive import bound_sizes, plain_data, read_archive, write_archive
 
 FORMAT = "sirenpde-family-1"
 WHAT = "sirenpde family model (family.pt)"
@@ -78,6 +78,7 @@ def build_conditioned(config: dict, state_dict: dict, path):
     config = _check_config(config, path)
     if not isinstance(state_dict, dict) or not all(torch.is_tensor(v) for v in state_dict.values()):
         raise ValueError(f"{path}: {WHAT} lacks its weights (a dict of tensors)")
+    bound_sizes(config, state_dict, path, WHAT)
     mode = config.pop("mode")
     args = [config.pop(k, None) for k in ("in_features", "out_features", "cond_features")]
     if None in args:

@@ -186,7 +186,7 @@ def load_inpainting(path) -> tuple[InpaintingModel, dict, dict]:
     The configuration is untrusted: it is checked, the model is built on the ``meta`` device and
     its shapes compared with the stored weights before anything is allocated."""
     from sirenpde.hyper.files import FORMAT, WHAT
-    from sirenpde.io.archive import read_archive
+    from sirenpde.io.archive import bound_sizes, read_archive
 
     path = Path(path)
     state = read_archive(path, FORMAT, WHAT)
@@ -206,6 +206,7 @@ def load_inpainting(path) -> tuple[InpaintingModel, dict, dict]:
         value = config.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
             raise ValueError(f"{path}: inpainting model has an invalid {key} {value!r}")
+    bound_sizes(config, weights, path, "inpainting model")
     try:
         with torch.device("meta"):
             shell = InpaintingModel(**config)

@@ -76,6 +76,24 @@ def read_archive(path, formats, what: str = "sirenpde file", map_location="cpu")
     return state
 
 
+def bound_sizes(config: dict, state_dict: dict, path, what: str = "sirenpde file") -> None:
+    """Refuse a configuration whose sizes its stored weights cannot hold, before anything is built.
+
+    Building a model, even on the ``meta`` device, costs memory for every layer object, so a small
+    file whose configuration says ``hidden_layers=100000000`` must be refused by arithmetic first:
+    every layer stores at least one tensor (so a count of layers is at most the number of stored
+    tensors) and every width or feature count is at most the number of stored numbers."""
+    tensors = len(state_dict)
+    numbers = sum(int(v.numel()) for v in state_dict.values() if torch.is_tensor(v))
+    for key, value in config.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            continue
+        bound, held = (tensors, "weight tensors") if "layers" in key else (numbers, "stored numbers")
+        if value > bound:
+            raise ValueError(f"{path}: {what}'s configuration says {key}={value:,}, more than its {bound:,} "
+                             f"{held} can hold; refused before building anything")
+
+
 def build_network(config, state_dict, path, what: str = "sirenpde file"):
     """Rebuild a built-in network from a file's ``config`` and ``state_dict``, checking first.
 
@@ -89,6 +107,7 @@ def build_network(config, state_dict, path, what: str = "sirenpde file"):
     for key, value in state_dict.items():
         if not torch.is_tensor(value):
             raise ValueError(f"{path}: {what} weight {key!r} is a {type(value).__name__}, not a tensor")
+    bound_sizes(config, state_dict, path, what)
     try:
         with torch.device("meta"):
             shell = build_from_config(config)
