@@ -27,20 +27,38 @@ def shown(value):
     return value
 
 
+def command_line(script: str, argv=None) -> str:
+    """``python benchmarks/SCRIPT ARGS`` as a results file records it: a path inside the repository
+    is written relative to it, one inside the data folder as ``<data>/...``, and one elsewhere (a
+    scratch folder) by its file name alone, so no results file names a machine's folders."""
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    words = []
+    for word in (sys.argv[1:] if argv is None else argv):
+        flag, eq, value = word.partition("=") if word.startswith("--") and "=" in word else ("", "", word)
+        if os.path.isabs(value):
+            path = Path(value).resolve()
+            shown_value = shown(str(path))
+            if shown_value == str(path):
+                shown_value = str(path.relative_to(repo)) if path.is_relative_to(repo) else path.name
+            value = shown_value
+        words.append(flag + eq + value)
+    return " ".join([f"python benchmarks/{script}", *words])
+
+
 def report_head(title: str, script: str, argv, quick: bool) -> list[str]:
     """The first lines of a results file: title, the command, the machine (with the load at the
     end, since other jobs may share the cores) and, for ``--quick``, a warning that the numbers
     are smoke sizes."""
     import platform
-    import sys
     import time
 
     import torch
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cmd = " ".join(argv if argv is not None else sys.argv[1:])
     return [f"# {title}", "",
-            f"Command: `python benchmarks/{script} {cmd}`  ",
+            f"Command: `{command_line(script, argv)}`  ",
             f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads; date {time.strftime('%Y-%m-%d')}; 1-minute load average at "
             f"the end {load:.1f} (other jobs share the cores)  ",

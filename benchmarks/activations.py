@@ -35,7 +35,7 @@ from sirenpde.problems.pixels import PixelProblem
 from sirenpde.training import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the report half, next to this script
-from _data import data_dir, shown  # noqa: E402
+from _data import command_line, data_dir, shown  # noqa: E402
 from activations_report import (numeric_metrics, paper_section, picture_panels, plot_curves,  # noqa: E402
                                 plot_fields, primary_metric, reference_panels, table)
 
@@ -332,8 +332,7 @@ def _run(args, mode: dict, extra: dict, argv) -> dict:
             traceback.print_exc()
             skipped[p] = f"failed: {type(err).__name__}: {err}"
             print(f"[fail] {p}: {skipped[p]}", flush=True)
-    command = " ".join(argv if argv is not None else sys.argv[1:])
-    header = {"command": f"python benchmarks/activations.py {command}", "mode": args.mode,
+    header = {"command": command_line("activations.py", argv), "mode": args.mode,
               "device": str(resolve_device(args.device)), "cpus": os.cpu_count(), "torch": torch.__version__,
               "python": platform.python_version(), "load_start": load_start, "load_end": os.getloadavg()[0],
               "total_s": time.perf_counter() - t_all, "fixed_frequencies": args.fixed_frequencies,

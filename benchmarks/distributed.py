@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _data import command_line  # benchmarks/_data.py, beside this script
+
 RESULTS = Path(__file__).resolve().parent / "results"
 FITS = ("sdf", "helmholtz")
 
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
                 print(f"{fit:10s} ranks={ranks} step {r['step_s']:.3f} s  {r['points_per_s']:,.0f} points/s"
                       + (f"  all-reduce {r['allreduce_s'] * 1e3:.1f} ms" if ranks > 1 else ""), flush=True)
     lines = [f"# Distributed throughput ({datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-             f"device {args.device})", "", f"Command: `python benchmarks/distributed.py {' '.join(argv or sys.argv[1:])}`",
+             f"device {args.device})", "", f"Command: `{command_line('distributed.py', argv)}`",
              "", "| fit | ranks | global batch | step (s) | points/s | speed-up | all-reduce (ms) | share of a step |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from _data import report_head  # benchmarks/_data.py, beside this script
+from _data import command_line, report_head  # benchmarks/_data.py, beside this script
 from sirenpde.hyper.inpainting import CONTEXTS, make_model
 from sirenpde.hyper.inpainting_baselines import BASELINES, evaluate_baselines
 from sirenpde.hyper.inpainting_report import inpainting_figure, markdown_table
@@ -179,7 +178,7 @@ def write(args, argv, problem, faces, masks, results, runs, baselines_s):
         f.write("\n".join(lines))
     with atomic_open(out.with_suffix(".json"), "w") as f:
         json.dump({"table": {m: {str(c): v for c, v in r.items()} for m, r in table_rows(results).items()},
-                   "runs": runs, "command": " ".join(argv if argv is not None else sys.argv[1:])}, f, indent=1, default=float)
+                   "runs": runs, "command": command_line("inpainting.py", argv)}, f, indent=1, default=float)
     methods = [m for m in results if m != DIAGNOSTIC]
     fig = inpainting_figure(faces.numpy(), masks, results, shown=2, methods=methods)
     save_figure(fig, out.with_suffix(".png"), dpi=80)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from _data import command_line  # benchmarks/_data.py, beside this script
 from sirenpde.io.atomic import atomic_open
 from sirenpde.problems.helmholtz import Helmholtz
 from sirenpde.problems.helmholtz_square import HelmholtzSquare
@@ -147,7 +148,7 @@ def main(argv=None) -> int:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = ["# PDE benchmarks (SIREN)", "",
-             f"Command: `python benchmarks/pde.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
+             f"Command: `{command_line('pde.py', argv)}`  ",
              f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads; date {time.strftime('%Y-%m-%d')}; "
              f"1-minute load average at the end {load:.1f} (other jobs share the cores)"

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 import sirenpde
+from _data import command_line  # benchmarks/_data.py, beside this script
 from sirenpde.io.atomic import atomic_open
 from sirenpde.io.plotting import save_figure, subplots
 
@@ -71,7 +71,7 @@ def main(argv=None):
              f"{args.laplacian_budget_s:.0f} s per Laplacian run; {_cpu()}, "
              f"{torch.get_num_threads()} torch threads, "
              f"torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M')}", "",
-             "Command: `python benchmarks/poisson.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`",
+             f"Command: `{command_line('poisson.py', argv)}`",
              "", "Times are training wall time; the PSNR evaluations are excluded.", "",
              f"| problem | recipe | steps run | best PSNR (dB) | time to {args.target:g} dB (s) |", "|---|---|---|---|---|"]
     reach = {}

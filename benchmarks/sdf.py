@@ -24,14 +24,13 @@ import argparse
 import datetime
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _data import data_dir  # benchmarks/_data.py, beside this script
+from _data import command_line, data_dir  # benchmarks/_data.py, beside this script
 
 DATA = data_dir()
 CASES = {
@@ -274,7 +273,7 @@ def main(argv=None):
     from sirenpde.shapes.metrics import evaluate_mesh
 
     t0 = time.perf_counter()
-    command = "python benchmarks/sdf.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line("sdf.py", argv)
     reference, inputs = build_inputs(Path(args.data), args.seed, args.position_noise, args.normal_noise, args.shape)
     rows, timing = [], []
 
