@@ -7,17 +7,27 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Optional
 
 
-def integer(owner: str, name: str, value, minimum: int) -> int:
-    """``value`` as an int ``>= minimum``; a bool, a string or a fractional float is refused.
+# Grids a problem evaluates at once: metric and plotting grids (points per axis) and reference
+# solvers (intervals per axis). Finer ones are never needed, and a value read from a file must not
+# be able to ask for an allocation of terabytes.
+METRIC_N_MAX = 1024
+REFERENCE_N_MAX = 2048
 
-    Raises ``ValueError("owner: name must be an integer >= minimum, got value")``."""
+
+def integer(owner: str, name: str, value, minimum: int, maximum: Optional[int] = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]``; a bool, a string or a fractional float is refused.
+
+    Raises ``ValueError("owner: name must be an integer >= minimum, got value")`` (with the upper
+    bound named when there is one)."""
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if not ok and isinstance(value, float) and math.isfinite(value) and value == int(value):
         ok = True  # 64.0 from a JSON-ish source means 64
-    if not ok or int(value) < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+    if not ok or int(value) < minimum or (maximum is not None and int(value) > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{owner}: {name} must be an integer {bound}, got {value!r}")
     return int(value)
 
 

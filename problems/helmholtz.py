@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from sirenpde.problem import Constraint, Problem
-from sirenpde.problems._options import integer, number
+from sirenpde.problems._options import METRIC_N_MAX, REFERENCE_N_MAX, integer, number
 from sirenpde.problems._pde_common import (VelocityMap, check_point, model_values, panel_figure, square_grid,
                                            stretch_torch)
 from sirenpde.problems._helmholtz_source import MIN_SIGMAS, SourceSubtraction
@@ -96,8 +96,8 @@ class Helmholtz(Problem):
                               ("wall_share", wall_share), ("absorption", absorption),
                               ("absorption_fraction", absorption_fraction)):
             number("helmholtz", option, value)
-        reference_n = integer("helmholtz", "reference_n", reference_n, 8)
-        metric_n = integer("helmholtz", "metric_n", metric_n, 2)
+        reference_n = integer("helmholtz", "reference_n", reference_n, 8, REFERENCE_N_MAX)
+        metric_n = integer("helmholtz", "metric_n", metric_n, 2, METRIC_N_MAX)
         if not (0 < pml_width < half_width):
             raise ValueError(f"helmholtz: need 0 < pml_width < half_width, got {pml_width}, {half_width}")
         if not (0 <= source_share < 1 and 0 <= wall_share < 1 and source_share + wall_share < 1):

@@ -20,7 +20,7 @@ from torch import nn
 
 from sirenpde.jets import Jet, multiply
 from sirenpde.problem import Constraint, Problem
-from sirenpde.problems._options import integer, number
+from sirenpde.problems._options import METRIC_N_MAX, integer, number
 from sirenpde.problems._pde_common import model_values, panel_figure
 from sirenpde.wrappers import ModelWrapper
 
@@ -125,7 +125,7 @@ class HelmholtzSquare(Problem):
         k0 = number("helmholtz-square", "k0", k0, 0.0, strict=True)
         points = integer("helmholtz-square", "points", points, 1)
         boundary_points = integer("helmholtz-square", "boundary_points", boundary_points, 0)
-        metric_n = integer("helmholtz-square", "metric_n", metric_n, 2)
+        metric_n = integer("helmholtz-square", "metric_n", metric_n, 2, METRIC_N_MAX)
         seed = integer("helmholtz-square", "seed", seed, 0)
         bc_weight = number("helmholtz-square", "bc_weight", bc_weight)
         if abs(k0 / math.pi - round(k0 / math.pi)) > 1e-9:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from sirenpde.problem import Constraint, Problem
-from sirenpde.problems._options import integer, number
+from sirenpde.problems._options import METRIC_N_MAX, REFERENCE_N_MAX, integer, number
 from sirenpde.problems._pde_common import VelocityMap, check_point, model_values, panel_figure
 from sirenpde.problems.wave_reference import (SpectralWave, WaveSolution, gaussian_pulse, leapfrog_wave,
                                               node_grid)
@@ -72,9 +72,9 @@ class Wave(Problem):
                               ("wall_weight", wall_weight), ("initial_share", initial_share),
                               ("wall_share", wall_share)):
             number("wave", option, value)
-        reference_n = integer("wave", "reference_n", reference_n, 8)
-        metric_n = integer("wave", "metric_n", metric_n, 2)
-        metric_times = integer("wave", "metric_times", metric_times, 1)
+        reference_n = integer("wave", "reference_n", reference_n, 8, REFERENCE_N_MAX)
+        metric_n = integer("wave", "metric_n", metric_n, 2, METRIC_N_MAX)
+        metric_times = integer("wave", "metric_times", metric_times, 1, METRIC_N_MAX)
         if not (0 < curriculum_start <= 1 and 0 < curriculum_fraction <= 1):
             raise ValueError(f"wave: curriculum_start and curriculum_fraction must lie in (0, 1], got "
                              f"{curriculum_start}, {curriculum_fraction}")

@@ -60,20 +60,22 @@ def inputs(tmp_path_factory):
     _with_config(d / "poisson_family.pt", d / "huge_layers.pt", hidden_layers=10**8)
     _with_config(d / "poisson_family.pt", d / "huge_film.pt", film_layers=10**8)
     _with_config(d / "inpaint.pt", d / "inpaint_huge.pt", hidden_layers=10**8)
+    for n in (10**6, 3000):  # 8 TB of a metric grid, and one that allocated until killed
+        _with_config(d / "poisson_family.pt", d / f"metric_{n}.pt", key="family", options={"metric_n": n})
     assert main(["fit-sdf", str(d / "sphere.xyz"), "-o", str(d / "shape.pt"), "--steps", "1",
                  "--hidden-features", "8", "--hidden-layers", "1", "--batch-size", "64", "--no-progress"]) == 0
     return d
 
 
-def _with_config(source, target, **change):
-    """A copy of the sirenpde archive ``source`` whose configuration says ``change``: a small file
-    claiming a huge network."""
+def _with_config(source, target, key="config", **change):
+    """A copy of the sirenpde archive ``source`` whose ``key`` entry (the network's configuration, or
+    the family record) says ``change``: a small file claiming a huge network or grid."""
     import torch
 
     from sirenpde.io.archive import write_archive
 
     state = torch.load(source, weights_only=True)
-    state["config"].update(change)
+    state[key].update(change)
     write_archive(target, state)
 
 
@@ -223,6 +225,12 @@ CASES = [
      ["huge_film.pt", "film_layers=100,000,000"]),
     ("inpaint-huge-layers", ["inpaint", "{in}/face.npy", "--model", "{in}/inpaint_huge.pt", "--out", "{out}/i"],
      ["inpaint_huge.pt", "hidden_layers=100,000,000"]),
+    ("predict-metric-n-1e6", ["family", "predict", "{in}/metric_1000000.pt", *MEMBER, "--out", "{out}/p"],
+     ["metric_1000000.pt", "metric_n must be an integer in [2, 1024], got 1000000"]),
+    ("predict-metric-n-3000", ["family", "predict", "{in}/metric_3000.pt", *MEMBER, "--out", "{out}/p"],
+     ["metric_3000.pt", "metric_n", "got 3000"]),
+    ("solve-metric-n-huge", ["solve", "helmholtz", "-O", "metric_n=100000", *TINY, "--out", "{out}/r"],
+     ["metric_n", "[2, 1024]", "100000"]),
     ("inpaint-nan-pixel", ["inpaint", "{in}/nanface.npy", "--model", "{in}/inpaint.pt", "--out", "{out}/i"],
      ["IMAGE", "nanface.npy", "NaN at row 3, column 4"]),
     ("family-encoder-not-inpainting", ["family", "train", "poisson-family", "--encoder", "cnn", "--out", "{out}/f"],

@@ -132,3 +132,23 @@ def test_an_instance_of_a_conditioned_model_warm_starts_fit_on_a_member():
     result = fit(member, model, steps=40, lr=1e-3, batch_size=256, progress=False, seed=0)
     assert result.metrics["rel_l2"] < 0.9 * before, (before, result.metrics)
     assert result.history["total"][-1] < 0.2 * result.history["total"][0]
+
+
+def test_reference_in_blocks_equals_one_block(monkeypatch):
+    """The reference is summed a block of points at a time (bounded memory for any metric grid): 2,500
+    points in blocks of 7 equal one block of all to rounding (measured 0)."""
+    import sirenpde.hyper.poisson_family as pf
+
+    points = np.random.default_rng(3).uniform(-1, 1, (2500, 2))
+    member = [0.1, -0.2, 0.15]
+    whole = reference_solution(points, member)
+    monkeypatch.setattr(pf, "REFERENCE_BLOCK", 7)
+    blocks = reference_solution(points, member)
+    assert np.abs(whole).max() > 1e-3
+    np.testing.assert_allclose(blocks, whole, rtol=0, atol=1e-14 * np.abs(whole).max())
+
+
+@pytest.mark.parametrize("option, value", [("metric_n", 3000), ("metric_n", 1), ("boundary_weight", "x")])
+def test_family_options_are_bounded_before_anything_is_built(option, value):
+    with pytest.raises(ValueError, match=f"poisson-family: {option} must be"):
+        PoissonFamily(**{option: value})

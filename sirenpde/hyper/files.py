@@ -120,6 +120,8 @@ def load_family(path, extrapolate: bool = False) -> FamilyModel:
         family = get_family(spec.get("name"), extrapolate=extrapolate, **spec.get("options", {}))
     except TypeError as err:
         raise ValueError(f"{path}: {WHAT}'s family options do not fit {spec.get('name')!r}: {err}") from None
+    except ValueError as err:  # an option out of its bounds (a grid of 10^12 points...), named by the family
+        raise ValueError(f"{path}: {WHAT} has an invalid family option: {err}") from None
     stored = spec.get("parameters")
     own = {k: [float(lo), float(hi)] for k, (lo, hi) in family.parameters.items()}
     if stored is not None and stored != own:

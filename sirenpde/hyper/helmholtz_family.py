@@ -21,6 +21,7 @@ from torch import Tensor
 
 from sirenpde.hyper.family import Family
 from sirenpde.problem import Constraint
+from sirenpde.problems._options import METRIC_N_MAX, integer
 
 
 class FlatField:
@@ -64,11 +65,14 @@ class HelmholtzFamily(Family):
         super().__init__(extrapolate)
         from sirenpde.problems import get_problem
 
-        self.k, self.sigma, self.metric_n = float(k), float(sigma), int(metric_n)
+        # checked here, before anything is sized by them: a family.pt's options are untrusted
+        self.metric_n = integer(self.name, "metric_n", metric_n, 2, METRIC_N_MAX)
+        # the member at the origin (which checks k, sigma and the absorption): its operator, its PML
+        # and its subtraction table serve every member
+        self.base = get_problem("helmholtz", k=k, sigma=sigma, subtract_source=True, absorption=absorption,
+                                absorption_fraction=absorption_fraction)
+        self.k, self.sigma = self.base.k, self.base.sigma
         self.absorption, self.absorption_fraction = float(absorption), float(absorption_fraction)
-        # the member at the origin: its operator, its PML and its subtraction table serve every member
-        self.base = get_problem("helmholtz", k=self.k, sigma=self.sigma, subtract_source=True,
-                                absorption=self.absorption, absorption_fraction=self.absorption_fraction)
         self.subtraction = self.base.subtraction
         self.inner = self.base.inner
         self.bounds = ((-self.inner, -self.inner), (self.inner, self.inner))

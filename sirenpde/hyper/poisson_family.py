@@ -24,8 +24,10 @@ from torch import Tensor
 
 from sirenpde.hyper.family import Family
 from sirenpde.problem import Box, Constraint, Problem
+from sirenpde.problems._options import METRIC_N_MAX, integer, number
 
 MODES = 256
+REFERENCE_BLOCK = 16384  # points per block of the reference's sine tables
 QUADRATURE_NODES = 1024  # resolves sin(kπ(t+1)/2) up to k = MODES (128 periods) many times over
 BOX = Box([-1.0, -1.0], [1.0, 1.0])
 
@@ -62,9 +64,13 @@ def reference_solution(points: np.ndarray, p) -> np.ndarray:
     eig = (math.pi / 2) ** 2 * (k[:, None] ** 2 + k[None, :] ** 2)
     a = np.outer(_sine_coefficients(cx, s), _sine_coefficients(cy, s)) / eig
     pts = np.asarray(points, dtype=np.float64)
-    phi_x = np.sin(np.outer(pts[:, 0] + 1.0, k) * (math.pi / 2))
-    phi_y = np.sin(np.outer(pts[:, 1] + 1.0, k) * (math.pi / 2))
-    return ((phi_x @ a) * phi_y).sum(axis=1)
+    u = np.empty(len(pts))
+    for i in range(0, len(pts), REFERENCE_BLOCK):  # (block, MODES) tables: 33 MB, whatever n is
+        block = pts[i:i + REFERENCE_BLOCK]
+        phi_x = np.sin(np.outer(block[:, 0] + 1.0, k) * (math.pi / 2))
+        phi_y = np.sin(np.outer(block[:, 1] + 1.0, k) * (math.pi / 2))
+        u[i:i + len(block)] = ((phi_x @ a) * phi_y).sum(axis=1)
+    return u
 
 
 class PoissonFamily(Family):
@@ -85,7 +91,9 @@ class PoissonFamily(Family):
 
     def __init__(self, extrapolate: bool = False, boundary_weight: float = 10.0, metric_n: int = 65):
         super().__init__(extrapolate)
-        self.boundary_weight, self.metric_n = float(boundary_weight), int(metric_n)
+        # checked here, before anything is sized by them: a family.pt's options are untrusted
+        self.boundary_weight = number(self.name, "boundary_weight", boundary_weight, 0.0)
+        self.metric_n = integer(self.name, "metric_n", metric_n, 2, METRIC_N_MAX)
 
     def check_valid(self, p: Tensor) -> None:
         if (p[:, 2] <= 0).any():
