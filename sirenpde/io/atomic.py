@@ -20,7 +20,8 @@ def _umask() -> int:
     return mask
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -43,7 +44,7 @@ def clean_stale(path: str | os.PathLike) -> list[Path]:
     for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp{glob.escape(path.suffix)}"):
         middle = old.name[len(head):len(old.name) - len(tail)]
         pid = middle.partition("-")[0]
-        if pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))):
+        if pid.isdigit() and (int(pid) == os.getpid() or process_alive(int(pid))):
             continue
         with contextlib.suppress(FileNotFoundError):  # another writer cleaned it first
             old.unlink()

@@ -17,17 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Optional
 
+from sirenpde.io.atomic import process_alive
+
 LOCK_NAME = ".sirenpde.lock"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True
 
 
 def _reason(err: OSError) -> str:
@@ -85,7 +77,7 @@ def _take_lock(folder: Path, flag: str) -> Path:
         except FileExistsError:
             owner = _lock_owner(lock)
             pid, host = owner.get("pid"), owner.get("host")
-            stale = isinstance(pid, int) and host == me["host"] and not _alive(pid)
+            stale = isinstance(pid, int) and host == me["host"] and not process_alive(pid)
             if not stale:
                 who = f"process {pid} on {host}" if pid is not None else "another process"
                 raise ValueError(f"{flag}: the folder {str(folder)!r} is being written by {who} "
