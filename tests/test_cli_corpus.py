@@ -347,3 +347,42 @@ def test_eval_refuses_points_too_many_for_memory_before_reading_them(inputs, tmp
     err = capsys.readouterr().err
     assert rc == 2 and "1,000,000 points" in err and "--order 2" in err
     assert not out.exists()
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused(inputs, tmp_path, capsys):
+    """Two solves with one --out mixed their outputs (one's solution.h5 beside the other's
+    model.pt, both exit 0): the second is refused at once while the first's process lives."""
+    import json
+    import socket
+
+    from sirenpde.io.claim import LOCK_NAME
+
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        out = tmp_path / "run"
+        out.mkdir()
+        (out / LOCK_NAME).write_text(json.dumps({"pid": owner.pid, "host": socket.gethostname()}))
+        rc = main(["solve", "image-fit", "-O", "size=8", *TINY, "--seed", "1", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2 and "--out" in err and f"process {owner.pid}" in err
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
+    finally:
+        owner.kill()
+        owner.wait()
+    assert main(["solve", "image-fit", "-O", "size=8", *TINY, "--out", str(out)]) == 0  # the owner is gone
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt", "solution.h5", "solution.png"]
+
+
+def test_a_checkpoint_of_other_helmholtz_options_is_refused(tmp_path):
+    """`solve helmholtz --checkpoint c.pt`, then the same with `-O absorption=0`, resumed silently
+    (the identity was a hand-written list without absorption); now refused naming the option."""
+    ckpt = tmp_path / "c.pt"
+    small = ["-O", "reference_n=32", "-O", "metric_n=8", "--steps", "2", "--batch-size", "64",
+             "--hidden-features", "8", "--hidden-layers", "1", "-q", "--checkpoint", str(ckpt)]
+    assert main(["solve", "helmholtz", *small, "--out", str(tmp_path / "a")]) == 0
+    second = subprocess.run([sys.executable, "-m", "sirenpde.cli", "solve", "helmholtz", *small, "-O", "absorption=0",
+                             "--out", str(tmp_path / "b")], capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert "absorption" in second.stderr and "--restart" in second.stderr, second.stderr
+    assert not (tmp_path / "b").exists()
