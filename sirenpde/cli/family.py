@@ -42,11 +42,7 @@ def cmd_train(args) -> int:
     if args.encoder is not None:
         raise ValueError(f"--encoder is for the inpainting family, not {args.name!r}")
     from sirenpde.hyper import get_family
-    from sirenpde.hyper.files import save_family
     from sirenpde.hyper.fit import fit_family
-    from sirenpde.hyper.report import family_figure, held_out_table
-    from sirenpde.io.atomic import atomic_open
-    from sirenpde.io.plotting import save_figure
     from sirenpde.training import distributed
 
     family = get_family(args.name)
@@ -57,8 +53,21 @@ def cmd_train(args) -> int:
     lr = family.default_lr if args.lr is None else args.lr
     result = fit_family(family, model, steps, instances, points, lr=lr, device=args.device, seed=args.seed,
                         progress=not args.quiet, checkpoint=args.checkpoint, eval_members=args.members)
-    if not distributed.current().is_writer:  # under torchrun rank 0 alone writes
-        return 0
+    ranks = distributed.current()
+    if ranks.is_writer:  # under torchrun rank 0 alone writes
+        _write_family(args, family, result, steps, instances, points, lr)
+    # the other ranks wait for it: a rank leaving the group while rank 0 still works made gloo
+    # abort that rank now and then ("terminate called without an active exception")
+    ranks.barrier()
+    return 0
+
+
+def _write_family(args, family, result, steps, instances, points, lr) -> None:
+    from sirenpde.hyper.files import save_family
+    from sirenpde.hyper.report import family_figure, held_out_table
+    from sirenpde.io.atomic import atomic_open
+    from sirenpde.io.plotting import save_figure
+
     model = result.model.cpu().eval()
     table = held_out_table(family, model, args.members)
     meta = {"family": family.name, "conditioning": args.conditioning, "config": model.config(),
@@ -78,7 +87,6 @@ def cmd_train(args) -> int:
     print(f"held-out relative L2 over {args.members} members: median {table['median']:.4g}, p90 {table['p90']:.4g}")
     print(f"train time: {result.times['train_s']:.1f} s ({result.times['steps_per_s']:.2f} steps/s)")
     print("wrote " + ", ".join(str(p) for p in paths))
-    return 0
 
 
 @checks.claims_output("out", "--out", OUTPUT_FILES)

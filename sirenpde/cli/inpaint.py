@@ -129,12 +129,8 @@ def train_inpainting(args) -> int:
     encoder = args.encoder or "cnn"
 
     from sirenpde.hyper.inpainting import make_model
-    from sirenpde.hyper.inpainting_baselines import evaluate_baselines
-    from sirenpde.hyper.inpainting_report import inpainting_figure
-    from sirenpde.hyper.inpainting_train import (InpaintingProblem, evaluate_model, fit_inpainting, save_inpainting,
-                                                 table_rows)
-    from sirenpde.io.atomic import atomic_open
-    from sirenpde.io.plotting import save_figure
+    from sirenpde.hyper.inpainting_train import InpaintingProblem, fit_inpainting
+    from sirenpde.training import distributed
 
     steps = 2000 if args.steps is None else args.steps
     images = 32 if args.instances is None else args.instances
@@ -143,6 +139,20 @@ def train_inpainting(args) -> int:
     problem = InpaintingProblem()
     result = fit_inpainting(model, steps, images, lr=lr, device=args.device, seed=args.seed,
                             progress=not args.quiet, checkpoint=args.checkpoint, problem=problem)
+    ranks = distributed.current()
+    if ranks.is_writer:  # under torchrun rank 0 alone writes; the others wait (see cli/family.py)
+        _write_inpainting(args, out, encoder, problem, result, steps, images, lr)
+    ranks.barrier()
+    return 0
+
+
+def _write_inpainting(args, out, encoder, problem, result, steps, images, lr) -> None:
+    from sirenpde.hyper.inpainting_baselines import evaluate_baselines
+    from sirenpde.hyper.inpainting_report import inpainting_figure
+    from sirenpde.hyper.inpainting_train import evaluate_model, save_inpainting, table_rows
+    from sirenpde.io.atomic import atomic_open
+    from sirenpde.io.plotting import save_figure
+
     model = result.model.cpu().eval()
     faces = problem.test_faces
     results = {"hypernetwork": evaluate_model(model, faces, problem.masks)}
@@ -171,7 +181,6 @@ def train_inpainting(args) -> int:
               f"mean face {table['mean face'][context]['mse']:.4g}")
     print(f"train time: {result.times['train_s']:.1f} s ({result.times['steps_per_s']:.2f} steps/s)")
     print("wrote " + ", ".join(str(p) for p in paths))
-    return 0
 
 
 def add_inpaint_command(sub) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import sys
+import warnings
 
 from sirenpde.cli.eval import add_eval_command
 from sirenpde.cli.family import add_family_commands
@@ -36,13 +37,24 @@ def _one_line(err: BaseException) -> str:
     return text.splitlines()[0] if isinstance(err, RuntimeError) else text
 
 
+def _note(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as the command line shows it: one line, without the source line that raised it
+    (which means nothing to someone who typed a command)."""
+    name = "note" if category.__module__.startswith("sirenpde") else category.__name__
+    print(f"sirenpde: {name}: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # under torchrun rank 0 alone reports on stdout (errors still reach stderr from every rank)
     quiet = os.environ.get("RANK", "0") != "0"
     try:
-        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext(), \
+                warnings.catch_warnings():
+            warnings.showwarning = _note
+            # a library's notice to its developers (imageio's plugin deprecations) is not for the user
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
             return args.func(args)
     except (ValueError, TypeError, FloatingPointError, RuntimeError, OSError) as err:
         # OSError covers FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError
