@@ -169,6 +169,7 @@ class Problem(RecordsOptions):
     default_adam_options: dict = {}
     default_lbfgs_steps: int = 0
     default_lbfgs_batch_size: Optional[int] = None
+    default_balance: Optional[str] = None  # loss balancing fit uses by default (training/balance.py)
     model_kwargs: dict = {}
 
     def make_model(self, name: str = "siren", seed: Optional[int] = None, **overrides):

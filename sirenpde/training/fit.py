@@ -19,10 +19,10 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
         eval_every: Optional[int] = None, callback: Optional[Callable[[int, dict], None]] = None,
         optimizer_options: Optional[dict] = None, lbfgs_steps: Optional[int] = None,
         lbfgs_batch_size: Optional[int] = None, restart: bool = False,
-        distributed: Optional[bool] = None) -> FitResult:
+        distributed: Optional[bool] = None, balance: Optional[str] = None) -> FitResult:
     """Fit ``model`` to ``problem``; the parameters are in ``help(sirenpde.fit)``."""
     settings = resolve_settings(problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
-                                lbfgs_steps, lbfgs_batch_size, engine, seed)
+                                lbfgs_steps, lbfgs_batch_size, engine, seed, balance)
     check_model(problem, model)
     options = RunOptions(device, progress, checkpoint, checkpoint_every, eval_every, callback, restart, distributed)
     return train(problem, model, settings, options)
@@ -73,6 +73,11 @@ FIT_DOC = """Fit ``model`` to ``problem``.
         or ``batch_size``. L-BFGS wants the same points in every evaluation of one step; a
         problem whose sampler returns all its points for a large enough batch (the pixel
         problems) gives it a fixed loss, others a fresh batch per step
+    balance : None, "none", "gradnorm" or "gradmax"; automatic weights for the condition terms
+        (every constraint but the equations) from the gradients of each term, updated every 10
+        steps of the first phase (see :mod:`sirenpde.training.balance`); recorded per step in
+        ``history["weight/<name>"]``. Default ``problem.default_balance`` (None: the constraints'
+        own weights, unchanged)
 
     Returns
     -------

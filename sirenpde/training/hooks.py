@@ -1,7 +1,8 @@
 """Side effects of a training run as small pieces the loop calls: the loss history, the progress
 bar, evaluations, checkpoints and the user's callback.
 
-Each hook may define ``on_phase(phase, state)``, ``after_step(state)`` and ``on_end(state)``.
+Each hook may define ``on_phase(phase, state)``, ``on_batch(state, batches, scales)`` (before the
+step, with the step's batches: the loss balance), ``after_step(state)`` and ``on_end(state)``.
 """
 from __future__ import annotations
 

@@ -57,6 +57,7 @@ def run(problem, loss_fn: Callable, phases: list[Phase], state: TrainState, reco
                 coefficients = problem.coefficients(state.step, phases[0].stop)
                 batches, scales = sharding.sample(constraints, phase.counts, state.generators, coefficients)
                 batches = to_device(batches, device, dtype)
+                call(hooks, "on_batch", state, batches, scales)  # e.g. the loss balance's update
                 losses, total = phase.step(lambda b: loss_fn(b, scales), inner.total, batches, reduce)
                 check_finite(total, losses, names, state.step)
                 recorder.record(losses, total)

@@ -11,6 +11,7 @@ from typing import Callable, Optional, Union
 from torch import nn
 
 from sirenpde.training import checkpoints
+from sirenpde.training.balance import make_balance
 from sirenpde.training.distributed import Sharding, broadcast_object, lost_ranks_reported, reducer, setup, wrap
 from sirenpde.training.hooks import Recorder, make_hooks
 from sirenpde.training.loop import run
@@ -60,13 +61,13 @@ def train(problem, model: nn.Module, settings: Settings, options: RunOptions, lo
         if resume:
             checkpoints.restore(ckpt, model, phases, state, identity, FRESH_HINT)
         recorder = Recorder(loss.names)
-        hooks = make_hooks(problem, model, phases, state, recorder, ranks, identity,
+        reduce = reducer(ranks)
+        hooks = make_balance(settings.balance, loss, state, phases[0].stop, reduce) + make_hooks(problem, model, phases, state, recorder, ranks, identity,
                            progress=options.progress, callback=options.callback,
                            eval_every=options.eval_every, checkpoint=ckpt,
                            checkpoint_every=options.checkpoint_every)
         with lost_ranks_reported(ranks, state):
-            run(problem, wrap(loss, ranks, dev), phases, state, recorder, hooks, dev, sharding,
-                reducer(ranks))
+            run(problem, wrap(loss, ranks, dev), phases, state, recorder, hooks, dev, sharding, reduce)
             t0 = time.perf_counter()
             metrics = broadcast_object(ranks, plain(problem.metrics(model)) if ranks.is_writer else None)
             evaluations = broadcast_object(ranks, state.evaluations)

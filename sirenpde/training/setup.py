@@ -10,6 +10,7 @@ from sirenpde import optim
 from sirenpde.fields import ENGINES
 from sirenpde.nn import model_config
 from sirenpde.problem import Problem, identity, split_batch
+from sirenpde.training.balance import check_balance
 from sirenpde.io.archive import plain_data
 
 
@@ -27,6 +28,7 @@ class Settings:
     lbfgs_batch_size: int
     engine: str
     seed: int
+    balance: str = "none"
 
     @property
     def total_steps(self) -> int:
@@ -34,7 +36,7 @@ class Settings:
 
 
 def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
-                     lbfgs_steps, lbfgs_batch_size, engine, seed) -> Settings:
+                     lbfgs_steps, lbfgs_batch_size, engine, seed, balance=None) -> Settings:
     """Fill in the problem's defaults and check every setting before any work starts."""
     steps = problem.default_steps if steps is None else steps
     lr = problem.default_lr if lr is None else lr
@@ -45,10 +47,11 @@ def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimiz
         lbfgs_batch_size = getattr(problem, "default_lbfgs_batch_size", None) or batch_size
     if optimizer_options is None and optimizer == "adam":
         optimizer_options = getattr(problem, "default_adam_options", None)
+    balance = check_balance(getattr(problem, "default_balance", None) if balance is None else balance)
     s = Settings(_int("steps", steps, 0), _float("lr", lr), _int("batch_size", batch_size, 1), optimizer,
                  dict(optimizer_options) if optimizer_options else None, schedule,
                  _int("lbfgs_steps", lbfgs_steps, 0), _int("lbfgs_batch_size", lbfgs_batch_size, 1), engine,
-                 _int("seed", seed, None))
+                 _int("seed", seed, None), balance)
     if optimizer not in optim.OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; valid optimizers: {', '.join(optim.OPTIMIZERS)}")
     if schedule not in (None, "none") and schedule not in optim.SCHEDULES:
@@ -93,11 +96,13 @@ def run_identity(problem: Problem, model: nn.Module, settings: Settings) -> dict
     """What a checkpoint must match to be resumed by this run: the problem's identity (derived from
     every constructor option, :func:`sirenpde.problem.identity`), the model and the settings.
     ``lbfgs_steps`` is left out: the finish can be lengthened, which continues the run exactly as
-    one longer run would."""
+    one longer run would. ``balance`` is left out when it is ``"none"``, so checkpoints written before
+    loss balancing existed (all of them unbalanced) still resume."""
     try:
         model_id = model_config(model)
     except ValueError:  # not a built-in model: its class and parameter shapes
         model_id = {"class": type(model).__qualname__,
                     "parameters": {k: list(v.shape) for k, v in model.state_dict().items()}}
-    settings_id = {k: v for k, v in asdict(settings).items() if k != "lbfgs_steps"}
+    settings_id = {k: v for k, v in asdict(settings).items()
+                   if k != "lbfgs_steps" and not (k == "balance" and v == "none")}
     return plain_data({"problem": identity(problem), "model": model_id, "settings": settings_id})
