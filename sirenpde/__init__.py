@@ -29,6 +29,8 @@ _EXPORTS = {
     "load": "sirenpde.io.solution", "Solution": "sirenpde.io.solution",
     "fit_sdf": "sirenpde.shapes.fit", "reconstruct": "sirenpde.shapes.fit",
     "load_shape_model": "sirenpde.shapes.model",
+    "PDE": "sirenpde.pde",
+    **dict.fromkeys(["Dirichlet", "Neumann", "Robin", "Periodic", "Initial", "InitialRate"], "sirenpde.conditions"),
 }
 
 __all__ = [
@@ -36,7 +38,8 @@ __all__ = [
     "field", "Field", "gradient", "divergence", "laplacian", "jacobian", "hessian",
     "Problem", "Constraint", "Box", "PROBLEMS", "get_problem", "fit", "FitResult",
     "fit_sdf", "reconstruct", "load_shape_model", "load", "Solution",
+    "PDE", "Dirichlet", "Neumann", "Robin", "Periodic", "Initial", "InitialRate",
 ]
 # Subpackages readable as attributes, e.g. help(sirenpde.problems.Helmholtz) after `import sirenpde`.
-_SUBMODULES = ("problems", "meshing", "shapes", "io", "cli", "registry", "training")
+_SUBMODULES = ("problems", "meshing", "shapes", "io", "cli", "registry", "training", "geometry")
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
