@@ -69,11 +69,12 @@ def stack_residual(out, n: int, what: str) -> Tensor:
         name = what if len(parts) == 1 else f"{what}, component {i}"
         if not torch.is_tensor(p):
             raise ValueError(f"{name}: expected a tensor of shape ({n},) or ({n}, k), got {type(p).__name__}")
+        shape = tuple(p.shape)
         if p.ndim == 1:
             p = p[:, None]
         if p.ndim != 2 or p.shape[0] != n:
             raise ValueError(f"{name}: expected shape ({n},) or ({n}, k) for {n} points (one row per point), "
-                             f"got {tuple(p.shape)}")
+                             f"got {shape}")
         columns.append(p)
     return columns[0] if len(columns) == 1 else torch.cat(columns, dim=1)
 

@@ -86,12 +86,16 @@ def _all_or_nothing(out: Path):
 def cmd_solve(args) -> int:
     from sirenpde.io import output
     from sirenpde.io.solution import init_from, save_model
+    from sirenpde.problem_file import absolute_spec, is_file_spec, load_problem_file
     from sirenpde.problems import get_problem
     from sirenpde.training import distributed, fit
 
     _preflight(args)
     options = dict(args.option or [])
-    problem = get_problem(args.name, **options)
+    if is_file_spec(args.name):  # a problem of the user's own file: recorded by its absolute path
+        problem, problem_name = load_problem_file(args.name, options), absolute_spec(args.name)
+    else:
+        problem, problem_name = get_problem(args.name, **options), args.name
     model_kwargs = _model_kwargs(args)
     # built under the seed, so one command with one seed starts from the same weights every time
     model = problem.make_model(args.model, seed=args.seed, **model_kwargs)
@@ -109,7 +113,7 @@ def cmd_solve(args) -> int:
                 "init": None if args.init is None else str(args.init)}
         with _all_or_nothing(Path(args.out)):
             paths = output.write_solution(args.out, problem, result, args.model, options)
-            paths.append(save_model(Path(args.out) / "model.pt", result.model, args.name, options, args.model,
+            paths.append(save_model(Path(args.out) / "model.pt", result.model, problem_name, options, args.model,
                                     model_kwargs, result.metrics, info))
         for key, value in result.metrics.items():
             print(f"{key}: {value:.6g}")
@@ -150,7 +154,8 @@ def add_solve_commands(sub) -> None:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("solve", help="fit a network to a registered problem and write fields, a figure and metrics")
-    p.add_argument("name", help="problem name (see `sirenpde list`)")
+    p.add_argument("name", help="problem name (see `sirenpde list`), or FILE.py:NAME for a problem (sp.PDE) "
+                                "or a function returning one, defined in your own file")
     p.add_argument("-O", "--option", type=_kv, action="append", metavar="KEY=VALUE",
                    help="problem option, e.g. -O size=64 -O image=camera (repeatable)")
     # no argparse choices: a bad name reaches make_model, whose message lists the valid ones

@@ -65,11 +65,10 @@ class Solution:
 
     @property
     def problem(self):
-        """The problem it solves, rebuilt from its name and options on first use."""
+        """The problem it solves, rebuilt from its name and options on first use (a registered
+        name, or the ``FILE.py:NAME`` of a problem defined in a file, which is run again)."""
         if self._problem is None:
-            from sirenpde.problems import get_problem
-
-            self._problem = get_problem(self.problem_name, **self.options)
+            self._problem = rebuild_problem(self.problem_name, self.options)
         return self._problem
 
     @property
@@ -122,26 +121,44 @@ def evaluate_chunks(model: nn.Module, x: torch.Tensor, order: int, chunk: int) -
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def load(path, device: Union[str, torch.device] = "cpu") -> Solution:
-    """Read a ``model.pt`` written by ``sirenpde solve`` (or :func:`save_model`)."""
+def rebuild_problem(name: str, options: dict):
+    """The problem a saved model names: ``get_problem(name, **options)``, or for ``FILE.py:NAME``
+    the problem defined in that file (:mod:`sirenpde.problem_file`)."""
+    from sirenpde.problem_file import is_file_spec, load_problem_file
+
+    if is_file_spec(name):
+        return load_problem_file(name, options)
+    from sirenpde.problems import get_problem
+
+    return get_problem(name, **options)
+
+
+def load(path, device: Union[str, torch.device] = "cpu", problem=None) -> Solution:
+    """Read a ``model.pt`` written by ``sirenpde solve`` (or :func:`save_model`).
+
+    ``problem``: the problem the model solves, when it cannot be rebuilt from the file's record (a
+    :class:`sirenpde.PDE` built in Python and saved under its name): it builds a wrapped model
+    (hard conditions) and becomes ``Solution.problem``."""
     state = read_archive(path, FORMAT, WHAT)
     for key in ("problem", "model", "state_dict", "metrics"):
         if key not in state:
             raise ValueError(f"{path}: {WHAT} lacks {key!r}")
-    problem, spec = state["problem"], state["model"]
+    record, spec = state["problem"], state["model"]
     if spec.get("network") is not None:
         model = build_network(spec["network"], state["state_dict"], path, WHAT)
     else:
-        from sirenpde.problems import get_problem
-
-        model = get_problem(problem["name"], **problem["options"]).make_model(spec["name"], **spec["kwargs"])
+        if problem is None:  # a wrapped model (hard conditions) is rebuilt by its problem
+            problem = rebuild_problem(record["name"], record["options"])
+        model = problem.make_model(spec["name"], **spec["kwargs"])
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         if expected != {k: tuple(v.shape) for k, v in state["state_dict"].items()}:
             raise ValueError(f"{path}: {WHAT}'s weights do not fit the model its problem builds")
         model.load_state_dict(state["state_dict"])
     model = model.to(device).eval()
-    return Solution(model, problem["name"], dict(problem["options"]), dict(state["metrics"]),
-                    dict(state.get("info") or {}))
+    solution = Solution(model, record["name"], dict(record["options"]), dict(state["metrics"]),
+                        dict(state.get("info") or {}))
+    solution._problem = problem
+    return solution
 
 
 def init_from(path, model: nn.Module, model_name: str, model_kwargs: Optional[dict] = None) -> dict:
