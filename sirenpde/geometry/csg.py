@@ -191,12 +191,13 @@ def sample_on_boundary(domain: Geometry, n: int, generator, part: Optional[Bound
         rate = max(count / drawn, 1e-4)
         if count == 0 and drawn >= EMPTY_AFTER:
             if part is None:
-                raise ValueError(f"{domain!r}: the domain's boundary is empty (none of {drawn} points drawn on "
-                                 "its primitives' boundaries lies on it)")
+                raise ValueError(f"{domain!r}: the domain's boundary is empty (none of {drawn} points "
+                                 "drawn on its primitives' boundaries lies on it)")
             raise ValueError(f"part {part!r} does not lie on the boundary of {domain!r} (none of {drawn} "
                              "points drawn on it does)")
     if n == 0:
-        return torch.zeros(0, domain.dim, dtype=torch.float64), torch.zeros(0, domain.dim, dtype=torch.float64)
+        empty = torch.zeros(0, domain.dim, dtype=torch.float64)
+        return empty, empty.clone()
     x, normal = torch.cat(xs), torch.cat(normals)
     # the candidates come grouped by leaf; a random subset keeps every leaf's share
     pick = torch.randperm(len(x), generator=generator)[:n]
