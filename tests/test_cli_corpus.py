@@ -235,6 +235,15 @@ CASES = [
      ["IMAGE", "nanface.npy", "NaN at row 3, column 4"]),
     ("family-encoder-not-inpainting", ["family", "train", "poisson-family", "--encoder", "cnn", "--out", "{out}/f"],
      ["--encoder", "poisson-family"]),
+    # solve FILE.py:NAME: a problem defined in the user's own file (tests/_pde_file.py)
+    ("solve-file-missing", ["solve", "{in}/none.py:problem", *TINY, "--out", "{out}/r"],
+     ["none.py", "file not found"]),
+    ("solve-file-no-name", ["solve", os.path.join(os.path.dirname(__file__), "_pde_file.py") + ":missing", *TINY,
+                            "--out", "{out}/r"], ["_pde_file.py has no 'missing'", "its problems: problem"]),
+    ("solve-file-not-a-problem", ["solve", os.path.join(os.path.dirname(__file__), "_pde_file.py") + ":not_a_problem",
+                                  *TINY, "--out", "{out}/r"], ["not_a_problem is a int, not a Problem"]),
+    ("solve-file-options-on-object", ["solve", os.path.join(os.path.dirname(__file__), "_pde_file.py") + ":problem",
+                                      "-O", "k=2", *TINY, "--out", "{out}/r"], ["takes no -O options", "k"]),
 ]
 
 # refused by argparse (exit 2 with a usage line)
