@@ -373,3 +373,15 @@ def test_parts_compare_by_owner():
     assert d.boundary != Disk([0, 0], 1).boundary
     assert isinstance(d.boundary, BoundaryPart) and d.boundary.geometry is d
     assert repr(d.boundary) == "Disk([0, 0], 1).boundary"
+
+
+def test_identity_does_not_depend_on_cached_measures():
+    """A checkpoint's identity fingerprints the domain's public attributes: computing the
+    Monte-Carlo measures must not change it, and another radius must."""
+    from sirenpde.identity import fingerprint
+    square = Rectangle([-0.5, -0.5], [0.5, 0.5])
+    used, fresh = square - Disk([0.3, 0.3], 0.1), square - Disk([0.3, 0.3], 0.1)
+    assert used.measure > 0 and used.boundary_measure > 0
+    assert fingerprint(used) == fingerprint(fresh)
+    assert fingerprint(used) != fingerprint(square - Disk([0.3, 0.3], 0.2))
+    assert fingerprint(used) != fingerprint(square | Disk([0.3, 0.3], 0.1))

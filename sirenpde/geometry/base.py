@@ -187,6 +187,21 @@ def rejection_sample(geometry: Geometry, n: int, generator) -> Tensor:
     return torch.cat(kept)[:n]
 
 
+def cached_private(method):
+    """Compute ``method(self)`` once and keep it as ``self._cached_<name>``: a private attribute, so
+    an object's identity (its public attributes, see :func:`sirenpde.identity.fingerprint`) does not
+    depend on whether the value was asked for yet."""
+    slot = f"_cached_{method.__name__}"
+
+    def get(self):
+        if slot not in self.__dict__:
+            self.__dict__[slot] = method(self)
+        return self.__dict__[slot]
+
+    get.__name__, get.__doc__ = method.__name__, method.__doc__
+    return get
+
+
 def sqrt_safe(s: Tensor) -> Tensor:
     return torch.sqrt(torch.clamp(s, min=TINY))
 

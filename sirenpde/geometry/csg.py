@@ -14,15 +14,14 @@ Two leaves whose surfaces coincide on the result's boundary (a face shared by ``
 """
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Optional
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from sirenpde.geometry.base import (BoundaryPart, Geometry, _check_count, r_and, r_or,
-                                    rejection_sample)
+from sirenpde.geometry.base import (BoundaryPart, Geometry, _check_count, cached_private, r_and,
+                                    r_or, rejection_sample)
 
 # Candidates for the Monte-Carlo measures, and the draws after which a boundary with no point on
 # it is declared empty.
@@ -68,7 +67,8 @@ class CSG(Geometry):
     def _side_step(self) -> float:
         return max(leaf._side_step for leaf in self._leaves())
 
-    @cached_property
+    @property
+    @cached_private
     def measure(self) -> float:
         low, high = (torch.from_numpy(v) for v in self.bbox)
         if not bool(torch.all(high > low)):
@@ -80,7 +80,8 @@ class CSG(Geometry):
             hits += int(self._inside(x, 0.0).sum())
         return float(torch.prod(high - low)) * hits / MEASURE_DRAWS
 
-    @cached_property
+    @property
+    @cached_private
     def boundary_measure(self) -> float:
         leaves = self._leaves()
         weights = np.array([leaf.boundary_measure for leaf in leaves])

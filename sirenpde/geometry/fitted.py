@@ -12,14 +12,13 @@ up to ``O((0.02 curvature)^2)``. Normals are ``grad f / |grad f|``; ``measure`` 
 from __future__ import annotations
 
 import copy
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from sirenpde.geometry.base import Geometry
+from sirenpde.geometry.base import Geometry, cached_private
 
 SHELL = 0.02  # half-width of the sampling shell, in the network's normalised units
 NEWTON_STEPS = 5
@@ -93,12 +92,14 @@ class FittedShape(Geometry):
         low, high = (torch.from_numpy(v) for v in self.bbox)
         return low + torch.rand(m, 3, generator=generator, dtype=torch.float64) * (high - low)
 
-    @cached_property
+    @property
+    @cached_private
     def measure(self) -> float:
         x = self._cube_points(DRAWS, torch.Generator().manual_seed(0))
         return (2 * self.scale) ** 3 * float((self._sdf_nograd(x) <= 0).double().mean())
 
-    @cached_property
+    @property
+    @cached_private
     def boundary_measure(self) -> float:
         # area = integral of delta(f) |grad f| over the cube, delta(f) ~ 1{|f| < h} / (2h)
         x = self._cube_points(DRAWS, torch.Generator().manual_seed(1))
