@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -69,17 +68,16 @@ def main(argv=None) -> list[dict]:
             r = rows[-1]
             print(f"{scheme:9s} seed {seed}: L2RE {r['l2re']:.4f}, {r['s_per_step'] * 1e3:.1f} ms/step, "
                   f"weights {r['weights']}", flush=True)
-    write(args, rows, schemes, steps, seeds)
+    write(args, rows, schemes, steps, seeds, sys.argv[1:] if argv is None else argv)
     return rows
 
 
-def write(args, rows, schemes, steps, seeds) -> None:
+def write(args, rows, schemes, steps, seeds, argv) -> None:
     base = statistics.median(r["s_per_step"] for r in rows if r["scheme"] == schemes[0])
-    lines = report_head("Loss balancing on Poisson 2d-C (PINNacle)", "balance.py",
-                        sys.argv[1:] if args is not None else [], args.quick)
-    lines += [f"{steps} Adam steps, package defaults of `sp.PDE` otherwise; median of {seeds} seed(s); "
-              f"L2RE over the reference's 1,246 nodes; time per step relative to `{schemes[0]}`.", "",
-              "| balance | L2RE median | L2RE per seed | ms/step | cost vs " + schemes[0] + " | final weights (seed 0) |",
+    lines = report_head("Loss balancing on Poisson 2d-C (PINNacle)", "balance.py", argv, args.quick)
+    lines += [(f"{steps} Adam steps, package defaults of `sp.PDE` otherwise; median of {seeds} seed(s); "
+               f"L2RE over the reference's 1,246 nodes; time per step relative to `{schemes[0]}`."), "",
+              f"| balance | L2RE median | L2RE per seed | ms/step | cost vs {schemes[0]} | final weights (seed 0) |",
               "|---|---|---|---|---|---|"]
     for scheme in schemes:
         mine = [r for r in rows if r["scheme"] == scheme]

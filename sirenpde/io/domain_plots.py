@@ -88,7 +88,7 @@ def grid_2d(low, high, grid: int, square_pixels: bool = True):
     varying fastest (an image's rows are y)."""
     extent = np.asarray(high, float) - np.asarray(low, float)
     scale = extent / extent.max() if square_pixels else np.ones(2)
-    nx, ny = (max(2, int(round(grid * e))) for e in scale)
+    nx, ny = (max(2, int(np.round(grid * e))) for e in scale)
     xs, ys = np.linspace(low[0], high[0], nx), np.linspace(low[1], high[1], ny)
     X, Y = np.meshgrid(xs, ys, indexing="xy")
     return torch.from_numpy(np.stack([X.ravel(), Y.ravel()], 1).astype(np.float32)), (ny, nx)
