@@ -360,17 +360,12 @@ class PDE(Problem):
         return out
 
     def figure(self, model, history):
-        """The first component (and its error) on a 2D domain, with the loss curves."""
-        if self.in_features != 2:
-            return None
-        from sirenpde.problems._pde_common import panel_figure
+        """A figure that suits the domain (:func:`sirenpde.io.domain_plots.pde_figure`): a 2D solution
+        and its error drawn on the domain with its boundary, a space-time image for 1D + time, three
+        slices for 3D; the error on a reference table's own points; the loss curves and weights."""
+        from sirenpde.io.domain_plots import pde_figure
 
-        f = self.fields(model)
-        extent = [f["axis0"][0], f["axis0"][-1], f["axis1"][0], f["axis1"][-1]]
-        panels = [("u", f["u"][..., 0], extent, "viridis", False)]
-        if "error" in f:
-            panels.append(("error", f["error"][..., 0], extent, "RdBu_r", True))
-        return panel_figure(panels, history, suptitle=self.name)
+        return pde_figure(self, model, history, reference=self._reference)
 
     def describe(self) -> dict:
         return {"name": self.name, "domain": repr(self.domain), "conditions": [repr(c) for c in self.conditions],

@@ -107,6 +107,7 @@ MODELS = Registry("model", {
 ENGINES = Registry("derivative engine", ("auto", "jet", "reverse", "autograd"), default="auto")
 OPTIMIZERS = Registry("optimizer", ("adam", "lbfgs"), default="adam")
 SCHEDULES = Registry("schedule", ("cosine", "warmup-cosine", "exponential", "step"))
+BALANCES = Registry("loss balance", ("none", "gradnorm", "gradmax"))  # sirenpde.training.balance.BALANCES
 # fit_sdf's weighting of the on-surface term: the paper's, a looser one, or picked by roughness
 NOISE_SETTINGS = Registry("noise setting", ("auto", "clean", "noisy"), default="auto")
 # fit_sdf's quality levels (sirenpde.shapes.recipe): time against accuracy

@@ -87,3 +87,14 @@ def test_get_problem_names_a_missing_option():
         get_problem("poisson-bump", cx=0.1, cy=0.0)
     with pytest.raises(ValueError, match="poisson-bump: unknown option 'k'"):
         get_problem("poisson-bump", cx=0.1, cy=0.0, width=0.2, k=3)
+
+
+def test_torch_free_choices_agree_with_the_numerics():
+    """The command line lists choices from sirenpde.registry without importing torch; each list
+    must be exactly what the numerics accept."""
+    from sirenpde import optim, registry
+    from sirenpde.training.balance import BALANCES
+
+    assert list(registry.BALANCES) == list(BALANCES)
+    assert list(registry.SCHEDULES) == list(optim.SCHEDULES)
+    assert list(registry.OPTIMIZERS) == list(optim.OPTIMIZERS)

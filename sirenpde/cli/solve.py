@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from sirenpde.cli.checks import claims_output, nonnegative_int, positive_int
-from sirenpde.registry import MODELS, OPTIMIZERS, SCHEDULES
+from sirenpde.registry import BALANCES, MODELS, OPTIMIZERS, SCHEDULES
 
 
 def _kv(text: str):
@@ -106,7 +106,8 @@ def cmd_solve(args) -> int:
             raise ValueError(f"--init {args.init}: {err}") from None
     result = fit(problem, model, steps=args.steps, lr=args.lr, batch_size=args.batch_size, device=args.device,
                  seed=args.seed, progress=not args.quiet, checkpoint=args.checkpoint, optimizer=args.optimizer,
-                 schedule=args.schedule, lbfgs_steps=args.lbfgs_steps, restart=args.restart)
+                 schedule=args.schedule, lbfgs_steps=args.lbfgs_steps, restart=args.restart,
+                 balance=args.balance)
     ranks = distributed.current()
     if ranks.is_writer:  # under torchrun every rank holds the same model; one writes it
         info = {"steps": result.steps, "seed": args.seed, "times": result.times,
@@ -170,6 +171,9 @@ def add_solve_commands(sub) -> None:
                    help=f"default {OPTIMIZERS.default}")
     p.add_argument("--lbfgs-steps", type=nonnegative_int, default=None,
                    help="L-BFGS steps after the --steps (default: the problem's; 10 for the Poisson problems)")
+    p.add_argument("--balance", default=None, choices=list(BALANCES),
+                   help="automatic weights of the condition terms: gradnorm (the default of sp.PDE problems), "
+                        "gradmax, or none (their fixed weights; the default of the built-in problems)")
     p.add_argument("--schedule", default=None, choices=["none", *SCHEDULES],
                    help="learning-rate schedule (default: the problem's, usually none)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
