@@ -128,7 +128,7 @@ def heat_2d_ms():
     domain = TimeDomain(space, 0.0, 5.0)
 
     def residual(u):
-        return u.grad[:, 2] - u.d2(0) / (500 * math.pi) ** 2 - u.d2(1) / math.pi**2
+        return u.grad[:, 2:3] - u.d2(0) / (500 * math.pi) ** 2 - u.d2(1) / math.pi**2
 
     problem = sp.PDE(domain, residual, name="heat-2d-ms",
                      conditions=[sp.Dirichlet(space.boundary, 0.0),

@@ -24,7 +24,7 @@ def exact(x):
 def main(argv=None):
     args = parse(__doc__.splitlines()[0], argv)
     rod = Interval(0.0, 1.0)
-    problem = sp.PDE(rod.over(0.0, 0.5), lambda u: u.grad[:, 1] - K * u.d2(0),
+    problem = sp.PDE(rod.over(0.0, 0.5), lambda u: u.grad[:, 1:2] - K * u.d2(0),
                      conditions=[sp.Dirichlet(rod.boundary, 0.0), sp.Initial(lambda x: torch.sin(math.pi * x[:, 0]))],
                      reference=exact, name="heat")
     result = sp.fit(problem, problem.make_model("siren"), steps=args.steps, progress=not args.quiet)

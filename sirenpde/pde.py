@@ -246,16 +246,24 @@ class PDE(Problem):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             net = Siren(self.in_features, self.out_features, hidden_features=8, hidden_layers=1)
-        x = self.domain.sample_interior(PROBE_POINTS, torch.Generator().manual_seed(1))
-        probe = _Reads(field(net, x, order=2, engine="autograd"))
-        try:
-            self._call(probe, probe.x)
-        except ValueError:
-            raise
-        except Exception as err:
-            raise ValueError(f"PDE {self.name!r}: calling the residual on a field of {self.out_features} "
-                             f"component(s) at points ({PROBE_POINTS}, {self.in_features}) failed: "
-                             f"{type(err).__name__}: {err}") from err
+        columns = []
+        for n in (PROBE_POINTS, PROBE_POINTS - 3):  # two sizes: a broadcast shows as columns = points
+            x = self.domain.sample_interior(n, torch.Generator().manual_seed(1))
+            probe = _Reads(field(net, x, order=2, engine="autograd"))
+            try:
+                columns.append(self._call(probe, probe.x).shape[-1])
+            except ValueError:
+                raise
+            except Exception as err:
+                raise ValueError(f"PDE {self.name!r}: calling the residual on a field of {self.out_features} "
+                                 f"component(s) at points ({n}, {self.in_features}) failed: "
+                                 f"{type(err).__name__}: {err}") from err
+        if columns[0] != columns[1]:
+            raise ValueError(
+                f"PDE {self.name!r}: the residual returns as many columns as there are points ({columns[0]} "
+                f"for {PROBE_POINTS} points, {columns[1]} for {PROBE_POINTS - 3}): an (n,) tensor was combined "
+                f"with an (n, 1) one and broadcast to (n, n). For a scalar u, u.grad is (n, d) while u.value, "
+                f"u.d2(i) and u.laplacian are (n, 1): write u.grad[:, i:i + 1], or u.d2(i)[:, 0]")
         found_order, found_second = _order_from_reads(probe.read)
         if order is not None and order not in (0, 1, 2):
             raise ValueError(f"PDE: order must be 0, 1 or 2, got {order!r}")
