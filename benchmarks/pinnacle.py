@@ -70,7 +70,7 @@ def poisson_2d_cg():
     def residual(u):
         x, y = u.x[:, 0], u.x[:, 1]
         f = 10 * (1 + x**2 + 16 + y**2) * torch.sin(math.pi * x) * torch.sin(4 * math.pi * y)
-        return -u.laplacian + 64 * u.value - f
+        return -u.laplacian + 64 * u.value - f[:, None]
 
     square = Rectangle([-1.0, -1.0], [1.0, 1.0])
     holes = _holes([(0.5, 0.5, 0.2), (0.4, -0.4, 0.4), (-0.2, -0.7, 0.1), (-0.6, 0.5, 0.3)])

@@ -23,7 +23,7 @@ def exact(x):
 def main(argv=None):
     args = parse(__doc__.splitlines()[0], argv)
     square = Rectangle([0.0, 0.0], [1.0, 1.0])
-    problem = sp.PDE(square, lambda u: u.laplacian + 2 * math.pi**2 * exact(u.x),
+    problem = sp.PDE(square, lambda u: u.laplacian + 2 * math.pi**2 * exact(u.x)[:, None],
                      conditions=[sp.Neumann(square.boundary, 0.0)], name="neumann")
     result = sp.fit(problem, problem.make_model("siren"), steps=args.steps, progress=not args.quiet)
     x = square.sample_interior(20_000, torch.Generator().manual_seed(1))
