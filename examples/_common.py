@@ -25,3 +25,20 @@ def report(name: str, problem, result, error: float, out, what: str = "relative 
             return
         save_figure(fig, out, dpi=90)
         print(f"wrote {out}")
+
+
+def poisson_in_unit_ball(domain, name: str, args) -> float:
+    """-lap u = 1 inside ``domain`` (any description of the unit ball), u = 0 on its boundary: fit,
+    score against the exact (1 - r^2) / 6 on interior points, report. Returns the error."""
+    import torch
+
+    import sirenpde as sp
+
+    problem = sp.PDE(domain, lambda u: u.laplacian + 1.0, conditions=[sp.Dirichlet(domain.boundary, 0.0)], name=name)
+    result = sp.fit(problem, problem.make_model("siren"), steps=args.steps, progress=not args.quiet)
+    x = domain.sample_interior(10_000, torch.Generator().manual_seed(1))
+    exact = (1 - x.square().sum(dim=1)) / 6
+    with torch.no_grad():
+        error = float((result.model(x)[:, 0] - exact).norm() / exact.norm())
+    report(name, problem, result, error, args.out)
+    return error

@@ -8,18 +8,12 @@ its ``.xyz`` to ``fit_sdf`` (or use a ``shape.pt`` from ``sirenpde fit-sdf``) in
 import sys
 
 import numpy as np
-import torch
 
-import sirenpde as sp
 from sirenpde.geometry import FittedShape
 from sirenpde.shapes.fit import fit_sdf
 from sirenpde.shapes.pointcloud import PointCloud
 
-from _common import parse, report
-
-
-def exact(x):
-    return (1 - x.square().sum(dim=1)) / 6
+from _common import parse, poisson_in_unit_ball
 
 
 def main(argv=None, shape_steps=300):
@@ -29,15 +23,7 @@ def main(argv=None, shape_steps=300):
     shape, _ = fit_sdf(PointCloud(normals, normals, source="sphere"), shape_steps if args.steps is None else args.steps,
                        hidden_features=64, hidden_layers=2, first_omega_0=15.0, hidden_omega_0=15.0,
                        progress=not args.quiet, seed=0)
-    domain = FittedShape(shape)
-    problem = sp.PDE(domain, lambda u: u.laplacian + 1.0, conditions=[sp.Dirichlet(domain.boundary, 0.0)],
-                     name="poisson-in-fitted-shape")
-    result = sp.fit(problem, problem.make_model("siren"), steps=args.steps, progress=not args.quiet)
-    x = domain.sample_interior(10_000, torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        error = float((result.model(x)[:, 0] - exact(x)).norm() / exact(x).norm())
-    report("poisson-in-fitted-shape", problem, result, error, args.out)
-    return error
+    return poisson_in_unit_ball(FittedShape(shape), "poisson-in-fitted-shape", args)
 
 
 if __name__ == "__main__":
