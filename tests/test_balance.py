@@ -79,6 +79,25 @@ def test_one_update_with_alpha_1_equalises_the_weighted_gradient_norms():
         assert loss.weights[0] == 1.0  # the reference keeps its weight
 
 
+def test_a_weight_never_falls_below_the_one_the_condition_was_given():
+    """An edge term whose gradient dwarfs the equation's (the equation scaled by 1e-4): the estimate
+    is far below 1, and the weight stays at the constraint's own weight (2.5 here), exactly."""
+    p = Plate()
+    cons = p.constraints()
+    quiet = Constraint("pde", cons[0].sampler, order=2, second="laplacian",
+                       residual=lambda u, b: 1e-4 * cons[0].residual(u, b))
+    edge = Constraint("edge", cons[1].sampler, cons[1].residual, share=0.5, weight=2.5)
+    loss = ConstraintLoss(model(torch.float64), [quiet, edge])
+    state = TrainState.fresh(loss.names, "adam", {0: torch.Generator().manual_seed(0)})
+    hook = Balance(loss, "gradnorm", state, stop=10, reduce=lambda t: t, alpha=1.0)
+    gen = torch.Generator().manual_seed(1)
+    batches = [{"x": c.sample(40, gen)["x"].double()} for c in loss.constraints]
+    g = term_gradients(loss, batches, None, list(loss.parameters()))
+    assert float(g[0].norm() / g[1].norm()) < 0.1  # what the estimate alone would set
+    hook.on_batch(state, batches, None)
+    assert loss.weights[1] == 2.5 and state.history["weight/edge"] == [2.5]
+
+
 def test_equations_are_the_marked_constraints_or_the_first():
     cons = Plate().constraints()
     assert equation_terms(cons) == [0]
