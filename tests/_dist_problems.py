@@ -135,7 +135,38 @@ def registry_cases() -> list[str]:
     from sirenpde.problems import PROBLEMS
 
     return ([f"problem:{name}" for name in PROBLEMS]
-            + [f"family:{name}:{mode}" for name in FAMILIES for mode in CONDITIONINGS])
+            + [f"family:{name}:{mode}" for name in FAMILIES for mode in CONDITIONINGS]
+            + [f"pde:{name}" for name in USER_PDES])
+
+
+def _plate():
+    """A user's sp.PDE: Laplace on a square with two holes, soft Dirichlet on both parts."""
+    import sirenpde as sp
+    from sirenpde.geometry import Disk, Rectangle
+
+    square = Rectangle([-0.5, -0.5], [0.5, 0.5])
+    holes = Disk([0.25, 0.0], 0.1) | Disk([-0.25, 0.0], 0.1)
+    return sp.PDE(square - holes, lambda u: u.laplacian,
+                  conditions=[sp.Dirichlet(square.boundary, 1.0), sp.Dirichlet(holes.boundary, 0.0)])
+
+
+def _heat_hard():
+    """A user's sp.PDE in time with a hard initial value (the model wrapped as g + t N) and a
+    Neumann wall: the wrapper and a normal derivative under DDP."""
+    import math
+
+    import sirenpde as sp
+    from sirenpde.geometry import Interval
+
+    rod = Interval(0.0, 1.0)
+    return sp.PDE(rod.over(0.0, 0.5), lambda u: u.grad[:, 1:2] - 0.2 * u.d2(0),
+                  conditions=[sp.Neumann(rod.boundary, 0.0),
+                              sp.Initial(lambda x: torch.cos(math.pi * x[:, 0]), hard=True)])
+
+
+# user problems (sp.PDE is not registered by name): trained without balancing, which the plain
+# reference loop does not do (balancing under DDP: tests/test_balance.py)
+USER_PDES = {"plate": _plate, "heat-hard": _heat_hard}
 
 
 def make_registry_case(case: str):
@@ -145,6 +176,13 @@ def make_registry_case(case: str):
     from sirenpde.training.loss import ConstraintLoss
 
     kind, name, *mode = case.split(":")
+    if kind == "pde":
+        from sirenpde.problem import split_batch
+
+        problem = USER_PDES[name]()
+        problem.metrics = lambda model: {}
+        model = problem.make_model("siren", seed=3, hidden_features=16, hidden_layers=1).double()
+        return problem, model, split_batch(problem.constraints(), REGISTRY_BATCH), ConstraintLoss
     if kind == "problem":
         from sirenpde.problem import split_batch
         from sirenpde.problems import get_problem
@@ -177,4 +215,5 @@ def fit_registry_case(case: str, problem, model, steps: int, lr: float, seed: in
         return fit_family(problem.family, model, steps, REGISTRY_INSTANCES, REGISTRY_POINTS, lr=lr, seed=seed,
                           eval_members=1, schedule=None, progress=False, **kwargs)
     return sirenpde.fit(problem, model, steps=steps, lr=lr, batch_size=REGISTRY_BATCH, seed=seed,
-                        progress=False, schedule="none", optimizer_options={}, lbfgs_steps=0, **kwargs)
+                        progress=False, schedule="none", optimizer_options={}, lbfgs_steps=0, balance="none",
+                        **kwargs)

@@ -2,7 +2,8 @@
 
 The cases are read from the registries (``sirenpde.problems.PROBLEMS`` and, for
 ``fit_family``, ``sirenpde.hyper.FAMILIES`` under every conditioning in ``CONDITIONINGS``), so a
-new registration is checked without touching this file; ``tests/_dist_problems.py`` holds the small
+new registration is checked without touching this file, plus two user ``sp.PDE`` problems (a plate
+with holes; heat with a hard initial value and a Neumann wall); ``tests/_dist_problems.py`` holds the small
 options of the problems that need them. All cases share one torchrun launch (a launch costs
 several seconds). Measured on 2 CPU cores shared with other jobs: the launch 9-20 s, the CLI
 run 15-40 s (its 10 L-BFGS steps on a 3x256 Siren dominate).
@@ -34,7 +35,7 @@ def registry(tmp_path_factory):
 
 def test_the_launch_covers_every_registered_problem_and_family(registry):
     cases = registry_cases()
-    assert {"problem:poisson-gradient", "problem:sdf", "family:poisson-family:full"} <= set(cases)
+    assert {"problem:poisson-gradient", "problem:sdf", "family:poisson-family:full", "pde:plate", "pde:heat-hard"} <= set(cases)
     assert sorted(registry[0]) == sorted(cases)
 
 
