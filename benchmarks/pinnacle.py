@@ -185,7 +185,13 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="smoke sizes: 10 steps, 1 seed")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pinnacle.md")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="RUN.json",
+                        help="train nothing: write one table from the .json of earlier runs (run side by side)")
     args = parser.parse_args(argv)
+    if args.merge:
+        rows = [row for path in args.merge for row in json.loads(path.read_text())]
+        return _write(args, argv, rows, f"Merged from {', '.join(p.name for p in args.merge)}, which ran side by "
+                                        f"side, one thread each.")
     tasks, variants = args.tasks.split(","), args.variants.split(",")
     for name, known in (("--tasks", TASKS), ("--variants", VARIANTS)):
         bad = [v for v in (tasks if name == "--tasks" else variants) if v not in known]
@@ -203,13 +209,17 @@ def main(argv=None) -> list[dict]:
                 row = run(task, variant, seed, steps)
                 rows.append(row)
                 print(f"{task} {variant} seed {seed}: L2RE {row['l2re']:.4g} in {row['wall_s']:.0f} s", flush=True)
+    return _write(args, argv, rows)
+
+
+def _write(args, argv, rows: list[dict], note: str = "") -> list[dict]:
+    from sirenpde.io.atomic import atomic_open
+
     lines = [*report_head("PINNacle tasks with the public API", "pinnacle.py", argv, args.quick),
              "Package defaults of `sp.PDE` (3x64 Siren, Adam 1e-3 with a cosine schedule, 2,000 steps of "
              "2,048 points); `auto` balances the condition terms by gradient norms, `fixed` keeps unit "
-             "weights. Wall time includes building the problem and the fit, not the scoring.", "",
+             "weights. Wall time includes building the problem and the fit, not the scoring. " + note, "",
              *table(rows), ""]
-    from sirenpde.io.atomic import atomic_open
-
     with atomic_open(args.out, "w") as f:
         f.write("\n".join(lines))
     with atomic_open(args.out.with_suffix(".json"), "w") as f:

@@ -51,3 +51,17 @@ def test_smoke_run_writes_the_table(tmp_path):
     md = (tmp_path / "p.md").read_text()
     assert "smoke sizes" in md and md.count("| wave-1d-c |") == 2
     assert json.loads((tmp_path / "p.json").read_text()) == rows
+
+
+def test_merge_writes_one_table_from_runs_made_side_by_side(tmp_path):
+    rows_a = [{"task": "wave-1d-c", "variant": "auto", "seed": s, "steps": 5, "l2re": 0.5 + s, "wall_s": 1.0,
+               "train_s": 1.0} for s in range(3)]
+    rows_b = [{"task": "heat-2d-ms", "variant": "fixed", "seed": 0, "steps": 5, "l2re": 0.04, "wall_s": 2.0,
+               "train_s": 2.0}]
+    (tmp_path / "a.json").write_text(json.dumps(rows_a))
+    (tmp_path / "b.json").write_text(json.dumps(rows_b))
+    rows = pinnacle.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "m.md")])
+    assert rows == rows_a + rows_b
+    md = (tmp_path / "m.md").read_text()
+    assert "| wave-1d-c | auto (gradnorm) | 3 | 1.5 | 0.5, 1.5, 2.5 |" in md  # the median of three seeds
+    assert "| heat-2d-ms | fixed (none) | 1 | 0.04 |" in md and "Merged from a.json, b.json" in md
