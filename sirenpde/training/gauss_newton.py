@@ -1,0 +1,195 @@
+"""Gauss-Newton steps with Levenberg-Marquardt damping on a problem's least-squares loss.
+
+Every ``"mse"`` constraint contributes ``w_i mean(r_i^2)`` to the loss. Stacking the residuals
+scaled by ``sqrt(2 w_i / n_i)`` (``n_i`` the number of entries of ``r_i``) into one vector ``r``
+makes the loss exactly ``0.5 |r|^2``; its Gauss-Newton model around ``theta`` is
+``0.5 |r + J delta|^2`` with ``J = dr/dtheta`` of shape ``(N, P)``, and the damped step is
+
+    delta = -(J^T J + lam I)^-1 J^T r = -J^T (J J^T + lam I)^-1 r,
+
+the second (Woodbury) form costing one ``N x N`` Cholesky instead of a ``P x P`` one.
+
+These are pure functions of ``(loss_module, batches, params)``: the points stay fixed while they
+run, and nothing here touches a training session.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from sirenpde.fields import field
+from sirenpde.problem import Batch
+
+# rows of J a reverse sweep computes at once: bounds the memory of the batched backward
+JACOBIAN_CHUNK = 64
+
+
+def _named_params(loss_module, params: Optional[dict]) -> dict[str, Tensor]:
+    if params is not None:
+        return dict(params)
+    return {name: p for name, p in loss_module.model.named_parameters() if p.requires_grad}
+
+
+def _check_least_squares(loss_module, batches: Sequence[Batch]) -> None:
+    constraints = loss_module.constraints
+    if len(batches) != len(constraints):
+        raise ValueError(f"gauss-newton: {len(constraints)} constraints but {len(batches)} batches")
+    if len(loss_module.weights) != len(constraints):
+        raise ValueError("gauss-newton: the loss has terms beyond its constraints (a penalty); "
+                         "only a weighted sum of squared residuals has a Gauss-Newton step")
+    for con, w in zip(constraints, loss_module.weights):
+        if con.reduction != "mse":
+            raise ValueError(f"gauss-newton: constraint {con.name!r} has reduction {con.reduction!r}, "
+                             "which is not a sum of squares; only reduction='mse' has a Gauss-Newton step")
+        if w < 0:
+            raise ValueError(f"gauss-newton: constraint {con.name!r} has negative weight {w}")
+
+
+def residual_vector(loss_module, batches: Sequence[Batch], params: Optional[dict] = None) -> Tensor:
+    """``(N,)`` tensor: every constraint's residual entries times ``sqrt(2 w_i / n_i)``, stacked,
+    so that ``0.5 * (r ** 2).sum()`` equals ``loss_module.total(loss_module(batches))``.
+
+    ``loss_module`` is a :class:`~sirenpde.training.loss.ConstraintLoss`; ``params`` (names as in
+    ``loss_module.model.named_parameters()``) replaces the model's own parameters when given.
+    """
+    _check_least_squares(loss_module, batches)
+    model, engine = loss_module.model, loss_module.engine
+    if params is not None:
+        params = {**{n: p for n, p in model.named_parameters()}, **params}
+    rows = []
+    for con, w, batch in zip(loss_module.constraints, loss_module.weights, batches):
+        u = field(model, batch["x"], order=con.order, second=con.second, engine=engine, params=params)
+        r = con.residual(u, batch).reshape(-1)
+        rows.append(r * math.sqrt(2.0 * w / max(r.numel(), 1)))
+    return torch.cat(rows)
+
+
+def flatten(params: dict[str, Tensor]) -> Tensor:
+    """``(P,)``: the parameters' entries, in the dict's order."""
+    return torch.cat([p.detach().reshape(-1) for p in params.values()])
+
+
+def unflatten(theta: Tensor, like: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The inverse of :func:`flatten`: views of ``theta`` shaped like ``like``'s entries."""
+    out, i = {}, 0
+    for name, p in like.items():
+        out[name] = theta[i:i + p.numel()].view_as(p)
+        i += p.numel()
+    return out
+
+
+def jacobian(loss_module, batches: Sequence[Batch], params: Optional[dict] = None,
+             chunk_size: int = JACOBIAN_CHUNK) -> tuple[Tensor, Tensor]:
+    """``(r, J)``: the residual vector ``(N,)`` of :func:`residual_vector` and its Jacobian
+    ``(N, P)`` with respect to the parameters flattened in ``named_parameters()`` order.
+
+    Reverse mode, ``chunk_size`` rows per batched backward sweep (``torch.autograd.grad`` with
+    ``is_grads_batched``); works with every derivative engine, the autograd one included
+    (its input derivatives are differentiated once more).
+    """
+    like = _named_params(loss_module, params)
+    theta = flatten(like).requires_grad_(True)
+    r = residual_vector(loss_module, batches, unflatten(theta, like))
+    n = r.numel()
+    eye = torch.eye(n, dtype=r.dtype, device=r.device)
+    blocks = []
+    for start in range(0, n, chunk_size):
+        seeds = eye[start:start + chunk_size]
+        (g,) = torch.autograd.grad(r, theta, seeds, retain_graph=True, is_grads_batched=True,
+                                   allow_unused=True)
+        blocks.append(torch.zeros(len(seeds), theta.numel(), dtype=r.dtype, device=r.device)
+                      if g is None else g)
+    return r.detach(), torch.cat(blocks)
+
+
+def damped_step(J: Tensor, r: Tensor, lam: float) -> Tensor:
+    """``(P,)``: ``-(J^T J + lam I)^-1 J^T r`` for ``J (N, P)``, ``r (N,)``, by one Cholesky of the
+    smaller system: ``J J^T + lam I`` (Woodbury, when ``N < P``) or ``J^T J + lam I``.
+
+    Raises ``torch.linalg.LinAlgError`` when the system is not positive definite (``lam`` too
+    small for a rank-deficient ``J``).
+    """
+    n, p = J.shape
+    if n < p:
+        system = J @ J.T
+        system.diagonal().add_(lam)
+        y = torch.cholesky_solve(r.unsqueeze(1), torch.linalg.cholesky(system))
+        return -(J.T @ y).squeeze(1)
+    system = J.T @ J
+    system.diagonal().add_(lam)
+    g = (J.T @ r).unsqueeze(1)
+    return -torch.cholesky_solve(g, torch.linalg.cholesky(system)).squeeze(1)
+
+
+def memory_estimate(n_rows: int, n_params: int, dtype: torch.dtype = torch.float64) -> int:
+    """Bytes a Gauss-Newton step holds at once: ``J``, the ``m x m`` system and its Cholesky
+    factor (``m = min(N, P)``), and a few vectors. The graph of the residuals is not counted."""
+    item = torch.empty((), dtype=dtype).element_size()
+    m = min(n_rows, n_params)
+    return int(item * (n_rows * n_params + 2 * m * m + 4 * (n_rows + n_params)))
+
+
+def check_memory(n_rows: int, n_params: int, dtype: torch.dtype = torch.float64,
+                 limit: Optional[int] = None) -> int:
+    """The estimate of :func:`memory_estimate`; raises ``ValueError`` when it exceeds ``limit``
+    (default: the memory available now). Does nothing when the limit is unknown."""
+    from sirenpde.meshing import cost  # the same reading the mesher's check uses
+    need = memory_estimate(n_rows, n_params, dtype)
+    limit = cost.available_memory() if limit is None else limit
+    if limit is not None and need > limit:
+        raise ValueError(
+            f"gauss-newton: J ({n_rows} residuals x {n_params} parameters, {dtype}) and its system "
+            f"need about {need:,} bytes ({need / 2**30:.2f} GiB); only {limit:,} bytes "
+            f"({limit / 2**30:.2f} GiB) are available. Use fewer points or a smaller network")
+    return need
+
+
+def levenberg_marquardt(loss_module, batches: Sequence[Batch], params: Optional[dict] = None,
+                        steps: int = 50, lam0: float = 1e-3, up: float = 10.0, down: float = 10.0,
+                        lam_min: float = 1e-12, lam_max: float = 1e12, accept: float = 1e-4,
+                        tol: float = 0.0) -> tuple[list[float], float]:
+    """``steps`` damped Gauss-Newton steps on fixed ``batches``; updates ``params`` (default: the
+    model's trainable parameters) in place. Returns ``(history, lam)``: the loss
+    ``0.5 |r|^2`` before the first step and after each step (unchanged on a rejected step),
+    and the final damping.
+
+    A step is accepted when the actual decrease is at least ``accept`` times the decrease the
+    Gauss-Newton model predicts; then ``lam`` is divided by ``down``, else multiplied by ``up``
+    (also when the Cholesky fails). Stops early once the loss is at most ``tol``. Works in the
+    parameters' dtype: float64 parameters and batches give float64 steps.
+    """
+    target = _named_params(loss_module, params)
+    lam = float(lam0)
+    r = residual_vector(loss_module, batches, target).detach()  # one forward: N, before J exists
+    check_memory(r.numel(), sum(p.numel() for p in target.values()), r.dtype)
+    r, J = jacobian(loss_module, batches, target)
+    loss = 0.5 * float(r @ r)
+    history = [loss]
+    for _ in range(steps):
+        if loss <= tol:
+            break
+        try:
+            delta = damped_step(J, r, lam)
+        except torch.linalg.LinAlgError:
+            lam = min(lam * up, lam_max)
+            history.append(loss)
+            continue
+        predicted = loss - 0.5 * float((r + J @ delta).square().sum())
+        trial = unflatten(flatten(target) + delta, target)
+        r_new = residual_vector(loss_module, batches, trial).detach()
+        new_loss = 0.5 * float(r_new @ r_new)
+        if predicted > 0 and loss - new_loss >= accept * predicted and math.isfinite(new_loss):
+            with torch.no_grad():
+                for name, p in target.items():
+                    p.copy_(trial[name])
+            lam = max(lam / down, lam_min)
+            r, J = jacobian(loss_module, batches, target)
+            loss = 0.5 * float(r @ r)
+        else:
+            lam = min(lam * up, lam_max)
+        history.append(loss)
+    return history, lam
+
