@@ -93,7 +93,7 @@ def test_jacobian_against_central_differences(engine):
 def test_levenberg_marquardt_fits_below_1e_10():
     con = Constraint("fit", _fixed(X), lambda u, b: u.value - torch.sin(3 * b["x"]))
     loss = ConstraintLoss(_siren(), [con], engine="jet")
-    history, lam = gn.levenberg_marquardt(loss, [{"x": X}], steps=50)
+    history, lam = gn.levenberg_marquardt(loss, [{"x": X}], steps=100)
     assert history[-1] < 1e-10, history[-5:]
     assert all(b <= a for a, b in zip(history, history[1:]))  # rejected steps leave the loss alone
     assert float(loss.total(loss([{"x": X}])).detach()) == pytest.approx(history[-1], rel=1e-8)
@@ -127,3 +127,74 @@ def test_memory_check_refuses_before_allocating(monkeypatch):
     monkeypatch.setattr(cost, "available_memory", lambda: 1000)
     with pytest.raises(ValueError, match="available"):
         gn.levenberg_marquardt(ConstraintLoss(_siren(), [con], engine="jet"), [{"x": X}], steps=1)
+
+
+class Poisson1D:
+    """u'' = -pi^2 sin(pi x) on [-1, 1], u(+-1) = 0: exact u = sin(pi x). float64 metrics."""
+
+    @staticmethod
+    def make():
+        import sirenpde
+        from sirenpde import Box, Problem
+
+        class _P(Problem):
+            name = "gn-poisson-1d"
+            in_features = 1
+            out_features = 1
+            default_steps = 200
+            default_batch_size = 128
+            default_lr = 1e-3
+
+            def __init__(self):
+                self.box = Box([-1.0], [1.0])
+
+            def constraints(self):
+                ends = lambda n, g: {"x": torch.tensor([[-1.0], [1.0]]).repeat((n + 1) // 2, 1)[:n]}
+                return [Constraint("pde", self.box.sampler(), order=2, second="laplacian",
+                                   residual=lambda u, b: u.laplacian + math.pi ** 2 * torch.sin(math.pi * u.x)),
+                        Constraint("bc", ends, lambda u, b: u.value, weight=10.0, share=0.1)]
+
+            def metrics(self, model):
+                x = torch.linspace(-1, 1, 201, dtype=torch.float64).unsqueeze(-1)
+                with torch.no_grad():
+                    pred = model(x)
+                exact = torch.sin(math.pi * x)
+                return {"rel_l2": float((pred - exact).norm() / exact.norm())}
+
+        return sirenpde, _P()
+
+
+def _fit(gn_steps, **kw):
+    sirenpde, problem = Poisson1D.make()
+    torch.manual_seed(0)
+    model = Siren(1, 1, 16, 1, first_omega_0=3.0, hidden_omega_0=3.0).double()
+    return sirenpde.fit(problem, model, progress=False, engine="jet", gn_steps=gn_steps, gn_batch_size=64, **kw)
+
+
+def test_fit_with_a_gauss_newton_finish_beats_adam_by_orders_of_magnitude():
+    adam = _fit(0)
+    finish = _fit(30)
+    assert len(finish.history["total"]) == 200 + 30
+    # measured: total 9.0e-3 -> 3.9e-8, relative L2 2.4e-3 -> 5.5e-6
+    assert finish.history["total"][-1] < 1e-6 < adam.history["total"][-1]
+    assert finish.metrics["rel_l2"] < 1e-2 * adam.metrics["rel_l2"], (adam.metrics, finish.metrics)
+
+
+def test_fit_refuses_a_gauss_newton_finish_too_large_for_memory(monkeypatch):
+    from sirenpde.meshing import cost
+    monkeypatch.setattr(cost, "available_memory", lambda: 10_000)
+    with pytest.raises(ValueError, match="fewer points or a smaller network"):
+        _fit(5, steps=1)
+
+
+def test_gauss_newton_settings_enter_the_identity_only_when_used():
+    from sirenpde.training.setup import resolve_settings, run_identity
+    _, problem = Poisson1D.make()
+    model = Siren(1, 1, 8, 1).double()
+    args = (problem, 10, None, None, "adam", None, None, 0, None, "auto", 0)
+    plain = run_identity(problem, model, resolve_settings(*args))["settings"]
+    assert "gn_steps" not in plain and "gn_batch_size" not in plain  # older checkpoints resume
+    used = run_identity(problem, model, resolve_settings(*args, gn_steps=5, gn_batch_size=32))["settings"]
+    assert used["gn_batch_size"] == 32 and "gn_steps" not in used  # the finish can be lengthened
+    with pytest.raises(ValueError, match="gn_steps"):
+        resolve_settings(*args, gn_steps=-1)

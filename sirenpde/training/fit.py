@@ -19,10 +19,11 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
         eval_every: Optional[int] = None, callback: Optional[Callable[[int, dict], None]] = None,
         optimizer_options: Optional[dict] = None, lbfgs_steps: Optional[int] = None,
         lbfgs_batch_size: Optional[int] = None, restart: bool = False,
-        distributed: Optional[bool] = None, balance: Optional[str] = None) -> FitResult:
+        distributed: Optional[bool] = None, balance: Optional[str] = None, gn_steps: Optional[int] = None,
+        gn_batch_size: Optional[int] = None) -> FitResult:
     """Fit ``model`` to ``problem``; the parameters are in ``help(sirenpde.fit)``."""
     settings = resolve_settings(problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
-                                lbfgs_steps, lbfgs_batch_size, engine, seed, balance)
+                                lbfgs_steps, lbfgs_batch_size, engine, seed, balance, gn_steps, gn_batch_size)
     check_model(problem, model)
     options = RunOptions(device, progress, checkpoint, checkpoint_every, eval_every, callback, restart, distributed)
     return train(problem, model, settings, options)
@@ -73,6 +74,16 @@ FIT_DOC = """Fit ``model`` to ``problem``.
         or ``batch_size``. L-BFGS wants the same points in every evaluation of one step; a
         problem whose sampler returns all its points for a large enough batch (the pixel
         problems) gives it a fixed loss, others a fresh batch per step
+    gn_steps : int, Gauss-Newton steps with Levenberg-Marquardt damping after the L-BFGS finish (or
+        after ``steps``), on ``gn_batch_size`` points drawn at the phase's first step and kept
+        (see :mod:`sirenpde.training.gauss_newton`). Each step builds the Jacobian of every residual
+        entry with respect to every parameter (points x parameters, refused before training when
+        it exceeds the memory available) and solves the smaller of the two damped systems by
+        Cholesky: the finish that reaches losses far below Adam's, in float64 (build the model
+        ``.double()``). Constraints must use ``reduction="mse"``; one process only (refused under
+        torchrun). Default ``problem.default_gn_steps`` (0 unless the problem sets it)
+    gn_batch_size : int, points of the Gauss-Newton finish, default
+        ``problem.default_gn_batch_size`` or ``min(batch_size, 256)``
     balance : None, "none", "gradnorm" or "gradmax"; automatic weights for the condition terms
         (every constraint but the equations) from the gradients of each term, updated every 10
         steps of the first phase (see :mod:`sirenpde.training.balance`); recorded per step in

@@ -147,49 +147,84 @@ def check_memory(n_rows: int, n_params: int, dtype: torch.dtype = torch.float64,
     return need
 
 
-def levenberg_marquardt(loss_module, batches: Sequence[Batch], params: Optional[dict] = None,
-                        steps: int = 50, lam0: float = 1e-3, up: float = 10.0, down: float = 10.0,
-                        lam_min: float = 1e-12, lam_max: float = 1e12, accept: float = 1e-4,
-                        tol: float = 0.0) -> tuple[list[float], float]:
-    """``steps`` damped Gauss-Newton steps on fixed ``batches``; updates ``params`` (default: the
-    model's trainable parameters) in place. Returns ``(history, lam)``: the loss
-    ``0.5 |r|^2`` before the first step and after each step (unchanged on a rejected step),
-    and the final damping.
+class LevenbergMarquardt:
+    """Levenberg-Marquardt damping over steps on fixed points: holds ``lam`` and the Jacobian at
+    the current parameters (kept across rejected steps, rebuilt after an accepted one).
 
     A step is accepted when the actual decrease is at least ``accept`` times the decrease the
-    Gauss-Newton model predicts; then ``lam`` is divided by ``down``, else multiplied by ``up``
-    (also when the Cholesky fails). Stops early once the loss is at most ``tol``. Works in the
-    parameters' dtype: float64 parameters and batches give float64 steps.
+    Gauss-Newton model predicts (the ratio ``rho``). Nielsen's rule (1999) adapts ``lam``: on
+    acceptance it is multiplied by ``max(1/10, 1 - (2 rho - 1)^3)`` (Nielsen has 1/3) and the growth ``nu`` reset to
+    2; on rejection (or a failed Cholesky) multiplied by ``nu``, which doubles. Marquardt's fixed
+    factors (10 up, 10 down) oscillated between accepting and rejecting on a 1D Poisson finish
+    (loss 3e-5 after 30 steps against 1e-10 or below with this rule). ``state_dict`` holds
+    ``lam`` and ``nu``, for checkpoints.
     """
-    target = _named_params(loss_module, params)
-    lam = float(lam0)
-    r = residual_vector(loss_module, batches, target).detach()  # one forward: N, before J exists
-    check_memory(r.numel(), sum(p.numel() for p in target.values()), r.dtype)
-    r, J = jacobian(loss_module, batches, target)
-    loss = 0.5 * float(r @ r)
-    history = [loss]
-    for _ in range(steps):
-        if loss <= tol:
-            break
+
+    def __init__(self, lam: float = 1e-3, lam_min: float = 1e-15, lam_max: float = 1e15, accept: float = 1e-4):
+        self.lam, self.nu = float(lam), 2.0
+        self.lam_min, self.lam_max, self.accept = float(lam_min), float(lam_max), float(accept)
+        self._linear = None  # (r, J) at the current parameters
+
+    def state_dict(self) -> dict:
+        return {"lam": self.lam, "nu": self.nu}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lam, self.nu = float(state["lam"]), float(state.get("nu", 2.0))
+        self._linear = None
+
+    def _reject(self) -> None:
+        self.lam = min(self.lam * self.nu, self.lam_max)
+        self.nu *= 2.0
+
+    def step(self, loss_module, batches: Sequence[Batch], params: Optional[dict] = None) -> tuple[float, bool]:
+        """One damped step on ``batches``, updating ``params`` (default: the model's trainable
+        parameters) in place when accepted; returns ``(loss, accepted)`` with ``loss`` the
+        ``0.5 |r|^2`` after the step."""
+        target = _named_params(loss_module, params)
+        if self._linear is None:
+            r = residual_vector(loss_module, batches, target).detach()  # one forward: N, before J exists
+            check_memory(r.numel(), sum(p.numel() for p in target.values()), r.dtype)
+            self._linear = jacobian(loss_module, batches, target)
+        r, J = self._linear
+        loss = 0.5 * float(r @ r)
         try:
-            delta = damped_step(J, r, lam)
+            delta = damped_step(J, r, self.lam)
         except torch.linalg.LinAlgError:
-            lam = min(lam * up, lam_max)
-            history.append(loss)
-            continue
+            self._reject()
+            return loss, False
         predicted = loss - 0.5 * float((r + J @ delta).square().sum())
         trial = unflatten(flatten(target) + delta, target)
         r_new = residual_vector(loss_module, batches, trial).detach()
         new_loss = 0.5 * float(r_new @ r_new)
-        if predicted > 0 and loss - new_loss >= accept * predicted and math.isfinite(new_loss):
-            with torch.no_grad():
-                for name, p in target.items():
-                    p.copy_(trial[name])
-            lam = max(lam / down, lam_min)
-            r, J = jacobian(loss_module, batches, target)
-            loss = 0.5 * float(r @ r)
-        else:
-            lam = min(lam * up, lam_max)
-        history.append(loss)
-    return history, lam
+        rho = (loss - new_loss) / predicted if predicted > 0 else -1.0
+        if not (math.isfinite(new_loss) and rho >= self.accept):
+            self._reject()
+            return loss, False
+        with torch.no_grad():
+            for name, p in target.items():
+                p.copy_(trial[name])
+        self.lam = max(self.lam * max(0.1, 1.0 - (2.0 * rho - 1.0) ** 3), self.lam_min)
+        self.nu = 2.0
+        self._linear = None
+        return new_loss, True
 
+
+def levenberg_marquardt(loss_module, batches: Sequence[Batch], params: Optional[dict] = None,
+                        steps: int = 50, lam0: float = 1e-3, tol: float = 0.0, **damping) -> tuple[list[float], float]:
+    """``steps`` damped Gauss-Newton steps on fixed ``batches`` (see :class:`LevenbergMarquardt`,
+    whose options ``damping`` passes on); updates ``params`` (default: the model's trainable
+    parameters) in place. Returns ``(history, lam)``: the loss ``0.5 |r|^2`` before the first
+    step and after each step (unchanged on a rejected step), and the final damping. Stops early
+    once the loss is at most ``tol``. Works in the parameters' dtype: float64 parameters and
+    batches give float64 steps.
+    """
+    lm = LevenbergMarquardt(lam0, **damping)
+    target = _named_params(loss_module, params)
+    r = residual_vector(loss_module, batches, target).detach()
+    history = [0.5 * float(r @ r)]
+    for _ in range(steps):
+        if history[-1] <= tol:
+            break
+        loss, _ = lm.step(loss_module, batches, target)
+        history.append(loss)
+    return history, lm.lam

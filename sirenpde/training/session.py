@@ -17,7 +17,8 @@ from sirenpde.training.hooks import Recorder, make_hooks
 from sirenpde.training.loop import run
 from sirenpde.training.loss import ConstraintLoss, UnreachableParameterWarning, unreachable_parameters
 from sirenpde.training.phases import plan_phases
-from sirenpde.training.setup import Settings, batch_counts, run_identity
+from sirenpde.training.setup import Settings, batch_counts, gn_counts, run_identity
+from sirenpde.training import gauss_newton
 from sirenpde.training.state import FitResult, TrainState, plain, timing
 
 FRESH_HINT = "Pass restart=True (CLI: --restart) to start afresh, or use another checkpoint path."
@@ -44,13 +45,20 @@ def train(problem, model: nn.Module, settings: Settings, options: RunOptions, lo
     ``counts(constraints, settings)`` gives the samples of each constraint per step in the first
     phase and in the L-BFGS finish (default: the batch split by the constraints' shares)."""
     ranks, dev = setup(options.distributed, options.device)
+    if settings.gn_steps and ranks.world > 1:
+        raise ValueError(f"gn_steps={settings.gn_steps}: the Gauss-Newton finish runs in one process only; "
+                         "run it without torchrun (or pass gn_steps=0)")
     model = model.to(dev).train()
     loss = loss_class(model, problem.constraints(), settings.engine)
     first, finish = counts(loss.constraints, settings)
+    gn_points = gn_counts(loss.constraints, settings) if settings.gn_steps else None
+    if gn_points:  # refuse before training; at least one residual entry per point
+        gauss_newton.check_memory(sum(gn_points), sum(p.numel() for p in model.parameters()),
+                                  next(model.parameters()).dtype)
     # frozen before the progress bar starts (the message stays on its own line) and before DDP wraps
     with frozen_unreachable(problem, loss, first, settings.steps, ranks, dev):
         # every parameter stays in the optimisers, frozen ones too (see frozen_unreachable)
-        phases = plan_phases(list(model.parameters()), settings, first, finish)
+        phases = plan_phases(list(model.parameters()), settings, first, finish, gn_points, loss)
         identity = run_identity(problem, model, settings)
         ckpt = options.checkpoint
         resume = ckpt is not None and Path(ckpt).exists() and not options.restart

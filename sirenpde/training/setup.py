@@ -29,14 +29,17 @@ class Settings:
     engine: str
     seed: int
     balance: str = "none"
+    gn_steps: int = 0
+    gn_batch_size: int = 256
 
     @property
     def total_steps(self) -> int:
-        return self.steps + self.lbfgs_steps
+        return self.steps + self.lbfgs_steps + self.gn_steps
 
 
 def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
-                     lbfgs_steps, lbfgs_batch_size, engine, seed, balance=None) -> Settings:
+                     lbfgs_steps, lbfgs_batch_size, engine, seed, balance=None, gn_steps=None,
+                     gn_batch_size=None) -> Settings:
     """Fill in the problem's defaults and check every setting before any work starts."""
     steps = problem.default_steps if steps is None else steps
     lr = problem.default_lr if lr is None else lr
@@ -45,13 +48,17 @@ def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimiz
     lbfgs_steps = getattr(problem, "default_lbfgs_steps", 0) if lbfgs_steps is None else lbfgs_steps
     if lbfgs_batch_size is None:
         lbfgs_batch_size = getattr(problem, "default_lbfgs_batch_size", None) or batch_size
+    gn_steps = getattr(problem, "default_gn_steps", 0) if gn_steps is None else gn_steps
+    if gn_batch_size is None:  # J is (points x parameters): a few hundred points, not a training batch
+        gn_batch_size = getattr(problem, "default_gn_batch_size", None) or min(batch_size, 256)
     if optimizer_options is None and optimizer == "adam":
         optimizer_options = getattr(problem, "default_adam_options", None)
     balance = check_balance(getattr(problem, "default_balance", None) if balance is None else balance)
     s = Settings(_int("steps", steps, 0), _float("lr", lr), _int("batch_size", batch_size, 1), optimizer,
                  dict(optimizer_options) if optimizer_options else None, schedule,
                  _int("lbfgs_steps", lbfgs_steps, 0), _int("lbfgs_batch_size", lbfgs_batch_size, 1), engine,
-                 _int("seed", seed, None), balance)
+                 _int("seed", seed, None), balance, _int("gn_steps", gn_steps, 0),
+                 _int("gn_batch_size", gn_batch_size, 1))
     if optimizer not in optim.OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; valid optimizers: {', '.join(optim.OPTIMIZERS)}")
     if schedule not in (None, "none") and schedule not in optim.SCHEDULES:
@@ -92,11 +99,18 @@ def batch_counts(problem_constraints, settings: Settings) -> tuple[list[int], li
             split_batch(problem_constraints, settings.lbfgs_batch_size))
 
 
+def gn_counts(problem_constraints, settings: Settings) -> list[int]:
+    """Points per constraint in the Gauss-Newton finish."""
+    return split_batch(problem_constraints, settings.gn_batch_size)
+
+
 def run_identity(problem: Problem, model: nn.Module, settings: Settings) -> dict:
     """What a checkpoint must match to be resumed by this run: the problem's identity (derived from
     every constructor option, :func:`sirenpde.problem.identity`), the model and the settings.
-    ``lbfgs_steps`` is left out: the finish can be lengthened, which continues the run exactly as
-    one longer run would. ``balance`` is left out when it is ``"none"``, so checkpoints written before
+    ``lbfgs_steps`` and ``gn_steps`` are left out: a finish can be lengthened, which continues the run
+    exactly as one longer run would (for Gauss-Newton, only when resumed before its phase began:
+    its fixed points are not saved). ``gn_batch_size`` is left out when there is no Gauss-Newton
+    finish, so checkpoints written before it existed still resume. ``balance`` is left out when it is ``"none"``, so checkpoints written before
     loss balancing existed (all of them unbalanced) still resume."""
     try:
         model_id = model_config(model)
@@ -104,5 +118,6 @@ def run_identity(problem: Problem, model: nn.Module, settings: Settings) -> dict
         model_id = {"class": type(model).__qualname__,
                     "parameters": {k: list(v.shape) for k, v in model.state_dict().items()}}
     settings_id = {k: v for k, v in asdict(settings).items()
-                   if k != "lbfgs_steps" and not (k == "balance" and v == "none")}
+                   if k not in ("lbfgs_steps", "gn_steps") and not (k == "balance" and v == "none")
+                   and not (k == "gn_batch_size" and not settings.gn_steps)}
     return plain_data({"problem": identity(problem), "model": model_id, "settings": settings_id})
