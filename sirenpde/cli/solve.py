@@ -66,19 +66,16 @@ def _model_kwargs(args) -> dict:
 
 @contextlib.contextmanager
 def _all_or_nothing(out: Path):
-    """If writing the outputs fails part way, remove the files it made (and ``out`` if it made it),
-    so a failed command leaves nothing that looks like a result."""
-    existed = out.exists()
-    before = {p.name for p in out.iterdir()} if existed else set()
+    """If writing the outputs fails part way, remove the files it made, so a failed command leaves
+    nothing that looks like a result (the folder itself, created by the claim when the command
+    started, is removed by the claim if it is left empty)."""
+    before = {p.name for p in out.iterdir()}
     try:
         yield
     except BaseException:
-        if out.is_dir():
-            for name in OUTPUT_FILES:
-                if name not in before and (out / name).is_file():
-                    (out / name).unlink()
-            if not existed and not any(out.iterdir()):
-                out.rmdir()
+        for name in OUTPUT_FILES:
+            if name not in before and (out / name).is_file():
+                (out / name).unlink()
         raise
 
 

@@ -10,7 +10,7 @@ from typing import Callable, Optional, Union
 
 from torch import nn
 
-from sirenpde.training import checkpoints
+from sirenpde.training import checkpoints, gauss_newton
 from sirenpde.training.balance import make_balance
 from sirenpde.training.distributed import Sharding, broadcast_object, lost_ranks_reported, reducer, setup, wrap
 from sirenpde.training.hooks import Recorder, make_hooks
@@ -18,7 +18,6 @@ from sirenpde.training.loop import run
 from sirenpde.training.loss import ConstraintLoss, UnreachableParameterWarning, unreachable_parameters
 from sirenpde.training.phases import plan_phases
 from sirenpde.training.setup import Settings, batch_counts, gn_counts, run_identity
-from sirenpde.training import gauss_newton
 from sirenpde.training.state import FitResult, TrainState, plain, timing
 
 FRESH_HINT = "Pass restart=True (CLI: --restart) to start afresh, or use another checkpoint path."
@@ -70,10 +69,11 @@ def train(problem, model: nn.Module, settings: Settings, options: RunOptions, lo
             checkpoints.restore(ckpt, model, phases, state, identity, FRESH_HINT)
         recorder = Recorder(loss.names)
         reduce = reducer(ranks)
-        hooks = make_balance(settings.balance, loss, state, phases[0].stop, reduce) + make_hooks(problem, model, phases, state, recorder, ranks, identity,
-                           progress=options.progress, callback=options.callback,
-                           eval_every=options.eval_every, checkpoint=ckpt,
-                           checkpoint_every=options.checkpoint_every)
+        balance = make_balance(settings.balance, loss, state, phases[0].stop, reduce)
+        hooks = balance + make_hooks(problem, model, phases, state, recorder, ranks, identity,
+                                     progress=options.progress, callback=options.callback,
+                                     eval_every=options.eval_every, checkpoint=ckpt,
+                                     checkpoint_every=options.checkpoint_every)
         with lost_ranks_reported(ranks, state):
             run(problem, wrap(loss, ranks, dev), phases, state, recorder, hooks, dev, sharding, reduce)
             t0 = time.perf_counter()
