@@ -50,15 +50,17 @@ def blend(terms: list[HardTerm], x: Tensor, out_features: int) -> tuple[Tensor, 
     n = x.shape[0]
     g = [x.new_zeros(n) for _ in range(out_features)]
     phi = [x.new_ones(n) for _ in range(out_features)]
+    # each term's distance and value once, whatever the number of components it holds on (a mesh's
+    # distance is a ray-casting query, a fitted shape's a network forward)
+    distances = [t.distance(x).reshape(n) for t in terms]
+    values = [t.value(x) for t in terms]
     for c in range(out_features):
-        mine = [t for t in terms if c in t.components]
+        mine = [i for i, t in enumerate(terms) if c in t.components]
         if not mine:
             continue
-        d = [t.distance(x).reshape(n) for t in mine]
-        v = []
-        for t in mine:
-            value = t.value(x)
-            v.append(value[:, 0] if value.shape[1] == 1 else value[:, t.components.index(c)])
+        d = [distances[i] for i in mine]
+        v = [values[i][:, 0] if values[i].shape[1] == 1 else values[i][:, terms[i].components.index(c)]
+             for i in mine]
         if len(mine) == 1:
             g[c], phi[c] = v[0], d[0]
             continue

@@ -31,7 +31,6 @@ from sirenpde.problem import Constraint, Problem
 
 PROBE_POINTS = 8
 METRIC_SEED = 20240521  # the held-out points of ``metrics``: the same for every run of a problem
-GRID_MAX = 1024
 
 
 class _Reads:
