@@ -23,7 +23,6 @@ from sirenpde.io.plotting import subplots
 
 GRID = 160  # pixels along the longer side of a 2D view
 BOUNDARY_POINTS = 600
-CHUNK = 65_536
 
 
 def pde_figure(problem, model, history: dict, reference=None, grid: int = GRID):
@@ -69,17 +68,9 @@ def _usable_reference(ref, dim: int):
 
 def evaluate(fn, x: torch.Tensor) -> np.ndarray:
     """Component 0 of a model or function at ``x (n, d)``, as float64 numpy ``(n,)``."""
-    if isinstance(fn, torch.nn.Module):
-        p = next(fn.parameters(), None)
-        dtype, device = (p.dtype, p.device) if p is not None else (torch.float32, torch.device("cpu"))
-        with torch.no_grad():
-            u = torch.cat([fn(x[i:i + CHUNK].to(device, dtype)).detach().double().cpu()
-                           for i in range(0, len(x), CHUNK)])
-    else:
-        with torch.no_grad():
-            u = torch.as_tensor(fn(x)).detach().double().cpu()
-    u = u.reshape(len(x), -1)
-    return u[:, 0].numpy()
+    from sirenpde.references import evaluate as evaluate_all
+
+    return evaluate_all(fn, x).reshape(len(x), -1)[:, 0].numpy()
 
 
 def grid_2d(low, high, grid: int, square_pixels: bool = True):
