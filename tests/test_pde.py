@@ -186,3 +186,33 @@ def test_a_residual_that_broadcasts_to_points_by_points_is_refused():
         sp.PDE(domain, lambda u: u.grad[:, 1] - u.d2(0))
     fine = sp.PDE(domain, lambda u: u.grad[:, 1:2] - u.d2(0))
     assert fine.order == 2
+
+
+def test_a_file_problem_checkpoints_resumes_and_evaluates(tmp_path):
+    """A user's PDE keeps every feature of a built-in problem: the same command with `--checkpoint`
+    resumes its finished run (its functions identified by their code: same weights, no new
+    steps), and `sirenpde eval` reads its model.pt (values equal `sirenpde.load`'s to rounding)."""
+    import h5py
+    import numpy as np
+
+    from sirenpde.cli.main import main
+    from sirenpde.training.checkpoints import saved_step
+
+    ckpt = tmp_path / "run.ckpt"
+    argv = ["solve", f"{USER_FILE}:problem", "--steps", "4", "--hidden-features", "8", "--hidden-layers", "1",
+            "--lbfgs-steps", "0", "-q", "--checkpoint", str(ckpt)]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert saved_step(ckpt) == 4
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0  # resumed at its end
+    assert saved_step(ckpt) == 4
+    first, again = (sp.load(tmp_path / d / "model.pt").model.state_dict() for d in ("a", "b"))
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    # another problem from the same file is another run: refused, not resumed
+    other = [f"{USER_FILE}:hard" if a.endswith(":problem") else a for a in argv]
+    assert main([*other, "--out", str(tmp_path / "c")]) == 2
+    pts = np.random.default_rng(0).uniform(0, 1, (50, 2)).astype(np.float32)
+    np.save(tmp_path / "pts.npy", pts)
+    assert main(["eval", str(tmp_path / "b" / "model.pt"), "--points", str(tmp_path / "pts.npy"),
+                 "--out", str(tmp_path / "v.h5")]) == 0
+    with h5py.File(tmp_path / "v.h5") as f:
+        np.testing.assert_allclose(f["value"][:], sp.load(tmp_path / "b" / "model.pt")(pts), rtol=1e-6, atol=1e-7)
