@@ -205,13 +205,13 @@ class HelmholtzSquare(Problem):
     def metrics(self, model) -> dict[str, float]:
         """``rel_l2`` on a ``metric_n²`` grid of [0, 1]² (boundary included) against the exact solution."""
         _, pts = self._grid()
-        u = model_values(model, torch.as_tensor(pts, dtype=torch.float32))[:, 0]
+        u = model_values(model, torch.as_tensor(pts))[:, 0]
         ref = self.exact(pts)
         return {"rel_l2": float(np.linalg.norm(u - ref) / np.linalg.norm(ref))}
 
     def fields(self, model) -> dict[str, np.ndarray]:
         axis, pts = self._grid()
-        u = model_values(model, torch.as_tensor(pts, dtype=torch.float32))[:, 0].reshape(len(axis), -1)
+        u = model_values(model, torch.as_tensor(pts))[:, 0].reshape(len(axis), -1)
         ref = self.exact(pts).reshape(u.shape)
         return {"x": axis, "u": u, "reference": ref, "error": np.abs(u - ref)}
 

@@ -204,7 +204,7 @@ class Wave(Problem):
             ref = sol.u[frames][:, ::stride, ::stride]
         else:
             ref = sol(pts).reshape(len(times), axis.size, axis.size)
-        u = model_values(model, torch.as_tensor(pts, dtype=torch.float32))[:, 0].reshape(ref.shape)
+        u = model_values(model, torch.as_tensor(pts))[:, 0].reshape(ref.shape)
         return times, axis, u, ref
 
     def metrics(self, model) -> dict[str, float]:

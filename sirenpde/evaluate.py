@@ -10,11 +10,14 @@ from sirenpde.fields import field
 def evaluate(model, x: torch.Tensor, order: int = 0, chunk: int = 16384) -> dict[str, np.ndarray]:
     """Model output (and ``grad``, ``laplacian`` for order >= 1, 2) at ``x`` ``(n, d)``.
 
-    Returns numpy arrays: ``value (n, m)``, ``grad`` as :class:`~sirenpde.fields.Field`
+    Points take the dtype of the model's parameters. Returns numpy arrays: ``value (n, m)``, ``grad`` as :class:`~sirenpde.fields.Field`
     shapes it, ``laplacian (n, m)``. Runs on the model's device, chunk by chunk, without
     keeping any graph.
     """
-    dev = next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu")
+    first = next(iter(model.parameters()), None)
+    dev = first.device if first is not None else torch.device("cpu")
+    if first is not None and first.is_floating_point() and x.is_floating_point():
+        x = x.to(first.dtype)  # a float64 model is evaluated at float64 points, a float32 one at float32
     was_training = model.training
     model.eval()
     out: dict[str, list] = {"value": []}

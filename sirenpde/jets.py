@@ -244,11 +244,15 @@ class _SinCos(torch.autograd.Function):
     them: ``dz = g_sin cos z - g_cos sin z``. Built from ordinary operations, so it can be
     differentiated again."""
 
+    generate_vmap_rule = True  # usable under torch.func transforms (the Gauss-Newton Jacobian)
+
     @staticmethod
-    def forward(ctx, z):
-        s, c = torch.sin(z), torch.cos(z)
-        ctx.save_for_backward(s, c)
-        return s, c
+    def forward(z):
+        return torch.sin(z), torch.cos(z)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*output)
 
     @staticmethod
     def backward(ctx, g_sin, g_cos):

@@ -81,28 +81,135 @@ def unflatten(theta: Tensor, like: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def _constraint_residual(loss_module, con, batch: Batch, params: dict) -> Tensor:
+    u = field(loss_module.model, batch["x"], order=con.order, second=con.second, engine=loss_module.engine,
+              params=params)
+    return con.residual(u, batch).reshape(-1)
+
+
+def _reverse_rows(r: Tensor, theta: Tensor, chunk_size: int) -> Tensor:
+    """``dr/dtheta`` row block by row block: one batched reverse sweep through the whole graph of
+    ``r`` per ``chunk_size`` rows (the general path: any residual, any engine)."""
+    eye = torch.eye(r.numel(), dtype=r.dtype, device=r.device)
+    blocks = []
+    for start in range(0, r.numel(), chunk_size):
+        seeds = eye[start:start + chunk_size]
+        (g,) = torch.autograd.grad(r, theta, seeds, retain_graph=True, is_grads_batched=True, allow_unused=True)
+        blocks.append(torch.zeros(len(seeds), theta.numel(), dtype=r.dtype, device=r.device) if g is None else g)
+    return torch.cat(blocks) if blocks else r.new_zeros(0, theta.numel())
+
+
+def _pointwise_rows(loss_module, con, batch: Batch, scale: float, like: dict[str, Tensor], full: dict,
+                    chunk: int) -> Tensor:
+    """``dr/dtheta`` of one constraint when each point's residual depends on that point alone:
+    ``torch.func.vmap`` over the points of ``jacrev`` of one point's residual, ``chunk`` points at a
+    time, written into one ``(rows, P)`` tensor. Every batch entry with one row per point is split
+    with the points; the others are shared. Raises when the residual cannot run one point at a
+    time under ``vmap`` (the caller falls back to :func:`_reverse_rows`)."""
+    n = batch["x"].shape[0]
+    split = {k: v for k, v in batch.items() if torch.is_tensor(v) and v.ndim >= 1 and v.shape[0] == n}
+    shared = {k: v for k, v in batch.items() if k not in split}
+    frozen = {k: v.detach() for k, v in full.items() if k not in like}
+    theta = {k: v.detach() for k, v in like.items()}
+
+    def one(theta: dict, point: dict) -> Tensor:
+        b = {**shared, **{k: v.unsqueeze(0) for k, v in point.items()}}
+        return _constraint_residual(loss_module, con, b, {**frozen, **theta}) * scale
+
+    per_point = torch.func.vmap(torch.func.jacrev(one), in_dims=(None, 0))
+    blocks = []
+    for start in range(0, n, chunk):
+        jac = per_point(theta, {k: v[start:start + chunk] for k, v in split.items()})
+        m = next(iter(jac.values())).shape[0]  # (points, rows per point, *parameter shape)
+        blocks.append(torch.cat([jac[k].reshape(m, -1, like[k].numel()) for k in like], dim=2).reshape(-1, sum(
+            p.numel() for p in like.values())))
+    return torch.cat(blocks)
+
+
+class Jacobian:
+    """Builds ``(r, J)`` for a loss module's constraints, choosing per constraint the fastest exact
+    way and remembering it.
+
+    A constraint whose residual at a point depends on that point alone (every built-in equation
+    and condition but periodic pairs) gets its rows from ``vmap`` over the points of the
+    reverse-mode Jacobian of one point's residual (:func:`_pointwise_rows`): linear in the points,
+    5-6x faster than batched reverse sweeps at 560 points (8,577 parameters) and more as the
+    points grow. The first build checks the result against one vector-Jacobian product of the
+    whole batch (``J^T v`` for a random ``v``, to a tolerance of the dtype) and falls back to
+    batched reverse sweeps through the whole constraint (:func:`_reverse_rows`) when that fails or
+    when the residual cannot run under ``vmap`` (``.item()``, numpy, autograd inside); ``modes``
+    records the choice per constraint name (``"pointwise"`` or ``"reverse"``).
+    """
+
+    def __init__(self, chunk: int = 256, reverse_chunk: int = JACOBIAN_CHUNK):
+        self.chunk, self.reverse_chunk = int(chunk), int(reverse_chunk)
+        self.modes: dict[str, str] = {}
+        self.reasons: dict[str, str] = {}
+
+    def __call__(self, loss_module, batches: Sequence[Batch], params: Optional[dict] = None) -> tuple[Tensor, Tensor]:
+        _check_least_squares(loss_module, batches)
+        like = _named_params(loss_module, params)
+        full = {**{n: p for n, p in loss_module.model.named_parameters()}, **like}
+        theta = flatten(like).requires_grad_(True)
+        views = {**full, **unflatten(theta, like)}
+        rs, blocks = [], []
+        for con, w, batch in zip(loss_module.constraints, loss_module.weights, batches):
+            r = _constraint_residual(loss_module, con, batch, views)
+            scale = math.sqrt(2.0 * w / max(r.numel(), 1))
+            r = r * scale
+            rows = None
+            if self.modes.get(con.name, "pointwise") == "pointwise":
+                rows = self._try_pointwise(loss_module, con, batch, scale, like, full, r, theta)
+            if rows is None:
+                rows = _reverse_rows(r, theta, self.reverse_chunk)
+            rs.append(r.detach())
+            blocks.append(rows)
+        return torch.cat(rs), torch.cat(blocks)
+
+    def _try_pointwise(self, loss_module, con, batch, scale, like, full, r, theta) -> Optional[Tensor]:
+        try:
+            rows = _pointwise_rows(loss_module, con, batch, scale, like, full, self.chunk)
+        except (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError) as err:
+            self._fall_back(con.name, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+            return None
+        if con.name not in self.modes:  # first build: one vector-Jacobian product must agree
+            if rows.shape[0] != r.numel():
+                self._fall_back(con.name, f"{rows.shape[0]} rows one point at a time, {r.numel()} together")
+                return None
+            gen = torch.Generator(device=r.device).manual_seed(0)  # torch's global stream is the user's
+            v = torch.randn(r.numel(), dtype=r.dtype, device=r.device, generator=gen)
+            (g,) = torch.autograd.grad(r, theta, v, retain_graph=True, allow_unused=True)
+            g = torch.zeros_like(theta) if g is None else g
+            err = float((rows.T @ v - g).norm())
+            tol = (1e-9 if r.dtype == torch.float64 else 1e-4) * max(float(g.norm()), float(rows.norm()), 1e-30)
+            if not err <= tol:
+                self._fall_back(con.name, f"J^T v differs from one reverse sweep by {err:.3g} (tolerance {tol:.3g}): "
+                                          "the residual couples points")
+                return None
+            self.modes[con.name] = "pointwise"
+        return rows
+
+    def _fall_back(self, name: str, reason: str) -> None:
+        self.modes[name], self.reasons[name] = "reverse", reason
+
+
 def jacobian(loss_module, batches: Sequence[Batch], params: Optional[dict] = None,
-             chunk_size: int = JACOBIAN_CHUNK) -> tuple[Tensor, Tensor]:
+             chunk_size: int = JACOBIAN_CHUNK, mode: str = "auto") -> tuple[Tensor, Tensor]:
     """``(r, J)``: the residual vector ``(N,)`` of :func:`residual_vector` and its Jacobian
     ``(N, P)`` with respect to the parameters flattened in ``named_parameters()`` order.
 
-    Reverse mode, ``chunk_size`` rows per batched backward sweep (``torch.autograd.grad`` with
-    ``is_grads_batched``); works with every derivative engine, the autograd one included
-    (its input derivatives are differentiated once more).
+    ``mode="auto"`` builds each constraint's rows point by point where its residual allows (see
+    :class:`Jacobian`); ``mode="reverse"`` uses batched reverse sweeps, ``chunk_size`` rows each,
+    for every constraint (``torch.autograd.grad`` with ``is_grads_batched``; works with every
+    derivative engine, the autograd one included, whose input derivatives are differentiated once
+    more).
     """
-    like = _named_params(loss_module, params)
-    theta = flatten(like).requires_grad_(True)
-    r = residual_vector(loss_module, batches, unflatten(theta, like))
-    n = r.numel()
-    eye = torch.eye(n, dtype=r.dtype, device=r.device)
-    blocks = []
-    for start in range(0, n, chunk_size):
-        seeds = eye[start:start + chunk_size]
-        (g,) = torch.autograd.grad(r, theta, seeds, retain_graph=True, is_grads_batched=True,
-                                   allow_unused=True)
-        blocks.append(torch.zeros(len(seeds), theta.numel(), dtype=r.dtype, device=r.device)
-                      if g is None else g)
-    return r.detach(), torch.cat(blocks)
+    if mode not in ("auto", "reverse"):
+        raise ValueError(f"jacobian: mode must be 'auto' or 'reverse', got {mode!r}")
+    builder = Jacobian(reverse_chunk=chunk_size)
+    if mode == "reverse":
+        builder.modes = {con.name: "reverse" for con in loss_module.constraints}
+    return builder(loss_module, batches, params)
 
 
 def damped_step(J: Tensor, r: Tensor, lam: float) -> Tensor:
@@ -164,6 +271,7 @@ class LevenbergMarquardt:
         self.lam, self.nu = float(lam), 2.0
         self.lam_min, self.lam_max, self.accept = float(lam_min), float(lam_max), float(accept)
         self._linear = None  # (r, J) at the current parameters
+        self.jacobian = Jacobian()
 
     def state_dict(self) -> dict:
         return {"lam": self.lam, "nu": self.nu}
@@ -184,7 +292,7 @@ class LevenbergMarquardt:
         if self._linear is None:
             r = residual_vector(loss_module, batches, target).detach()  # one forward: N, before J exists
             check_memory(r.numel(), sum(p.numel() for p in target.values()), r.dtype)
-            self._linear = jacobian(loss_module, batches, target)
+            self._linear = self.jacobian(loss_module, batches, target)
         r, J = self._linear
         loss = 0.5 * float(r @ r)
         try:
