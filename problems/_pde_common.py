@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from sirenpde.evaluate import evaluate
-from sirenpde.io.plotting import subplots
+from sirenpde.io.plotting import loss_curves, subplots
 
 VELOCITY_KINDS = ("uniform", "square", "disk")
 
@@ -155,7 +155,8 @@ def panel_figure(panels, history, suptitle: str = ""):
         fig.colorbar(im, ax=ax, fraction=0.046)
         ax.set_title(title)
     ax = axes[-1]
-    for name, values in (history or {}).items():
+    history = loss_curves(history or {})
+    for name, values in history.items():
         if values and (name != "total" or len(history) > 2):
             ax.semilogy(values, label=name, lw=1)
     ax.set_xlabel("step")

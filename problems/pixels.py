@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from sirenpde.evaluate import evaluate
-from sirenpde.io.plotting import subplots
+from sirenpde.io.plotting import loss_curves, subplots
 from sirenpde.metrics import psnr
 from sirenpde.problem import Problem
 from sirenpde.problems.image_data import pixel_grid
@@ -84,6 +84,7 @@ class PixelProblem(Problem):
             ax.axis("off")
         axes[1].set_title(f"reconstruction, PSNR {psnr(f['reconstruction'], self.truth, 2.0, self.remove_mean):.2f} dB")
         ax = axes[4]
+        history = loss_curves(history)
         for name, values in history.items():
             if name != "total" or len(history) > 2:
                 ax.semilogy(values, label=name, lw=1)

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from scipy.spatial import cKDTree
 
 from sirenpde.evaluate import evaluate
-from sirenpde.io.plotting import subplots
+from sirenpde.io.plotting import loss_curves, subplots
 from sirenpde.meshing import extract_mesh
 from sirenpde.problem import Constraint, Problem
 from sirenpde.problems._options import integer
@@ -362,7 +362,7 @@ class SDF(Problem):
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         fig.colorbar(im, ax=ax, shrink=0.85)
-        for name, values in history.items():
+        for name, values in loss_curves(history).items():
             ax_loss.semilogy(values, label=name, lw=1)
         ax_loss.set_xlabel("step")
         ax_loss.set_title("loss per point set")

@@ -24,6 +24,8 @@ def make_optimizer(name: str, params, lr: float, options: Optional[dict] = None)
         cls, kwargs = torch.optim.Adam, {}
     elif name == "lbfgs":
         cls, kwargs = torch.optim.LBFGS, {"max_iter": 20, "history_size": 50, "line_search_fn": "strong_wolfe"}
+    elif name in OPTIMIZERS:  # gauss-newton: not a torch optimiser (training.phases builds it)
+        raise ValueError(f"make_optimizer: {name!r} is not a torch optimiser; train with fit(optimizer={name!r})")
     else:
         raise ValueError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(OPTIMIZERS)}")
     try:

@@ -105,7 +105,9 @@ MODELS = Registry("model", {
 }, default="siren")
 # how sirenpde.fields.field takes derivatives; "auto" picks one per model and order
 ENGINES = Registry("derivative engine", ("auto", "jet", "reverse", "autograd"), default="auto")
-OPTIMIZERS = Registry("optimizer", ("adam", "lbfgs"), default="adam")
+# "gauss-newton" is Levenberg-Marquardt on the least-squares loss (sirenpde.training.gauss_newton),
+# not a torch optimiser; the problem's default_optimizer picks when none is given
+OPTIMIZERS = Registry("optimizer", ("adam", "lbfgs", "gauss-newton"), default="adam")
 SCHEDULES = Registry("schedule", ("cosine", "warmup-cosine", "exponential", "step"))
 BALANCES = Registry("loss balance", ("none", "gradnorm", "gradmax"))  # sirenpde.training.balance.BALANCES
 # fit_sdf's weighting of the on-surface term: the paper's, a looser one, or picked by roughness

@@ -104,7 +104,8 @@ def cmd_solve(args) -> int:
     result = fit(problem, model, steps=args.steps, lr=args.lr, batch_size=args.batch_size, device=args.device,
                  seed=args.seed, progress=not args.quiet, checkpoint=args.checkpoint, optimizer=args.optimizer,
                  schedule=args.schedule, lbfgs_steps=args.lbfgs_steps, restart=args.restart,
-                 balance=args.balance)
+                 balance=args.balance, gn_steps=args.gn_steps, gn_batch_size=args.gn_batch_size,
+                 gn_refresh=args.gn_refresh, dtype=args.dtype)
     ranks = distributed.current()
     if ranks.is_writer:  # under torchrun every rank holds the same model; one writes it
         info = {"steps": result.steps, "seed": args.seed, "times": result.times,
@@ -164,10 +165,22 @@ def add_solve_commands(sub) -> None:
     p.add_argument("--steps", type=nonnegative_int, default=None, help="default: the problem's")
     p.add_argument("--lr", type=float, default=None, help="default: the problem's (1e-4 for most)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="default: the problem's")
-    p.add_argument("--optimizer", default=OPTIMIZERS.default, choices=OPTIMIZERS,
-                   help=f"default {OPTIMIZERS.default}")
+    p.add_argument("--optimizer", default=None, choices=OPTIMIZERS,
+                   help=f"default: the problem's ({OPTIMIZERS.default} unless it names another); gauss-newton "
+                        "runs every step as Levenberg-Marquardt on --gn-batch-size points")
     p.add_argument("--lbfgs-steps", type=nonnegative_int, default=None,
                    help="L-BFGS steps after the --steps (default: the problem's; 10 for the Poisson problems)")
+    p.add_argument("--gn-steps", type=nonnegative_int, default=None,
+                   help="Gauss-Newton (Levenberg-Marquardt) steps after the --steps and --lbfgs-steps: the finish "
+                        "that reaches 1e-5 where Adam stops at 1e-3 (default: the problem's, usually 0)")
+    p.add_argument("--gn-batch-size", type=positive_int, default=None,
+                   help="points of a Gauss-Newton phase (default: the problem's, or min(batch size, 1024)); "
+                        "its Jacobian is points x parameters")
+    p.add_argument("--gn-refresh", type=nonnegative_int, default=None,
+                   help="draw new Gauss-Newton points every that many steps (default 0: keep the first)")
+    p.add_argument("--dtype", default=None, choices=["float32", "float64"],
+                   help="train in this precision (default: float32, or the problem's with its default "
+                        "Gauss-Newton recipe); losses near 1e-10 need float64")
     p.add_argument("--balance", default=None, choices=list(BALANCES),
                    help="automatic weights of the condition terms: gradnorm (the default of sp.PDE problems), "
                         "gradmax, or none (their fixed weights; the default of the built-in problems)")

@@ -122,6 +122,14 @@ def build_network(config, state_dict, path, what: str = "sirenpde file"):
         detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra else
                   f"{wrong[0]} is {list(stored[wrong[0]])} but the configuration needs {list(expected[wrong[0]])}")
         raise ValueError(f"{path}: {what}'s weights do not fit its configuration ({detail})")
-    net = build_from_config(config)
+    net = build_from_config(config).to(stored_dtype(state_dict))
     net.load_state_dict(state_dict)
     return net
+
+
+def stored_dtype(state_dict: dict) -> torch.dtype:
+    """The precision weights were saved in: float64 when any floating-point weight is float64 (a
+    model trained with ``dtype="float64"``), else float32. A model built for them is converted to
+    it before ``load_state_dict``, which would otherwise round float64 weights to float32."""
+    doubles = any(torch.is_tensor(v) and v.dtype == torch.float64 for v in state_dict.values())
+    return torch.float64 if doubles else torch.float32

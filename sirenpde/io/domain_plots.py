@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sirenpde.io.plotting import subplots
+from sirenpde.io.plotting import loss_curves, subplots
 
 GRID = 160  # pixels along the longer side of a 2D view
 BOUNDARY_POINTS = 600
@@ -126,8 +126,8 @@ def _grid_error(fig, ax, domain, ref, model, x, shape, extent, aspect="equal"):
 
 def history_plot(ax, history: dict) -> None:
     """Every loss term (log scale), and the balanced weights (dashed, right axis) if any."""
-    for name, values in history.items():
-        if values and not name.startswith("weight/"):
+    for name, values in loss_curves(history).items():
+        if values:
             ax.semilogy(values, lw=1, label=name)
     weights = {k: v for k, v in history.items() if k.startswith("weight/") and v}
     if weights:

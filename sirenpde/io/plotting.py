@@ -14,6 +14,12 @@ from pathlib import Path
 from sirenpde.io.atomic import atomic_path
 
 
+def loss_curves(history: dict) -> dict[str, list[float]]:
+    """The loss terms of a history (every constraint and ``"total"``), without the other records it
+    carries: the balanced weights ``"weight/<name>"`` and the Gauss-Newton damping ``"gn/damping"``."""
+    return {name: values for name, values in history.items() if "/" not in name}
+
+
 def new_figure(figsize=None):
     """An empty ``Figure`` (``figsize`` in inches) drawn by its own Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

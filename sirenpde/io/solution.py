@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from sirenpde.fields import Field, field
-from sirenpde.io.archive import build_network, plain_data, read_archive, write_archive
+from sirenpde.io.archive import build_network, plain_data, read_archive, stored_dtype, write_archive
 from sirenpde.nn import model_config
 
 FORMAT = "sirenpde-solution-1"
@@ -153,7 +153,7 @@ def load(path, device: Union[str, torch.device] = "cpu", problem=None) -> Soluti
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         if expected != {k: tuple(v.shape) for k, v in state["state_dict"].items()}:
             raise ValueError(f"{path}: {WHAT}'s weights do not fit the model its problem builds")
-        model.load_state_dict(state["state_dict"])
+        model.to(stored_dtype(state["state_dict"])).load_state_dict(state["state_dict"])
     model = model.to(device).eval()
     solution = Solution(model, record["name"], dict(record["options"]), dict(state["metrics"]),
                         dict(state.get("info") or {}))

@@ -39,7 +39,7 @@ def save(path, model, phase: Phase, state: TrainState, identity: dict, generator
         "step": int(state.step),
         "phase": phase.name,
         "model": model.state_dict(),
-        "optimizer": phase.optimizer.state_dict(),
+        "optimizer": phase.state_dict(),
         "schedule": phase.schedule.state_dict() if phase.schedule is not None else None,
         "shards": int(state.shards),
         "generators": {str(k): v for k, v in sorted(generator_states.items())},
@@ -90,7 +90,7 @@ def restore(path, model, phases: list[Phase], state: TrainState, identity: dict,
         model.load_state_dict(saved["model"])
     except RuntimeError as err:
         raise ValueError(f"checkpoint {path} does not match this model: {err}") from err
-    phase.optimizer.load_state_dict(saved["optimizer"])
+    phase.load_state_dict(saved["optimizer"])
     if phase.schedule is not None and saved["schedule"] is not None:
         phase.schedule.load_state_dict(saved["schedule"])
     saved_gens = saved["generators"]

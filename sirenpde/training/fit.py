@@ -8,22 +8,24 @@ from torch import nn
 
 from sirenpde.problem import Problem
 from sirenpde.training.session import RunOptions, train
-from sirenpde.training.setup import check_model, resolve_settings
+from sirenpde.training.setup import check_model, model_dtype, resolve_settings
 from sirenpde.training.state import FitResult
 
 
 def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Optional[float] = None,
         batch_size: Optional[int] = None, device: str = "auto", seed: int = 0, progress: bool = True,
         checkpoint: Optional[Union[str, Path]] = None, checkpoint_every: Optional[int] = None,
-        optimizer: str = "adam", schedule: Optional[str] = None, engine: str = "auto",
+        optimizer: Optional[str] = None, schedule: Optional[str] = None, engine: str = "auto",
         eval_every: Optional[int] = None, callback: Optional[Callable[[int, dict], None]] = None,
         optimizer_options: Optional[dict] = None, lbfgs_steps: Optional[int] = None,
         lbfgs_batch_size: Optional[int] = None, restart: bool = False,
         distributed: Optional[bool] = None, balance: Optional[str] = None, gn_steps: Optional[int] = None,
-        gn_batch_size: Optional[int] = None) -> FitResult:
+        gn_batch_size: Optional[int] = None, gn_refresh: Optional[int] = None,
+        dtype: Optional[str] = None) -> FitResult:
     """Fit ``model`` to ``problem``; the parameters are in ``help(sirenpde.fit)``."""
     settings = resolve_settings(problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
-                                lbfgs_steps, lbfgs_batch_size, engine, seed, balance, gn_steps, gn_batch_size)
+                                lbfgs_steps, lbfgs_batch_size, engine, seed, balance, gn_steps, gn_batch_size,
+                                gn_refresh, dtype, model_dtype(model))
     check_model(problem, model)
     options = RunOptions(device, progress, checkpoint, checkpoint_every, eval_every, callback, restart, distributed)
     return train(problem, model, settings, options)
@@ -54,7 +56,15 @@ FIT_DOC = """Fit ``model`` to ``problem``.
         CUDA, gloo on the CPU); ``batch_size`` stays the global batch, each rank drawing its share;
         rank 0 alone shows progress, evaluates and writes checkpoints; every rank returns the same
         metrics
-    optimizer : "adam" or "lbfgs"
+    optimizer : "adam", "lbfgs" or "gauss-newton"; default ``problem.default_optimizer`` ("adam"
+        unless the problem sets another). "gauss-newton" runs the whole fit as Levenberg-Marquardt
+        steps (see ``gn_steps`` for what a step is): ``steps`` of them (default
+        ``problem.default_gn_run_steps`` or 200) on ``gn_batch_size`` points (``batch_size`` when
+        only that is given); ``lr`` and ``schedule`` do not apply, ``optimizer_options`` are the
+        damping's (``{"lam": 1e-3}``, the initial damping; ``lam_min``, ``lam_max``; ``accept``, the
+        least ratio of actual to predicted decrease that accepts a step), the constraints' weights
+        stay fixed (``balance`` "none"), and no finish follows. When the problem's default is
+        Gauss-Newton, its default ``dtype`` comes with it
     schedule : "none", "cosine", "warmup-cosine", "exponential" or "step"; the learning-rate schedule;
         default ``problem.default_schedule`` (None, a constant rate, unless the problem sets one)
     engine : derivative engine, "auto", "jet", "reverse" or "autograd" (see :func:`sirenpde.field`)
@@ -75,15 +85,23 @@ FIT_DOC = """Fit ``model`` to ``problem``.
         problem whose sampler returns all its points for a large enough batch (the pixel
         problems) gives it a fixed loss, others a fresh batch per step
     gn_steps : int, Gauss-Newton steps with Levenberg-Marquardt damping after the L-BFGS finish (or
-        after ``steps``), on ``gn_batch_size`` points drawn at the phase's first step and kept
-        (see :mod:`sirenpde.training.gauss_newton`). Each step builds the Jacobian of every residual
-        entry with respect to every parameter (points x parameters, refused before training when
-        it exceeds the memory available) and solves the smaller of the two damped systems by
-        Cholesky: the finish that reaches losses far below Adam's, in float64 (build the model
-        ``.double()``). Constraints must use ``reduction="mse"``; one process only (refused under
-        torchrun). Default ``problem.default_gn_steps`` (0 unless the problem sets it)
-    gn_batch_size : int, points of the Gauss-Newton finish, default
-        ``problem.default_gn_batch_size`` or ``min(batch_size, 256)``
+        after ``steps``), on ``gn_batch_size`` points drawn at the phase's first step and kept for
+        ``gn_refresh`` steps (see :mod:`sirenpde.training.gauss_newton`). Each step builds the
+        Jacobian of every residual entry with respect to every parameter (points x parameters,
+        refused before training when it exceeds the memory available) and solves the smaller of
+        the two damped systems by Cholesky: the finish that reaches losses far below Adam's, best
+        in float64 (``dtype="float64"``). Constraints must use ``reduction="mse"``; one process
+        only (refused under torchrun). Default ``problem.default_gn_steps`` (0 unless the problem
+        sets it)
+    gn_batch_size : int, points of a Gauss-Newton phase (over all constraints, split by their
+        shares), default ``problem.default_gn_batch_size`` or ``min(batch_size, 1024)``
+    gn_refresh : int, draw new points for the Gauss-Newton phase every that many steps; 0 (the
+        default unless ``problem.default_gn_refresh`` sets another) keeps the first points for
+        the whole phase
+    dtype : None, "float32" or "float64"; the model is converted to it before training (and
+        returned in it); None keeps the model's own, unless the run takes a problem's default
+        Gauss-Newton recipe, which brings its ``default_dtype``. Points and residuals follow the
+        model. A loss near 1e-10 needs float64: float32 stops near 1e-7 relative to the start
     balance : None, "none", "gradnorm" or "gradmax"; automatic weights for the condition terms
         (every constraint but the equations) from the gradients of each term, updated every 10
         steps of the first phase (see :mod:`sirenpde.training.balance`); recorded per step in

@@ -23,6 +23,8 @@ from torch import Tensor
 from sirenpde.fields import field
 from sirenpde.problem import Batch
 
+GAUSS_NEWTON = "gauss-newton"  # the optimiser's name (fit's optimizer=, the phase's name)
+
 # rows of J a reverse sweep computes at once: bounds the memory of the batched backward
 JACOBIAN_CHUNK = 64
 
@@ -254,6 +256,18 @@ def check_memory(n_rows: int, n_params: int, dtype: torch.dtype = torch.float64,
     return need
 
 
+DAMPING_OPTIONS = ("lam", "lam_min", "lam_max", "accept")
+
+
+def check_damping_options(options: dict) -> None:
+    """Refuse options :class:`LevenbergMarquardt` does not take, or values it cannot use."""
+    for key, value in options.items():
+        if key not in DAMPING_OPTIONS:
+            raise ValueError(f"unknown Gauss-Newton option {key!r}; valid options: {', '.join(DAMPING_OPTIONS)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"Gauss-Newton option {key} must be a positive finite number, got {value!r}")
+
+
 class LevenbergMarquardt:
     """Levenberg-Marquardt damping over steps on fixed points: holds ``lam`` and the Jacobian at
     the current parameters (kept across rejected steps, rebuilt after an accepted one).
@@ -278,6 +292,10 @@ class LevenbergMarquardt:
 
     def load_state_dict(self, state: dict) -> None:
         self.lam, self.nu = float(state["lam"]), float(state.get("nu", 2.0))
+        self._linear = None
+
+    def new_points(self) -> None:
+        """Forget the Jacobian: the next step is on other points."""
         self._linear = None
 
     def _reject(self) -> None:

@@ -13,7 +13,10 @@ import torch
 
 from sirenpde.training import checkpoints
 from sirenpde.training.distributed import Ranks, gather_generators
+from sirenpde.training.gauss_newton import GAUSS_NEWTON
 from sirenpde.training.phases import phase_at
+
+DAMPING = "gn/damping"  # the history's record of each Gauss-Newton step's damping
 from sirenpde.training.state import TrainState, plain
 
 
@@ -52,21 +55,42 @@ class Progress:
     def __init__(self, recorder: Recorder, name: str, total_steps: int, start: int):
         from tqdm.auto import tqdm  # only when a bar is shown
 
-        self.recorder, self.name = recorder, name
+        self.recorder, self.name, self.gauss_newton = recorder, name, False
         self.bar = tqdm(desc=f"fit {name}", initial=start, total=total_steps, dynamic_ncols=True)
 
+    LABELS = {"lbfgs": "L-BFGS", GAUSS_NEWTON: "Gauss-Newton"}
+
     def on_phase(self, phase, state: TrainState) -> None:
-        if phase.name == "lbfgs":
-            self.bar.set_description(f"fit {self.name} (L-BFGS)")
+        self.gauss_newton = phase.name == GAUSS_NEWTON
+        if phase.name in self.LABELS:
+            self.bar.set_description(f"fit {self.name} ({self.LABELS[phase.name]})")
 
     def after_step(self, state: TrainState) -> None:
         self.bar.update(1)
-        if state.step % Recorder.FLUSH_EVERY == 0 or state.step == self.bar.total:
+        # a Gauss-Newton step takes long enough to show each one's loss and damping
+        if self.gauss_newton or state.step % Recorder.FLUSH_EVERY == 0 or state.step == self.bar.total:
             self.recorder.flush(state)
-            self.bar.set_postfix(loss=f"{state.history['total'][-1]:.3g}")
+            postfix = {"loss": f"{state.history['total'][-1]:.3g}"}
+            if self.gauss_newton and state.history.get(DAMPING):
+                postfix["damping"] = f"{state.history[DAMPING][-1]:.2g}"
+            self.bar.set_postfix(postfix)
 
     def on_end(self, state: TrainState) -> None:
         self.bar.close()
+
+
+class Damping:
+    """The damping of every Gauss-Newton step (after the step), in ``state.history["gn/damping"]``."""
+
+    def __init__(self):
+        self.phase = None
+
+    def on_phase(self, phase, state: TrainState) -> None:
+        self.phase = phase if phase.name == GAUSS_NEWTON else None
+
+    def after_step(self, state: TrainState) -> None:
+        if self.phase is not None:
+            state.history.setdefault(DAMPING, []).append(float(self.phase.damping))
 
 
 class Evaluate:
@@ -141,6 +165,8 @@ def make_hooks(problem, model, phases, state: TrainState, recorder: Recorder, ra
     progress and evaluates; every rank takes part in checkpoints (their generators are gathered)."""
     total = phases[-1].stop
     hooks: list = [recorder]
+    if any(phase.name == GAUSS_NEWTON for phase in phases):
+        hooks.append(Damping())  # before the bar, which shows it
     if progress and ranks.is_writer:
         hooks.append(Progress(recorder, problem.name, total, state.step))
     if callback is not None:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from sirenpde import optim
-from sirenpde.training.gauss_newton import LevenbergMarquardt
+from sirenpde.training.gauss_newton import GAUSS_NEWTON, LevenbergMarquardt
 
 LossFn = Callable[[Sequence[dict]], Tensor]
 
@@ -62,24 +62,50 @@ class Phase:
             self.schedule.step()
         return last[0]
 
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps of this phase: its optimiser's state."""
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state)
+
 
 @dataclass
 class GaussNewtonPhase(Phase):
-    """Levenberg-Marquardt steps on the points of the phase's first step, kept for the whole phase
-    (the loop's later batches are drawn, so the sampling streams advance as in any phase, and
-    ignored). ``optimizer`` is a :class:`~sirenpde.training.gauss_newton.LevenbergMarquardt`;
-    ``loss`` the (unwrapped) loss module."""
+    """Levenberg-Marquardt steps on fixed points: the batch drawn at the phase's first step, kept
+    for ``refresh`` steps (0: the whole phase) and then replaced by the batch the loop draws at
+    that step (the loop draws a batch every step, so the sampling streams advance as in any
+    phase, and the batches between refreshes are ignored). ``optimizer`` is a
+    :class:`~sirenpde.training.gauss_newton.LevenbergMarquardt`; ``loss`` the (unwrapped) loss
+    module. A checkpoint keeps the points, the steps taken on them and the damping, so a run
+    resumed inside the phase continues bit for bit."""
 
     loss: Optional[object] = None
+    refresh: int = 0
     points: Optional[list] = None
+    used: int = 0  # steps taken on the current points
 
     def step(self, loss_fn: LossFn, total_fn: Callable[[Tensor], Tensor], batches: Sequence[dict],
              reduce: Callable[[Tensor], Tensor] = lambda losses: losses.detach()) -> tuple[Tensor, Tensor]:
-        if self.points is None:
-            self.points = list(batches)
+        if self.points is None or (self.refresh and self.used >= self.refresh):
+            self.points, self.used = list(batches), 0
+            self.optimizer.new_points()
         self.optimizer.step(self.loss, self.points)
-        losses = reduce(loss_fn(self.points))
+        self.used += 1
+        with torch.no_grad():
+            losses = reduce(loss_fn(self.points))
         return losses, total_fn(losses)
+
+    @property
+    def damping(self) -> float:
+        return self.optimizer.lam
+
+    def state_dict(self) -> dict:
+        return {"damping": self.optimizer.state_dict(), "points": self.points, "used": int(self.used)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["damping"])
+        self.points, self.used = state.get("points"), int(state.get("used", 0))
 
 
 def plan_phases(params: list, settings, counts: list[int], lbfgs_counts: list[int],
@@ -88,8 +114,15 @@ def plan_phases(params: list, settings, counts: list[int], lbfgs_counts: list[in
     of L-BFGS (if any), then ``settings.gn_steps`` of Gauss-Newton (if any) on the loss module
     ``loss``. ``counts``, ``lbfgs_counts`` and ``gn_counts`` are the points per constraint of each."""
     steps, lbfgs_steps = settings.steps, settings.lbfgs_steps
-    opt = optim.make_optimizer(settings.optimizer, params, settings.lr, settings.optimizer_options)
-    phases = [Phase(settings.optimizer, 0, steps, opt, optim.make_schedule(settings.schedule, opt, steps), counts)]
+    if settings.optimizer == GAUSS_NEWTON:
+        if loss is None:
+            raise ValueError("plan_phases: a Gauss-Newton run needs the loss module")
+        phases: list[Phase] = [GaussNewtonPhase(GAUSS_NEWTON, 0, steps, _damping(settings), None, counts, loss,
+                                                settings.gn_refresh)]
+    else:
+        opt = optim.make_optimizer(settings.optimizer, params, settings.lr, settings.optimizer_options)
+        phases = [Phase(settings.optimizer, 0, steps, opt, optim.make_schedule(settings.schedule, opt, steps),
+                        counts)]
     if lbfgs_steps:
         # learning rate 1 with the strong-Wolfe line search: the step length comes from the search
         phases.append(Phase("lbfgs", steps, steps + lbfgs_steps, optim.make_optimizer("lbfgs", params, 1.0),
@@ -99,9 +132,14 @@ def plan_phases(params: list, settings, counts: list[int], lbfgs_counts: list[in
         if loss is None or gn_counts is None:
             raise ValueError("plan_phases: a Gauss-Newton finish needs the loss module and its points per constraint")
         start = steps + lbfgs_steps
-        phases.append(GaussNewtonPhase("gauss-newton", start, start + gn_steps, LevenbergMarquardt(),
-                                       None, gn_counts, loss))
+        phases.append(GaussNewtonPhase(GAUSS_NEWTON, start, start + gn_steps, _damping(settings), None, gn_counts,
+                                       loss, settings.gn_refresh))
     return phases
+
+
+def _damping(settings) -> LevenbergMarquardt:
+    return LevenbergMarquardt(**(settings.optimizer_options or {})) if settings.optimizer == GAUSS_NEWTON \
+        else LevenbergMarquardt()
 
 
 def phase_at(phases: list[Phase], step: int) -> Phase:

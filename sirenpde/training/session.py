@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Union
 
+import torch
 from torch import nn
 
 from sirenpde.training import checkpoints, gauss_newton
@@ -44,15 +45,19 @@ def train(problem, model: nn.Module, settings: Settings, options: RunOptions, lo
     ``counts(constraints, settings)`` gives the samples of each constraint per step in the first
     phase and in the L-BFGS finish (default: the batch split by the constraints' shares)."""
     ranks, dev = setup(options.distributed, options.device)
-    if settings.gn_steps and ranks.world > 1:
-        raise ValueError(f"gn_steps={settings.gn_steps}: the Gauss-Newton finish runs in one process only; "
-                         "run it without torchrun (or pass gn_steps=0)")
-    model = model.to(dev).train()
+    whole_gn = settings.optimizer == gauss_newton.GAUSS_NEWTON
+    if (settings.gn_steps or whole_gn) and ranks.world > 1:
+        what = "optimizer='gauss-newton'" if whole_gn else f"gn_steps={settings.gn_steps}"
+        raise ValueError(f"{what}: Gauss-Newton steps run in one process only; run without torchrun "
+                         "(or train with Adam under torchrun and finish with gn_steps in one process from its model.pt)")
+    model = model.to(dev, getattr(torch, settings.dtype)).train()
     loss = loss_class(model, problem.constraints(), settings.engine)
     first, finish = counts(loss.constraints, settings)
-    gn_points = gn_counts(loss.constraints, settings) if settings.gn_steps else None
+    gn_points = gn_counts(loss.constraints, settings) if settings.gn_steps or whole_gn else None
+    if whole_gn:
+        first = gn_points
     if gn_points:  # refuse before training; at least one residual entry per point
-        gauss_newton.check_memory(sum(gn_points), sum(p.numel() for p in model.parameters()),
+        gauss_newton.check_memory(sum(gn_points), sum(p.numel() for p in model.parameters() if p.requires_grad),
                                   next(model.parameters()).dtype)
     # frozen before the progress bar starts (the message stays on its own line) and before DDP wraps
     with frozen_unreachable(problem, loss, first, settings.steps, ranks, dev):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+import torch
 from torch import nn
 
 from sirenpde import optim
@@ -11,6 +12,9 @@ from sirenpde.fields import ENGINES
 from sirenpde.nn import model_config
 from sirenpde.problem import Problem, identity, split_batch
 from sirenpde.training.balance import check_balance
+from sirenpde.training.gauss_newton import GAUSS_NEWTON, check_damping_options
+
+GN_BATCH_SIZE = 1024  # default points of a Gauss-Newton phase (J is points x parameters)
 from sirenpde.io.archive import plain_data
 
 
@@ -31,16 +35,46 @@ class Settings:
     balance: str = "none"
     gn_steps: int = 0
     gn_batch_size: int = 256
+    gn_refresh: int = 0
+    dtype: str = "float32"
 
     @property
     def total_steps(self) -> int:
         return self.steps + self.lbfgs_steps + self.gn_steps
 
 
+DTYPES = ("float32", "float64")
+
+
 def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
                      lbfgs_steps, lbfgs_batch_size, engine, seed, balance=None, gn_steps=None,
-                     gn_batch_size=None) -> Settings:
-    """Fill in the problem's defaults and check every setting before any work starts."""
+                     gn_batch_size=None, gn_refresh=None, dtype=None, model_dtype: str = "float32") -> Settings:
+    """Fill in the problem's defaults and check every setting before any work starts.
+
+    ``optimizer=None`` takes ``problem.default_optimizer`` (Adam unless the problem sets
+    another); a problem that defaults to Gauss-Newton gives its own ``default_steps_gn`` and
+    ``default_dtype`` to that default only. ``dtype=None`` keeps the model's (``model_dtype``)."""
+    whole_gn = (optimizer or getattr(problem, "default_optimizer", "adam")) == GAUSS_NEWTON
+    chose_gn = optimizer is None and whole_gn  # the problem's default recipe, not the caller's choice
+    optimizer = optimizer or getattr(problem, "default_optimizer", "adam")
+    if optimizer not in optim.OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; valid optimizers: {', '.join(optim.OPTIMIZERS)}")
+    if whole_gn:
+        for name, value in (("lbfgs_steps", lbfgs_steps), ("gn_steps", gn_steps)):
+            if value:
+                raise ValueError(f"{name}={value}: a finish after a Gauss-Newton run is not supported; "
+                                 f"run more Gauss-Newton steps (steps=) or use optimizer='adam' with {name}")
+        if balance not in (None, "none"):
+            raise ValueError(f"balance={balance!r}: a Gauss-Newton run keeps the constraints' weights fixed "
+                             "(its steps are accepted by comparing losses); use balance='none', or balance with "
+                             "Adam followed by a Gauss-Newton finish (gn_steps=)")
+        lbfgs_steps, gn_steps, balance = 0, 0, "none"
+        if gn_batch_size is None and batch_size is not None:  # a Gauss-Newton run's batch is its points
+            gn_batch_size = batch_size
+        if steps is None:
+            steps = getattr(problem, "default_gn_run_steps", None) or 200
+        if dtype is None and chose_gn:
+            dtype = getattr(problem, "default_dtype", None)
     steps = problem.default_steps if steps is None else steps
     lr = problem.default_lr if lr is None else lr
     batch_size = problem.default_batch_size if batch_size is None else batch_size
@@ -49,18 +83,22 @@ def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimiz
     if lbfgs_batch_size is None:
         lbfgs_batch_size = getattr(problem, "default_lbfgs_batch_size", None) or batch_size
     gn_steps = getattr(problem, "default_gn_steps", 0) if gn_steps is None else gn_steps
-    if gn_batch_size is None:  # J is (points x parameters): a few hundred points, not a training batch
-        gn_batch_size = getattr(problem, "default_gn_batch_size", None) or min(batch_size, 256)
+    if gn_batch_size is None:  # J is (points x parameters): about a thousand points, not a training batch
+        gn_batch_size = getattr(problem, "default_gn_batch_size", None) or min(batch_size, GN_BATCH_SIZE)
+    gn_refresh = getattr(problem, "default_gn_refresh", 0) if gn_refresh is None else gn_refresh
+    dtype = model_dtype if dtype is None else dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if optimizer_options is None and optimizer == "adam":
         optimizer_options = getattr(problem, "default_adam_options", None)
+    if whole_gn and optimizer_options:
+        check_damping_options(optimizer_options)
     balance = check_balance(getattr(problem, "default_balance", None) if balance is None else balance)
     s = Settings(_int("steps", steps, 0), _float("lr", lr), _int("batch_size", batch_size, 1), optimizer,
                  dict(optimizer_options) if optimizer_options else None, schedule,
                  _int("lbfgs_steps", lbfgs_steps, 0), _int("lbfgs_batch_size", lbfgs_batch_size, 1), engine,
                  _int("seed", seed, None), balance, _int("gn_steps", gn_steps, 0),
-                 _int("gn_batch_size", gn_batch_size, 1))
-    if optimizer not in optim.OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; valid optimizers: {', '.join(optim.OPTIMIZERS)}")
+                 _int("gn_batch_size", gn_batch_size, 1), _int("gn_refresh", gn_refresh, 0), dtype)
     if schedule not in (None, "none") and schedule not in optim.SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; valid schedules: {', '.join(optim.SCHEDULES)}, 'none'")
     if engine not in ENGINES:
@@ -86,6 +124,12 @@ def _float(name: str, value) -> float:
     return value
 
 
+def model_dtype(model: nn.Module) -> str:
+    """``"float64"`` when the model's floating-point parameters are float64, else ``"float32"``."""
+    first = next((p for p in model.parameters() if p.is_floating_point()), None)
+    return "float64" if first is not None and first.dtype == torch.float64 else "float32"
+
+
 def check_model(problem: Problem, model: nn.Module) -> None:
     for attr in ("in_features", "out_features"):
         want, got = getattr(problem, attr), getattr(model, attr, None)
@@ -108,16 +152,19 @@ def run_identity(problem: Problem, model: nn.Module, settings: Settings) -> dict
     """What a checkpoint must match to be resumed by this run: the problem's identity (derived from
     every constructor option, :func:`sirenpde.problem.identity`), the model and the settings.
     ``lbfgs_steps`` and ``gn_steps`` are left out: a finish can be lengthened, which continues the run
-    exactly as one longer run would (for Gauss-Newton, only when resumed before its phase began:
-    its fixed points are not saved). ``gn_batch_size`` is left out when there is no Gauss-Newton
-    finish, so checkpoints written before it existed still resume. ``balance`` is left out when it is ``"none"``, so checkpoints written before
+    exactly as one longer run would (a Gauss-Newton phase's points and damping are in the
+    checkpoint). ``gn_batch_size`` and ``gn_refresh`` are left out when
+    no phase is Gauss-Newton, and ``dtype`` when it is float32, so checkpoints written before they
+    existed still resume. ``balance`` is left out when it is ``"none"``, so checkpoints written before
     loss balancing existed (all of them unbalanced) still resume."""
     try:
         model_id = model_config(model)
     except ValueError:  # not a built-in model: its class and parameter shapes
         model_id = {"class": type(model).__qualname__,
                     "parameters": {k: list(v.shape) for k, v in model.state_dict().items()}}
+    gn_used = settings.gn_steps or settings.optimizer == GAUSS_NEWTON
     settings_id = {k: v for k, v in asdict(settings).items()
                    if k not in ("lbfgs_steps", "gn_steps") and not (k == "balance" and v == "none")
-                   and not (k == "gn_batch_size" and not settings.gn_steps)}
+                   and not (k in ("gn_batch_size", "gn_refresh") and not gn_used)
+                   and not (k == "dtype" and v == "float32")}
     return plain_data({"problem": identity(problem), "model": model_id, "settings": settings_id})
