@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from sirenpde.io.atomic import atomic_open, atomic_path
-from sirenpde.io.plotting import save_figure
+from sirenpde.io.plotting import loss_curves, save_figure
 
 
 def _jsonable(value):
@@ -43,7 +43,7 @@ def write_solution(out_dir, problem, result, model_name: str, options: dict) -> 
         "steps": result.steps,
         "metrics": _jsonable(result.metrics),
         "times": _jsonable(result.times),
-        "final_loss": {k: v[-1] for k, v in result.history.items() if v},
+        "final_loss": {k: v[-1] for k, v in loss_curves(result.history).items() if v},
         "torch": torch.__version__,
         "machine": platform.platform(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
