@@ -74,7 +74,7 @@ PROBLEM_CLASSES = {"helmholtz-square": HelmholtzSquare, "helmholtz": Helmholtz, 
 
 def fit_settings(problem, cfg: dict) -> dict:
     """The problem's training defaults under the config's overrides."""
-    out = {"steps": problem.default_steps, "lr": problem.default_lr,
+    out = {"optimizer": "adam", "steps": problem.default_steps, "lr": problem.default_lr,
            "batch_size": problem.default_batch_size,
            "schedule": getattr(problem, "default_schedule", None)}
     out.update(cfg["fit"])

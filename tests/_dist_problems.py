@@ -215,5 +215,6 @@ def fit_registry_case(case: str, problem, model, steps: int, lr: float, seed: in
         return fit_family(problem.family, model, steps, REGISTRY_INSTANCES, REGISTRY_POINTS, lr=lr, seed=seed,
                           eval_members=1, schedule=None, progress=False, **kwargs)
     return sirenpde.fit(problem, model, steps=steps, lr=lr, batch_size=REGISTRY_BATCH, seed=seed,
-                        progress=False, schedule="none", optimizer_options={}, lbfgs_steps=0, balance="none",
+                        progress=False, optimizer="adam", schedule="none", optimizer_options={}, lbfgs_steps=0,
+                        balance="none",
                         **kwargs)

@@ -122,7 +122,8 @@ def test_one_process_checkpoint_resumes_on_two_ranks(tmp_path):
 
 def test_cli_solve_under_torchrun_writes_its_outputs_once(tmp_path):
     out = tmp_path / "run"
-    proc = torchrun("-m", "sirenpde", "solve", "helmholtz-square", "--steps", "20", "--hidden-features", "32",
+    proc = torchrun("-m", "sirenpde", "solve", "helmholtz-square", "--optimizer", "adam", "--steps", "20",
+                    "--hidden-features", "32",
                     "--hidden-layers", "1", "--out", str(out), "-q")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("wrote ") == 1, proc.stdout  # rank 0 alone reports and writes

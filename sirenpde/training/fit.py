@@ -63,8 +63,8 @@ FIT_DOC = """Fit ``model`` to ``problem``.
         only that is given); ``lr`` and ``schedule`` do not apply, ``optimizer_options`` are the
         damping's (``{"lam": 1e-3}``, the initial damping; ``lam_min``, ``lam_max``; ``accept``, the
         least ratio of actual to predicted decrease that accepts a step), the constraints' weights
-        stay fixed (``balance`` "none"), and no finish follows. When the problem's default is
-        Gauss-Newton, its default ``dtype`` comes with it
+        stay fixed (``balance`` "none"), and no finish follows; ``dtype`` defaults to the
+        problem's ``default_dtype`` (float64 for helmholtz-square's recipe)
     schedule : "none", "cosine", "warmup-cosine", "exponential" or "step"; the learning-rate schedule;
         default ``problem.default_schedule`` (None, a constant rate, unless the problem sets one)
     engine : derivative engine, "auto", "jet", "reverse" or "autograd" (see :func:`sirenpde.field`)
@@ -99,8 +99,8 @@ FIT_DOC = """Fit ``model`` to ``problem``.
         default unless ``problem.default_gn_refresh`` sets another) keeps the first points for
         the whole phase
     dtype : None, "float32" or "float64"; the model is converted to it before training (and
-        returned in it); None keeps the model's own, unless the run takes a problem's default
-        Gauss-Newton recipe, which brings its ``default_dtype``. Points and residuals follow the
+        returned in it); None keeps the model's own, except in a Gauss-Newton run of a problem
+        with a ``default_dtype``. Points and residuals follow the
         model. A loss near 1e-10 needs float64: float32 stops near 1e-7 relative to the start
     balance : None, "none", "gradnorm" or "gradmax"; automatic weights for the condition terms
         (every constraint but the equations) from the gradients of each term, updated every 10

@@ -52,10 +52,10 @@ def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimiz
     """Fill in the problem's defaults and check every setting before any work starts.
 
     ``optimizer=None`` takes ``problem.default_optimizer`` (Adam unless the problem sets
-    another); a problem that defaults to Gauss-Newton gives its own ``default_steps_gn`` and
-    ``default_dtype`` to that default only. ``dtype=None`` keeps the model's (``model_dtype``)."""
+    another). A Gauss-Newton run takes ``problem.default_gn_run_steps`` and, with ``dtype=None``,
+    ``problem.default_dtype`` (its recipe's, where it has one); otherwise ``dtype=None`` keeps the
+    model's (``model_dtype``)."""
     whole_gn = (optimizer or getattr(problem, "default_optimizer", "adam")) == GAUSS_NEWTON
-    chose_gn = optimizer is None and whole_gn  # the problem's default recipe, not the caller's choice
     optimizer = optimizer or getattr(problem, "default_optimizer", "adam")
     if optimizer not in optim.OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; valid optimizers: {', '.join(optim.OPTIMIZERS)}")
@@ -73,7 +73,7 @@ def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimiz
             gn_batch_size = batch_size
         if steps is None:
             steps = getattr(problem, "default_gn_run_steps", None) or 200
-        if dtype is None and chose_gn:
+        if dtype is None:  # the precision of the problem's Gauss-Newton recipe, if it has one
             dtype = getattr(problem, "default_dtype", None)
     steps = problem.default_steps if steps is None else steps
     lr = problem.default_lr if lr is None else lr
