@@ -83,7 +83,11 @@ def function_jet(f: Callable[[Tensor], Tensor], x: Tensor, order: int, second: s
     """The jet of ``f: (N, d) -> (N, m)`` at ``x (..., n, d)`` by autograd (``f`` applied per point).
 
     The parts are detached from the graph unless ``x`` itself requires grad (a caller
-    differentiating through the jet with respect to ``x``)."""
+    differentiating through the jet with respect to ``x``). Inside a ``torch.func`` transform (the
+    Gauss-Newton Jacobian maps one point's residual over the points), where autograd on ``x``
+    is not allowed, the derivatives come from ``torch.func.jacrev`` instead (:func:`_func_jet`)."""
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):
+        return _func_jet(f, x, order, second)
     keep = x.requires_grad
     lead, d = x.shape[:-1], x.shape[-1]
     xx = x.reshape(-1, d)
@@ -111,6 +115,34 @@ def function_jet(f: Callable[[Tensor], Tensor], x: Tensor, order: int, second: s
         parts = [None if p is None else p.detach() for p in parts]
     shaped = [None if p is None else p.reshape(*lead, *p.shape[1:]) for p in parts]
     return Jet(*shaped)
+
+
+def _func_jet(f: Callable[[Tensor], Tensor], x: Tensor, order: int, second: str) -> Jet:
+    """:func:`function_jet` by ``torch.func.jacrev`` of ``f`` summed over the points (each point's
+    value depends on that point alone, so the sum's derivative at a point is the point's own).
+    The second derivatives are its Jacobian again, ``(m, n, d, n, d)``: meant for the few points
+    one call sees under ``vmap``."""
+    lead, d = x.shape[:-1], x.shape[-1]
+    xx = x.reshape(-1, d)
+    n = xx.shape[0]
+    value = f(xx)
+    jet = Jet(value)
+    if order >= 1:
+        summed = lambda z: f(z).sum(0)  # noqa: E731  (n, d) -> (m,)
+        jet.grad = torch.func.jacrev(summed)(xx).permute(1, 2, 0)  # (m, n, d) -> (n, d, m)
+        if order >= 2:
+            full = torch.func.jacrev(torch.func.jacrev(summed))(xx)  # (m, n, d, n, d)
+            idx = torch.arange(n, device=xx.device)
+            hess = full[:, idx, :, idx, :].permute(0, 2, 3, 1)  # (n, m, d, d) -> (n, d, d, m)
+            diag = torch.diagonal(hess, dim1=1, dim2=2).movedim(-1, 1)  # (n, d, m)
+            if second == "laplacian":
+                jet.lap = diag.sum(dim=1)
+            else:
+                jet.d2 = diag
+                if second == "hessian":
+                    jet.hessian = hess
+    parts = [jet.value, jet.grad, jet.d2, jet.hessian, jet.lap]
+    return Jet(*[None if p is None else p.reshape(*lead, *p.shape[1:]) for p in parts])
 
 
 def _grad(y: Tensor, x: Tensor, create: bool) -> Tensor:

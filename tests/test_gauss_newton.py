@@ -365,3 +365,24 @@ def test_helmholtz_square_defaults_to_its_gauss_newton_recipe():
     assert told.dtype == "float32"
     model = problem.make_model()
     assert sum(p.numel() for p in model.parameters()) == 8577  # 2x64: J is 1,280 x 8,577
+
+
+@pytest.mark.parametrize("second", ["laplacian", "diagonal"])
+def test_hard_conditions_take_the_pointwise_jacobian(second):
+    """A hard Dirichlet condition's distance and value jets are taken with torch.func inside the
+    per-point map (autograd on the points is not allowed there): the rows equal reverse sweeps."""
+    import sirenpde as sp
+    from sirenpde.geometry import Rectangle
+    square = Rectangle([0.0, 0.0], [1.0, 1.0])
+    residual = (lambda u: u.laplacian + u.value) if second == "laplacian" else (lambda u: u.d2(0) - 2 * u.d2(1))
+    problem = sp.PDE(square, residual, conditions=[sp.Dirichlet(square.boundary, lambda x: x[:, :1] ** 2, hard=True)])
+    model = problem.make_model(hidden_features=8, hidden_layers=1, seed=0).double()
+    loss = ConstraintLoss(model, problem.constraints(), "auto")
+    gen = torch.Generator().manual_seed(0)
+    batches = [{k: v.double() if torch.is_tensor(v) and v.is_floating_point() else v
+                for k, v in con.sample(20, gen).items()} for con in loss.constraints]
+    builder = gn.Jacobian(chunk=7)
+    r, J = builder(loss, batches)
+    assert set(builder.modes.values()) == {"pointwise"}, builder.reasons
+    _, J_rev = gn.jacobian(loss, batches, mode="reverse")
+    torch.testing.assert_close(J, J_rev, rtol=1e-11, atol=1e-12)
