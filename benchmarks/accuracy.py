@@ -119,15 +119,15 @@ CASES = {
         "adam": Recipe(),
         "lbfgs": Recipe(fit={"lbfgs_steps": 200}),
         "gauss-newton": Recipe({**GN64, "first_omega_0": 3.0, "hidden_omega_0": 1.0},
-                               {"optimizer": "gauss-newton", "steps": 200, "gn_batch_size": 1024,
-                                "gn_refresh": 50, "dtype": "float64"}),
+                               {"optimizer": "gauss-newton", "steps": 600, "gn_batch_size": 1024,
+                                "dtype": "float64"}, evals=30),
     }, "sp.PDE defaults for Adam (3x64 Siren, gradnorm balance, 2,000 steps)"),
     "pinnacle-poisson-2d-c": Case(pinnacle("poisson-2d-c"), 1e-3, {
         "adam": Recipe(),
         "lbfgs": Recipe(fit={"lbfgs_steps": 200}),
         "gauss-newton": Recipe({**GN64, "hidden_omega_0": 2.0},
                                {"optimizer": "gauss-newton", "steps": 150, "gn_batch_size": 1536,
-                                "gn_refresh": 50, "dtype": "float64"}),
+                                "dtype": "float64"}),
     }, "scored on PINNacle's 1,246 finite-element nodes, whose own discretisation error is ~1e-3"),
 }
 

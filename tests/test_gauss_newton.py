@@ -386,3 +386,33 @@ def test_hard_conditions_take_the_pointwise_jacobian(second):
     assert set(builder.modes.values()) == {"pointwise"}, builder.reasons
     _, J_rev = gn.jacobian(loss, batches, mode="reverse")
     torch.testing.assert_close(J, J_rev, rtol=1e-11, atol=1e-12)
+
+
+def _registry_problem_cases():
+    from _dist_problems import registry_cases
+    return [case for case in registry_cases() if not case.startswith("family:")]
+
+
+@pytest.mark.parametrize("case", _registry_problem_cases())
+def test_every_registered_problem_gets_its_jacobian_point_by_point(case):
+    """Every registered problem (and the two user sp.PDEs of the distributed tests): a least-squares
+    loss gets every constraint's rows point by point, equal to reverse sweeps through the whole
+    batch; a loss that is not a sum of squares is refused by name."""
+    from _dist_problems import make_registry_case
+    from sirenpde.training.loop import to_device
+    problem, model, counts, loss_class = make_registry_case(case)
+    loss = loss_class(model, problem.constraints(), "auto")
+    gen = torch.Generator().manual_seed(0)
+    coefficients = problem.coefficients(0, 10)
+    batches = to_device([con.sample(min(n, 40), gen, coefficients) for con, n in zip(loss.constraints, counts)],
+                        torch.device("cpu"), torch.float64)
+    if any(con.reduction != "mse" for con in loss.constraints):
+        with pytest.raises(ValueError, match="not a sum of squares"):
+            gn.Jacobian()(loss, batches)
+        return
+    builder = gn.Jacobian(chunk=16)
+    r, J = builder(loss, batches)
+    assert set(builder.modes.values()) == {"pointwise"}, builder.reasons
+    r_rev, J_rev = gn.jacobian(loss, batches, mode="reverse")
+    torch.testing.assert_close(r, r_rev, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(J, J_rev, rtol=1e-10, atol=1e-11)

@@ -113,8 +113,12 @@ def _pointwise_rows(loss_module, con, batch: Batch, scale: float, like: dict[str
     shared = {k: v for k, v in batch.items() if k not in split}
     frozen = {k: v.detach() for k, v in full.items() if k not in like}
     theta = {k: v.detach() for k, v in like.items()}
+    # jacrev refuses complex inputs (a source term on complex points): they travel as real pairs
+    complex_keys = {k for k, v in split.items() if v.is_complex()}
+    split = {k: torch.view_as_real(v) if k in complex_keys else v for k, v in split.items()}
 
     def one(theta: dict, point: dict) -> Tensor:
+        point = {k: torch.complex(v[..., 0], v[..., 1]) if k in complex_keys else v for k, v in point.items()}
         b = {**shared, **{k: v.unsqueeze(0) for k, v in point.items()}}
         return _constraint_residual(loss_module, con, b, {**frozen, **theta}) * scale
 

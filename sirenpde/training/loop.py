@@ -13,12 +13,17 @@ from sirenpde.training.state import TrainState
 
 def to_device(batches: list[dict], device: torch.device, dtype: torch.dtype) -> list[dict]:
     """Move every tensor to ``device``; real floating-point tensors take the model's ``dtype`` (a
-    float64 model trains on float64 points), complex and integer ones keep theirs."""
+    float64 model trains on float64 points), complex ones its complex counterpart (complex128 for
+    float64), integer ones keep theirs."""
+    complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+
     def move(v):
         if not torch.is_tensor(v):
             return v
         if v.is_floating_point():
             return v.to(device, dtype, non_blocking=True)
+        if v.is_complex():
+            return v.to(device, complex_dtype, non_blocking=True)
         return v.to(device, non_blocking=True)
 
     return [{k: move(v) for k, v in b.items()} for b in batches]
