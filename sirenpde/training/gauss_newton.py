@@ -89,25 +89,26 @@ def _constraint_residual(loss_module, con, batch: Batch, params: dict) -> Tensor
     return con.residual(u, batch).reshape(-1)
 
 
-def _reverse_rows(r: Tensor, theta: Tensor, chunk_size: int) -> Tensor:
-    """``dr/dtheta`` row block by row block: one batched reverse sweep through the whole graph of
-    ``r`` per ``chunk_size`` rows (the general path: any residual, any engine)."""
+def _reverse_rows(r: Tensor, theta: Tensor, chunk_size: int, out: Tensor) -> Tensor:
+    """``dr/dtheta`` into ``out`` ``(rows, P)``, row block by row block: one batched reverse sweep
+    through the whole graph of ``r`` per ``chunk_size`` rows (the general path: any residual, any
+    engine)."""
     eye = torch.eye(r.numel(), dtype=r.dtype, device=r.device)
-    blocks = []
     for start in range(0, r.numel(), chunk_size):
         seeds = eye[start:start + chunk_size]
         (g,) = torch.autograd.grad(r, theta, seeds, retain_graph=True, is_grads_batched=True, allow_unused=True)
-        blocks.append(torch.zeros(len(seeds), theta.numel(), dtype=r.dtype, device=r.device) if g is None else g)
-    return torch.cat(blocks) if blocks else r.new_zeros(0, theta.numel())
+        out[start:start + len(seeds)] = 0.0 if g is None else g
+    return out
 
 
 def _pointwise_rows(loss_module, con, batch: Batch, scale: float, like: dict[str, Tensor], full: dict,
-                    chunk: int) -> Tensor:
-    """``dr/dtheta`` of one constraint when each point's residual depends on that point alone:
-    ``torch.func.vmap`` over the points of ``jacrev`` of one point's residual, ``chunk`` points at a
-    time, written into one ``(rows, P)`` tensor. Every batch entry with one row per point is split
-    with the points; the others are shared. Raises when the residual cannot run one point at a
-    time under ``vmap`` (the caller falls back to :func:`_reverse_rows`)."""
+                    chunk: int, out: Tensor) -> Tensor:
+    """``dr/dtheta`` of one constraint into ``out`` ``(rows, P)``, when each point's residual
+    depends on that point alone: ``torch.func.vmap`` over the points of ``jacrev`` of one point's
+    residual, ``chunk`` points at a time. Every batch entry with one row per point is split with
+    the points; the others are shared. Raises when the residual cannot run one point at a time
+    under ``vmap``, or gives another number of rows (the caller falls back to
+    :func:`_reverse_rows`)."""
     n = batch["x"].shape[0]
     split = {k: v for k, v in batch.items() if torch.is_tensor(v) and v.ndim >= 1 and v.shape[0] == n}
     shared = {k: v for k, v in batch.items() if k not in split}
@@ -123,13 +124,18 @@ def _pointwise_rows(loss_module, con, batch: Batch, scale: float, like: dict[str
         return _constraint_residual(loss_module, con, b, {**frozen, **theta}) * scale
 
     per_point = torch.func.vmap(torch.func.jacrev(one), in_dims=(None, 0))
-    blocks = []
+    row = 0
     for start in range(0, n, chunk):
         jac = per_point(theta, {k: v[start:start + chunk] for k, v in split.items()})
         m = next(iter(jac.values())).shape[0]  # (points, rows per point, *parameter shape)
-        blocks.append(torch.cat([jac[k].reshape(m, -1, like[k].numel()) for k in like], dim=2).reshape(-1, sum(
-            p.numel() for p in like.values())))
-    return torch.cat(blocks)
+        block = torch.cat([jac[k].reshape(m, -1, like[k].numel()) for k in like], dim=2).reshape(-1, out.shape[1])
+        if row + len(block) > len(out):
+            raise ValueError(f"{con.name}: more rows one point at a time than for the whole batch ({len(out)})")
+        out[row:row + len(block)] = block
+        row += len(block)
+    if row != len(out):
+        raise ValueError(f"{con.name}: {row} rows one point at a time, {len(out)} for the whole batch")
+    return out
 
 
 class Jacobian:
@@ -158,30 +164,29 @@ class Jacobian:
         full = {**{n: p for n, p in loss_module.model.named_parameters()}, **like}
         theta = flatten(like).requires_grad_(True)
         views = {**full, **unflatten(theta, like)}
-        rs, blocks = [], []
+        residuals = []  # (constraint, batch, scaled residual with its graph, scale)
         for con, w, batch in zip(loss_module.constraints, loss_module.weights, batches):
             r = _constraint_residual(loss_module, con, batch, views)
             scale = math.sqrt(2.0 * w / max(r.numel(), 1))
-            r = r * scale
-            rows = None
-            if self.modes.get(con.name, "pointwise") == "pointwise":
-                rows = self._try_pointwise(loss_module, con, batch, scale, like, full, r, theta)
-            if rows is None:
-                rows = _reverse_rows(r, theta, self.reverse_chunk)
-            rs.append(r.detach())
-            blocks.append(rows)
-        return torch.cat(rs), torch.cat(blocks)
+            residuals.append((con, batch, r * scale, scale))
+        # one (N, P) tensor filled in place: J is the largest thing a step holds, and only once
+        J = theta.new_empty(sum(r.numel() for _, _, r, _ in residuals), theta.numel())
+        row = 0
+        for con, batch, r, scale in residuals:
+            out = J[row:row + r.numel()]
+            if not (self.modes.get(con.name, "pointwise") == "pointwise"
+                    and self._try_pointwise(loss_module, con, batch, scale, like, full, r, theta, out)):
+                _reverse_rows(r, theta, self.reverse_chunk, out)
+            row += r.numel()
+        return torch.cat([r.detach() for _, _, r, _ in residuals]), J.detach()
 
-    def _try_pointwise(self, loss_module, con, batch, scale, like, full, r, theta) -> Optional[Tensor]:
+    def _try_pointwise(self, loss_module, con, batch, scale, like, full, r, theta, out) -> bool:
         try:
-            rows = _pointwise_rows(loss_module, con, batch, scale, like, full, self.chunk)
+            rows = _pointwise_rows(loss_module, con, batch, scale, like, full, self.chunk, out)
         except (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError) as err:
             self._fall_back(con.name, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
-            return None
+            return False
         if con.name not in self.modes:  # first build: one vector-Jacobian product must agree
-            if rows.shape[0] != r.numel():
-                self._fall_back(con.name, f"{rows.shape[0]} rows one point at a time, {r.numel()} together")
-                return None
             gen = torch.Generator(device=r.device).manual_seed(0)  # torch's global stream is the user's
             v = torch.randn(r.numel(), dtype=r.dtype, device=r.device, generator=gen)
             (g,) = torch.autograd.grad(r, theta, v, retain_graph=True, allow_unused=True)
@@ -191,9 +196,9 @@ class Jacobian:
             if not err <= tol:
                 self._fall_back(con.name, f"J^T v differs from one reverse sweep by {err:.3g} (tolerance {tol:.3g}): "
                                           "the residual couples points")
-                return None
+                return False
             self.modes[con.name] = "pointwise"
-        return rows
+        return True
 
     def _fall_back(self, name: str, reason: str) -> None:
         self.modes[name], self.reasons[name] = "reverse", reason
