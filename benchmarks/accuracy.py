@@ -25,7 +25,6 @@ import json
 import math
 import statistics
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -37,23 +36,20 @@ HERE = Path(__file__).resolve().parent
 VARIANTS = ("adam", "lbfgs", "gauss-newton")
 
 
-@dataclass
 class Recipe:
-    """How one variant trains: the network (``make_model`` overrides) and ``fit``'s arguments."""
+    """How one variant trains: the network (``make_model`` overrides), ``fit``'s arguments and the
+    number of evaluations along the run (the curve's points)."""
 
-    model: dict = field(default_factory=dict)
-    fit: dict = field(default_factory=dict)
-    evals: int = 20  # evaluations along the run (the curve's points)
+    def __init__(self, model: Optional[dict] = None, fit: Optional[dict] = None, evals: int = 20):
+        self.model, self.fit, self.evals = dict(model or {}), dict(fit or {}), int(evals)
 
 
-@dataclass
 class Case:
-    """A problem, its score (relative L2 against an independent answer) and a recipe per variant."""
+    """A problem (``build() -> (problem, score(model) -> relative L2)``), its target and a recipe
+    per variant."""
 
-    build: Callable[[], tuple]  # () -> (problem, score(model) -> float)
-    target: float
-    recipes: dict
-    note: str = ""
+    def __init__(self, build: Callable[[], tuple], target: float, recipes: dict, note: str = ""):
+        self.build, self.target, self.recipes, self.note = build, float(target), recipes, note
 
 
 # --- the problems ---------------------------------------------------------------------------------

@@ -66,3 +66,72 @@ def test_derivatives_benchmark_smoke(tmp_path):
         for e in engines:
             assert r[e + "_speedup"] == pytest.approx(r["autograd_s"] / r[e + "_s"], rel=1e-12), r
     assert not any(k.startswith("reverse") for k in rows[1]) and out.read_text().count("| reverse |") == 2
+
+
+def test_accuracy_benchmark_smoke_and_merge(tmp_path):
+    """benchmarks/accuracy.py at smoke sizes: every variant of two cases trains, is scored, has a
+    curve and a table row; the figure is written; --merge rebuilds the same table from the .json."""
+    accuracy = _load("accuracy")
+    out = tmp_path / "acc.md"
+    rows = accuracy.main(["--quick", "--cases", "helmholtz-square,poisson-sine", "--out", str(out)])
+    assert [(r["case"], r["variant"]) for r in rows] == [(c, v) for c in ("helmholtz-square", "poisson-sine")
+                                                         for v in accuracy.VARIANTS]
+    for r in rows:
+        assert r["curve"] and 0 < r["error"] < 10 and r["steps"] >= 4
+        assert r["dtype"] == ("float64" if r["variant"] == "gauss-newton" else "float32")
+    text = out.read_text()
+    table = [line for line in text.splitlines() if line.startswith("| helmholtz-square |")]
+    assert len(table) == 3 and "8,577 parameters, float64" in table[2] and "68,551 parameters" in table[0]
+    assert out.with_suffix(".png").stat().st_size > 1000
+    merged = tmp_path / "merged.md"
+    accuracy.main(["--merge", str(out.with_suffix(".json")), "--out", str(merged)])
+    assert [line for line in merged.read_text().splitlines() if line.startswith("| ")] == \
+        [line for line in text.splitlines() if line.startswith("| ")]
+
+
+def test_accuracy_poisson_sine_residual_vanishes_on_its_closed_form():
+    import math
+
+    import torch
+
+    from sirenpde.fields import field
+    accuracy = _load("accuracy")
+    problem, score = accuracy.poisson_sine()
+
+    class Exact(torch.nn.Module):
+        in_features, out_features = 2, 1
+
+        def __init__(self):
+            super().__init__()
+            self.unused = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))  # evaluated in float64
+
+        def forward(self, x):
+            return accuracy.sine_exact(x)
+
+    exact = Exact()
+    x = torch.rand(200, 2, dtype=torch.float64)
+    u = field(exact, x, order=2, engine="autograd")
+    pde = problem.constraints()[0]
+    assert pde.residual(u, {"x": x}).abs().max() < 1e-11
+    assert score(exact) < 1e-15
+
+    class Zero(Exact):
+        def forward(self, x):
+            return 0 * x[:, :1]
+
+    assert score(Zero()) == 1.0  # the score is relative: no field scores 1
+
+    class Negated(Exact):
+        def forward(self, x):
+            return -accuracy.sine_exact(x)
+
+    # the negated field leaves a residual of 4 pi^2 u (~39 at the centre): the check above can fail
+    assert float(pde.residual(field(Negated(), x, order=2, engine="autograd"), {"x": x}).detach().abs().max()) > math.pi ** 2
+
+
+def test_jacobian_benchmark_smoke(tmp_path):
+    jacobian = _load("jacobian")
+    rows = jacobian.main(["--quick", "--out", str(tmp_path / "j.md")])
+    assert len(rows) == 1 and rows[0]["N"] == 256 + 32 and rows[0]["P"] == 8577
+    assert rows[0]["max_rel_difference"] < 1e-10  # the two builds agree
+    assert "| 288 | 8,577 |" in (tmp_path / "j.md").read_text()
