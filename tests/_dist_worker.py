@@ -9,6 +9,7 @@
 - ``full`` / ``part``: a 20-step run with a checkpoint, uninterrupted / stopped after step 12
   (its last checkpoint holds step 10). Rank 0 saves the final weights to ``OUT/MODE.pt``.
 - ``kill``: rank 1 dies at step 3; the other rank must not hang.
+- ``gn`` / ``gn-part``: Gauss-Newton on 2 ranks (see :func:`mode_gn`).
 - ``registry``: every registered problem and family (``_dist_problems.registry_cases``) trained
   for a few Adam steps by ``fit``/``fit_family`` on 2 ranks, against the single-process loop on
   the union batches (each rank computes half of the references). Rank 0 writes
@@ -216,6 +217,49 @@ def mode_mesh(out: Path, ranks: Ranks) -> None:
         torch.save(result, out / "mesh.pt")
 
 
+def mode_gn(out: Path, ranks: Ranks, mode: str) -> None:
+    """Gauss-Newton on 2 ranks. ``gn``: 5 steps of a whole Gauss-Newton run against the single
+    process's Levenberg-Marquardt steps on the union batch (rank 0 writes ``OUT/gn.json``), then
+    a 6-step run with new points every 2 steps and a checkpoint every 3 (``OUT/gn.pt``, checkpoint
+    ``OUT/gn.ckpt``).
+    ``gn-part``: the same run stopped after step 5 (its checkpoint holds step 3, half way through
+    the second points, drawn at step 2)."""
+    from sirenpde.training import gauss_newton as gn
+    from sirenpde.training.loss import ConstraintLoss
+
+    problem = Poisson2D()
+    # gentle sines and a damping of 1 to start: most steps are accepted (the default w0 = 30 and
+    # 1e-3 reject all but the first few here)
+    model = problem.make_model("siren", seed=1, hidden_features=16, hidden_layers=1, first_omega_0=3.0,
+                               hidden_omega_0=1.0).double()
+    if mode == "gn":
+        res = sirenpde.fit(problem, copy.deepcopy(model), optimizer="gauss-newton", steps=5, gn_batch_size=BATCH,
+                           seed=SEED, progress=False, optimizer_options={"lam": 1.0})
+        if ranks.is_writer:
+            sharding = Sharding(Ranks(), ranks.world)  # one process drawing both ranks' streams
+            batches, _ = sharding.sample(problem.constraints(), counts_of(problem, BATCH), sharding.generators(SEED), {})
+            ref = copy.deepcopy(model)
+            loss = ConstraintLoss(ref, problem.constraints(), "auto")
+            history, _ = gn.levenberg_marquardt(loss, to_device(batches, torch.device("cpu"), torch.float64), steps=5,
+                                                lam0=1.0)
+            init = [p.detach() for p in model.parameters()]
+            (out / "gn.json").write_text(json.dumps({
+                "param_diff": max_diff(list(res.model.parameters()), list(ref.parameters())),
+                "param_moved": max_diff(list(ref.parameters()), init),
+                "loss_dist": res.history["total"], "loss_single": history[1:]}))
+
+    def stop(step, losses):
+        if mode == "gn-part" and step == 4:
+            raise SystemExit(0)  # after step 5; the checkpoint holds step 3
+
+    res = sirenpde.fit(problem, copy.deepcopy(model), optimizer="gauss-newton", steps=6, gn_batch_size=BATCH,
+                       gn_refresh=2, seed=SEED, progress=False, checkpoint=out / "gn.ckpt", checkpoint_every=3,
+                       callback=stop, optimizer_options={"lam": 1.0})
+    if ranks.is_writer:
+        torch.save({"params": [p.detach() for p in res.model.parameters()], "history": res.history},
+                   out / f"{mode}.pt")
+
+
 def main() -> None:
     mode, out = sys.argv[1], Path(sys.argv[2])
     torch.set_num_threads(1)
@@ -226,6 +270,8 @@ def main() -> None:
         mode_mesh(out, ranks)
     elif mode == "registry":
         mode_registry(out, ranks)
+    elif mode in ("gn", "gn-part"):
+        mode_gn(out, ranks, mode)
     else:
         mode_run(out, ranks, mode)
 

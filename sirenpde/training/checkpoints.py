@@ -31,15 +31,17 @@ def first_difference(saved, wanted, prefix: str = "") -> Optional[tuple[str, obj
     return None if saved == wanted else (prefix or "<run>", saved, wanted)
 
 
-def save(path, model, phase: Phase, state: TrainState, identity: dict, generator_states: dict) -> None:
-    """Write the run at ``state.step``; ``generator_states`` holds every shard's generator state."""
+def save(path, model, phase: Phase, state: TrainState, identity: dict, generator_states: dict,
+         phase_state: Optional[dict] = None) -> None:
+    """Write the run at ``state.step``; ``generator_states`` holds every shard's generator state,
+    ``phase_state`` the phase's (default ``phase.state_dict()``; every rank's part under torchrun)."""
     write_archive(path, {
         "format": FORMAT,
         "run": identity,
         "step": int(state.step),
         "phase": phase.name,
         "model": model.state_dict(),
-        "optimizer": phase.state_dict(),
+        "optimizer": phase.state_dict() if phase_state is None else phase_state,
         "schedule": phase.schedule.state_dict() if phase.schedule is not None else None,
         "shards": int(state.shards),
         "generators": {str(k): v for k, v in sorted(generator_states.items())},

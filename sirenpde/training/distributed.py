@@ -189,6 +189,50 @@ def reducer(ranks: Ranks):
     return reduce
 
 
+class RankRows:
+    """The rows of a Gauss-Newton system spread over the ranks (``gauss_newton.Rows``'s protocol):
+    each rank builds the rows of its own points; ``gather`` joins every rank's rows on every rank
+    (in rank order, padded with zero rows to the longest share for the collective, which leave
+    ``J^T J``, ``J^T r`` and the damped step unchanged, then stripped); ``total`` and ``sum``
+    all-reduce; ``same`` broadcasts rank 0's step, so the ranks' parameters stay bit-identical even
+    where their arithmetic would round differently."""
+
+    def __init__(self, ranks: Ranks):
+        self.ranks, self.world = ranks, ranks.world
+
+    def total(self, sizes: list[int]) -> list[int]:
+        t = torch.tensor(sizes, dtype=torch.int64)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return [int(v) for v in t]
+
+    def gather(self, t: Tensor) -> Tensor:
+        n = torch.tensor([t.shape[0]], dtype=torch.int64)
+        counts = [torch.zeros_like(n) for _ in range(self.world)]
+        dist.all_gather(counts, n)
+        counts = [int(c) for c in counts]
+        padded = t.new_zeros((max(counts), *t.shape[1:]))
+        padded[: t.shape[0]] = t
+        parts = [torch.empty_like(padded) for _ in range(self.world)]
+        dist.all_gather(parts, padded.contiguous())
+        return torch.cat([part[:count] for part, count in zip(parts, counts)])
+
+    def sum(self, value: float) -> float:
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return float(t)
+
+    def same(self, t: Tensor) -> Tensor:
+        t = t.contiguous()
+        dist.broadcast(t, src=0)
+        return t
+
+
+def rows_of(ranks: Ranks):
+    """The Gauss-Newton rows object of this run: :class:`RankRows` when distributed, else None
+    (one process holds every row)."""
+    return RankRows(ranks) if ranks.active and ranks.world > 1 else None
+
+
 def gather_generators(ranks: Ranks, generators: dict[int, torch.Generator]) -> dict[int, Tensor]:
     """Every shard's generator state, on every rank (a collective: all ranks must call it)."""
     mine = {s: g.get_state() for s, g in generators.items()}

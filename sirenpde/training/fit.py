@@ -8,7 +8,7 @@ from torch import nn
 
 from sirenpde.problem import Problem
 from sirenpde.training.session import RunOptions, train
-from sirenpde.training.setup import check_model, model_dtype, resolve_settings
+from sirenpde.training.setup import check_model, resolve_settings
 from sirenpde.training.state import FitResult
 
 
@@ -25,7 +25,7 @@ def fit(problem: Problem, model: nn.Module, steps: Optional[int] = None, lr: Opt
     """Fit ``model`` to ``problem``; the parameters are in ``help(sirenpde.fit)``."""
     settings = resolve_settings(problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
                                 lbfgs_steps, lbfgs_batch_size, engine, seed, balance, gn_steps, gn_batch_size,
-                                gn_refresh, dtype, model_dtype(model))
+                                gn_refresh, dtype)
     check_model(problem, model)
     options = RunOptions(device, progress, checkpoint, checkpoint_every, eval_every, callback, restart, distributed)
     return train(problem, model, settings, options)
@@ -90,9 +90,9 @@ FIT_DOC = """Fit ``model`` to ``problem``.
         Jacobian of every residual entry with respect to every parameter (points x parameters,
         refused before training when it exceeds the memory available) and solves the smaller of
         the two damped systems by Cholesky: the finish that reaches losses far below Adam's, best
-        in float64 (``dtype="float64"``). Constraints must use ``reduction="mse"``; one process
-        only (refused under torchrun). Default ``problem.default_gn_steps`` (0 unless the problem
-        sets it)
+        in float64 (``dtype="float64"``). Constraints must use ``reduction="mse"``. Under
+        torchrun each rank builds the rows of its points, every rank gathers them and takes rank
+        0's step. Default ``problem.default_gn_steps`` (0 unless the problem sets it)
     gn_batch_size : int, points of a Gauss-Newton phase (over all constraints, split by their
         shares), default ``problem.default_gn_batch_size`` or ``min(batch_size, 1024)``
     gn_refresh : int, draw new points for the Gauss-Newton phase every that many steps; 0 (the

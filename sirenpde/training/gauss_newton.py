@@ -50,23 +50,34 @@ def _check_least_squares(loss_module, batches: Sequence[Batch]) -> None:
             raise ValueError(f"gauss-newton: constraint {con.name!r} has negative weight {w}")
 
 
-def residual_vector(loss_module, batches: Sequence[Batch], params: Optional[dict] = None) -> Tensor:
+def residual_vector(loss_module, batches: Sequence[Batch], params: Optional[dict] = None,
+                    sizes: Optional[Sequence[int]] = None) -> Tensor:
     """``(N,)`` tensor: every constraint's residual entries times ``sqrt(2 w_i / n_i)``, stacked,
     so that ``0.5 * (r ** 2).sum()`` equals ``loss_module.total(loss_module(batches))``.
 
     ``loss_module`` is a :class:`~sirenpde.training.loss.ConstraintLoss`; ``params`` (names as in
     ``loss_module.model.named_parameters()``) replaces the model's own parameters when given.
+    ``sizes`` are the ``n_i`` when these batches are one rank's share of a larger system (every
+    rank's entries of constraint ``i`` together); by default each residual's own number of entries.
     """
     _check_least_squares(loss_module, batches)
     model, engine = loss_module.model, loss_module.engine
     if params is not None:
         params = {**{n: p for n, p in model.named_parameters()}, **params}
     rows = []
-    for con, w, batch in zip(loss_module.constraints, loss_module.weights, batches):
+    for i, (con, w, batch) in enumerate(zip(loss_module.constraints, loss_module.weights, batches)):
         u = field(model, batch["x"], order=con.order, second=con.second, engine=engine, params=params)
         r = con.residual(u, batch).reshape(-1)
-        rows.append(r * math.sqrt(2.0 * w / max(r.numel(), 1)))
+        n = r.numel() if sizes is None else sizes[i]
+        rows.append(r * math.sqrt(2.0 * w / max(n, 1)))
     return torch.cat(rows)
+
+
+def residual_sizes(loss_module, batches: Sequence[Batch]) -> list[int]:
+    """The number of residual entries of each constraint on ``batches`` (one forward; with a graph,
+    which the autograd engine's derivatives need)."""
+    return [int(_constraint_residual(loss_module, con, batch, None).numel())
+            for con, batch in zip(loss_module.constraints, batches)]
 
 
 def flatten(params: dict[str, Tensor]) -> Tensor:
@@ -158,16 +169,18 @@ class Jacobian:
         self.modes: dict[str, str] = {}
         self.reasons: dict[str, str] = {}
 
-    def __call__(self, loss_module, batches: Sequence[Batch], params: Optional[dict] = None) -> tuple[Tensor, Tensor]:
+    def __call__(self, loss_module, batches: Sequence[Batch], params: Optional[dict] = None,
+                 sizes: Optional[Sequence[int]] = None) -> tuple[Tensor, Tensor]:
+        """``(r, J)`` as :func:`jacobian` (``sizes`` as in :func:`residual_vector`)."""
         _check_least_squares(loss_module, batches)
         like = _named_params(loss_module, params)
         full = {**{n: p for n, p in loss_module.model.named_parameters()}, **like}
         theta = flatten(like).requires_grad_(True)
         views = {**full, **unflatten(theta, like)}
         residuals = []  # (constraint, batch, scaled residual with its graph, scale)
-        for con, w, batch in zip(loss_module.constraints, loss_module.weights, batches):
+        for i, (con, w, batch) in enumerate(zip(loss_module.constraints, loss_module.weights, batches)):
             r = _constraint_residual(loss_module, con, batch, views)
-            scale = math.sqrt(2.0 * w / max(r.numel(), 1))
+            scale = math.sqrt(2.0 * w / max(r.numel() if sizes is None else sizes[i], 1))
             residuals.append((con, batch, r * scale, scale))
         # one (N, P) tensor filled in place: J is the largest thing a step holds, and only once
         J = theta.new_empty(sum(r.numel() for _, _, r, _ in residuals), theta.numel())
@@ -277,6 +290,26 @@ def check_damping_options(options: dict) -> None:
             raise ValueError(f"Gauss-Newton option {key} must be a positive finite number, got {value!r}")
 
 
+class Rows:
+    """How the rows of one Gauss-Newton system are spread over processes: here, all in this one.
+    :class:`sirenpde.training.distributed.RankRows` is the distributed counterpart (every rank's
+    rows gathered on every rank; sums all-reduced; rank 0's step broadcast)."""
+
+    world = 1
+
+    def total(self, sizes: list[int]) -> list[int]:
+        return list(sizes)
+
+    def gather(self, t: Tensor) -> Tensor:
+        return t
+
+    def sum(self, value: float) -> float:
+        return value
+
+    def same(self, t: Tensor) -> Tensor:
+        return t
+
+
 class LevenbergMarquardt:
     """Levenberg-Marquardt damping over steps on fixed points: holds ``lam`` and the Jacobian at
     the current parameters (kept across rejected steps, rebuilt after an accepted one).
@@ -311,26 +344,33 @@ class LevenbergMarquardt:
         self.lam = min(self.lam * self.nu, self.lam_max)
         self.nu *= 2.0
 
-    def step(self, loss_module, batches: Sequence[Batch], params: Optional[dict] = None) -> tuple[float, bool]:
+    def step(self, loss_module, batches: Sequence[Batch], params: Optional[dict] = None,
+             rows: Optional["Rows"] = None) -> tuple[float, bool]:
         """One damped step on ``batches``, updating ``params`` (default: the model's trainable
         parameters) in place when accepted; returns ``(loss, accepted)`` with ``loss`` the
-        ``0.5 |r|^2`` after the step."""
+        ``0.5 |r|^2`` after the step. ``rows`` joins the ranks of a distributed run (see
+        :class:`Rows`): each contributes the rows of its own points, and every rank takes the
+        same step."""
+        rows = rows or Rows()
         target = _named_params(loss_module, params)
         if self._linear is None:
-            r = residual_vector(loss_module, batches, target).detach()  # one forward: N, before J exists
-            check_memory(r.numel(), sum(p.numel() for p in target.values()), r.dtype)
-            self._linear = self.jacobian(loss_module, batches, target)
-        r, J = self._linear
+            sizes = rows.total(residual_sizes(loss_module, batches))  # one forward: N, before J exists
+            dtype = next(iter(target.values())).dtype
+            check_memory(sum(sizes), sum(p.numel() for p in target.values()), dtype)
+            r, J = self.jacobian(loss_module, batches, target, sizes if rows.world > 1 else None)
+            self._linear = (rows.gather(r), rows.gather(J), sizes)
+        r, J, sizes = self._linear
         loss = 0.5 * float(r @ r)
         try:
             delta = damped_step(J, r, self.lam)
         except torch.linalg.LinAlgError:
             self._reject()
             return loss, False
+        delta = rows.same(delta)  # bit for bit the same step on every rank
         predicted = loss - 0.5 * float((r + J @ delta).square().sum())
         trial = unflatten(flatten(target) + delta, target)
-        r_new = residual_vector(loss_module, batches, trial).detach()
-        new_loss = 0.5 * float(r_new @ r_new)
+        r_new = residual_vector(loss_module, batches, trial, sizes if rows.world > 1 else None).detach()
+        new_loss = 0.5 * rows.sum(float(r_new @ r_new))
         rho = (loss - new_loss) / predicted if predicted > 0 else -1.0
         if not (math.isfinite(new_loss) and rho >= self.accept):
             self._reject()

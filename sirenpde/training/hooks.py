@@ -118,9 +118,10 @@ class Checkpoint:
         if state.step % self.every == 0 or state.step == self.total:
             self.recorder.flush(state)
             generator_states = gather_generators(self.ranks, state.generators)  # every rank takes part
+            phase = phase_at(self.phases, state.step - 1)
+            phase_state = phase.shared_state()  # every rank takes part (a Gauss-Newton phase's points)
             if self.ranks.is_writer:
-                checkpoints.save(self.path, self.model, phase_at(self.phases, state.step - 1), state,
-                                 self.identity, generator_states)
+                checkpoints.save(self.path, self.model, phase, state, self.identity, generator_states, phase_state)
             self.ranks.barrier()
 
 

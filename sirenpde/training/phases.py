@@ -66,6 +66,11 @@ class Phase:
         """What a checkpoint keeps of this phase: its optimiser's state."""
         return self.optimizer.state_dict()
 
+    def shared_state(self) -> dict:
+        """:meth:`state_dict` as the checkpoint's writer needs it, every rank's part included
+        (every rank calls it)."""
+        return self.state_dict()
+
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state)
 
@@ -82,6 +87,7 @@ class GaussNewtonPhase(Phase):
 
     loss: Optional[object] = None
     refresh: int = 0
+    rows: Optional[object] = None  # distributed.RankRows under torchrun, None in one process
     points: Optional[list] = None
     used: int = 0  # steps taken on the current points
 
@@ -90,7 +96,7 @@ class GaussNewtonPhase(Phase):
         if self.points is None or (self.refresh and self.used >= self.refresh):
             self.points, self.used = list(batches), 0
             self.optimizer.new_points()
-        self.optimizer.step(self.loss, self.points)
+        self.optimizer.step(self.loss, self.points, rows=self.rows)
         self.used += 1
         with torch.no_grad():
             losses = reduce(loss_fn(self.points))
@@ -103,13 +109,40 @@ class GaussNewtonPhase(Phase):
     def state_dict(self) -> dict:
         return {"damping": self.optimizer.state_dict(), "points": self.points, "used": int(self.used)}
 
+    def shared_state(self) -> dict:
+        """:meth:`state_dict` with every rank's points (a collective under torchrun: every rank
+        calls it); a checkpoint written by rank 0 then resumes every rank on its own points."""
+        state = self.state_dict()
+        if self.rows is not None:
+            import torch.distributed as dist
+
+            everyone: list = [None] * self.rows.world
+            dist.all_gather_object(everyone, self.points)
+            state["points"] = {"by_rank": everyone}
+        return state
+
     def load_state_dict(self, state: dict) -> None:
+        """Restore the damping and the points: this rank's share on as many ranks as the run had;
+        on one process, every rank's shares joined (the union batch a one-process run draws from
+        the same sampling streams); on any other number, none (new points are drawn at the next
+        step, where the run leaves its bit-identical path anyway)."""
         self.optimizer.load_state_dict(state["damping"])
-        self.points, self.used = state.get("points"), int(state.get("used", 0))
+        points, self.used = state.get("points"), int(state.get("used", 0))
+        shares = points["by_rank"] if isinstance(points, dict) else None if points is None else [points]
+        world = self.rows.world if self.rows is not None else 1
+        if shares is not None and len(shares) == world:
+            points = shares[self.rows.ranks.rank if self.rows is not None else 0]
+        elif shares is not None and world == 1:
+            from sirenpde.training.distributed import concat_batches
+
+            points = [concat_batches([share[i] for share in shares], f"constraint {i}") for i in range(len(shares[0]))]
+        else:
+            points = None
+        self.points = points
 
 
 def plan_phases(params: list, settings, counts: list[int], lbfgs_counts: list[int],
-                gn_counts: Optional[list[int]] = None, loss=None) -> list[Phase]:
+                gn_counts: Optional[list[int]] = None, loss=None, rows=None) -> list[Phase]:
     """The phases of a run: ``settings.steps`` of ``settings.optimizer``, then ``settings.lbfgs_steps``
     of L-BFGS (if any), then ``settings.gn_steps`` of Gauss-Newton (if any) on the loss module
     ``loss``. ``counts``, ``lbfgs_counts`` and ``gn_counts`` are the points per constraint of each."""
@@ -118,7 +151,7 @@ def plan_phases(params: list, settings, counts: list[int], lbfgs_counts: list[in
         if loss is None:
             raise ValueError("plan_phases: a Gauss-Newton run needs the loss module")
         phases: list[Phase] = [GaussNewtonPhase(GAUSS_NEWTON, 0, steps, _damping(settings), None, counts, loss,
-                                                settings.gn_refresh)]
+                                                settings.gn_refresh, rows)]
     else:
         opt = optim.make_optimizer(settings.optimizer, params, settings.lr, settings.optimizer_options)
         phases = [Phase(settings.optimizer, 0, steps, opt, optim.make_schedule(settings.schedule, opt, steps),
@@ -133,7 +166,7 @@ def plan_phases(params: list, settings, counts: list[int], lbfgs_counts: list[in
             raise ValueError("plan_phases: a Gauss-Newton finish needs the loss module and its points per constraint")
         start = steps + lbfgs_steps
         phases.append(GaussNewtonPhase(GAUSS_NEWTON, start, start + gn_steps, _damping(settings), None, gn_counts,
-                                       loss, settings.gn_refresh))
+                                       loss, settings.gn_refresh, rows))
     return phases
 
 

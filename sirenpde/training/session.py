@@ -13,7 +13,8 @@ from torch import nn
 
 from sirenpde.training import checkpoints, gauss_newton
 from sirenpde.training.balance import make_balance
-from sirenpde.training.distributed import Sharding, broadcast_object, lost_ranks_reported, reducer, setup, wrap
+from sirenpde.training.distributed import (Sharding, broadcast_object, lost_ranks_reported, reducer, rows_of, setup,
+                                           wrap)
 from sirenpde.training.hooks import Recorder, make_hooks
 from sirenpde.training.loop import run
 from sirenpde.training.loss import ConstraintLoss, UnreachableParameterWarning, unreachable_parameters
@@ -46,11 +47,7 @@ def train(problem, model: nn.Module, settings: Settings, options: RunOptions, lo
     phase and in the L-BFGS finish (default: the batch split by the constraints' shares)."""
     ranks, dev = setup(options.distributed, options.device)
     whole_gn = settings.optimizer == gauss_newton.GAUSS_NEWTON
-    if (settings.gn_steps or whole_gn) and ranks.world > 1:
-        what = "optimizer='gauss-newton'" if whole_gn else f"gn_steps={settings.gn_steps}"
-        raise ValueError(f"{what}: Gauss-Newton steps run in one process only; run without torchrun "
-                         "(or train with Adam under torchrun and finish with gn_steps in one process from its model.pt)")
-    model = model.to(dev, getattr(torch, settings.dtype)).train()
+    model = (model.to(dev) if settings.dtype is None else model.to(dev, getattr(torch, settings.dtype))).train()
     loss = loss_class(model, problem.constraints(), settings.engine)
     first, finish = counts(loss.constraints, settings)
     gn_points = gn_counts(loss.constraints, settings) if settings.gn_steps or whole_gn else None
@@ -62,7 +59,7 @@ def train(problem, model: nn.Module, settings: Settings, options: RunOptions, lo
     # frozen before the progress bar starts (the message stays on its own line) and before DDP wraps
     with frozen_unreachable(problem, loss, first, settings.steps, ranks, dev):
         # every parameter stays in the optimisers, frozen ones too (see frozen_unreachable)
-        phases = plan_phases(list(model.parameters()), settings, first, finish, gn_points, loss)
+        phases = plan_phases(list(model.parameters()), settings, first, finish, gn_points, loss, rows_of(ranks))
         identity = run_identity(problem, model, settings)
         ckpt = options.checkpoint
         resume = ckpt is not None and Path(ckpt).exists() and not options.restart

@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-import torch
 from torch import nn
 
 from sirenpde import optim
@@ -36,7 +35,7 @@ class Settings:
     gn_steps: int = 0
     gn_batch_size: int = 256
     gn_refresh: int = 0
-    dtype: str = "float32"
+    dtype: Optional[str] = None  # None: the model's own
 
     @property
     def total_steps(self) -> int:
@@ -48,13 +47,13 @@ DTYPES = ("float32", "float64")
 
 def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimizer_options, schedule,
                      lbfgs_steps, lbfgs_batch_size, engine, seed, balance=None, gn_steps=None,
-                     gn_batch_size=None, gn_refresh=None, dtype=None, model_dtype: str = "float32") -> Settings:
+                     gn_batch_size=None, gn_refresh=None, dtype=None) -> Settings:
     """Fill in the problem's defaults and check every setting before any work starts.
 
     ``optimizer=None`` takes ``problem.default_optimizer`` (Adam unless the problem sets
     another). A Gauss-Newton run takes ``problem.default_gn_run_steps`` and, with ``dtype=None``,
     ``problem.default_dtype`` (its recipe's, where it has one); otherwise ``dtype=None`` keeps the
-    model's (``model_dtype``)."""
+    model's own precision."""
     whole_gn = (optimizer or getattr(problem, "default_optimizer", "adam")) == GAUSS_NEWTON
     optimizer = optimizer or getattr(problem, "default_optimizer", "adam")
     if optimizer not in optim.OPTIMIZERS:
@@ -86,8 +85,7 @@ def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimiz
     if gn_batch_size is None:  # J is (points x parameters): about a thousand points, not a training batch
         gn_batch_size = getattr(problem, "default_gn_batch_size", None) or min(batch_size, GN_BATCH_SIZE)
     gn_refresh = getattr(problem, "default_gn_refresh", 0) if gn_refresh is None else gn_refresh
-    dtype = model_dtype if dtype is None else dtype
-    if dtype not in DTYPES:
+    if dtype is not None and dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if optimizer_options is None and optimizer == "adam":
         optimizer_options = getattr(problem, "default_adam_options", None)
@@ -124,12 +122,6 @@ def _float(name: str, value) -> float:
     return value
 
 
-def model_dtype(model: nn.Module) -> str:
-    """``"float64"`` when the model's floating-point parameters are float64, else ``"float32"``."""
-    first = next((p for p in model.parameters() if p.is_floating_point()), None)
-    return "float64" if first is not None and first.dtype == torch.float64 else "float32"
-
-
 def check_model(problem: Problem, model: nn.Module) -> None:
     for attr in ("in_features", "out_features"):
         want, got = getattr(problem, attr), getattr(model, attr, None)
@@ -154,8 +146,8 @@ def run_identity(problem: Problem, model: nn.Module, settings: Settings) -> dict
     ``lbfgs_steps`` and ``gn_steps`` are left out: a finish can be lengthened, which continues the run
     exactly as one longer run would (a Gauss-Newton phase's points and damping are in the
     checkpoint). ``gn_batch_size`` and ``gn_refresh`` are left out when
-    no phase is Gauss-Newton, and ``dtype`` when it is float32, so checkpoints written before they
-    existed still resume. ``balance`` is left out when it is ``"none"``, so checkpoints written before
+    no phase is Gauss-Newton, and ``dtype`` when it is None (the model's own), so checkpoints
+    written before they existed still resume. ``balance`` is left out when it is ``"none"``, so checkpoints written before
     loss balancing existed (all of them unbalanced) still resume."""
     try:
         model_id = model_config(model)
@@ -166,5 +158,5 @@ def run_identity(problem: Problem, model: nn.Module, settings: Settings) -> dict
     settings_id = {k: v for k, v in asdict(settings).items()
                    if k not in ("lbfgs_steps", "gn_steps") and not (k == "balance" and v == "none")
                    and not (k in ("gn_batch_size", "gn_refresh") and not gn_used)
-                   and not (k == "dtype" and v == "float32")}
+                   and not (k == "dtype" and v is None)}
     return plain_data({"problem": identity(problem), "model": model_id, "settings": settings_id})
