@@ -62,8 +62,9 @@ FIT_DOC = """Fit ``model`` to ``problem``.
         ``problem.default_gn_run_steps`` or 200) on ``gn_batch_size`` points (``batch_size`` when
         only that is given); ``lr`` and ``schedule`` do not apply, ``optimizer_options`` are the
         damping's (``{"lam": 1e-3}``, the initial damping; ``lam_min``, ``lam_max``; ``accept``, the
-        least ratio of actual to predicted decrease that accepts a step), the constraints' weights
-        stay fixed (``balance`` "none"), and no finish follows; ``dtype`` defaults to the
+        least ratio of actual to predicted decrease that accepts a step), ``balance`` sets the
+        condition weights once, at the first step, and keeps them, and no finish follows;
+        ``dtype`` defaults to the
         problem's ``default_dtype`` (float64 for helmholtz-square's recipe)
     schedule : "none", "cosine", "warmup-cosine", "exponential" or "step"; the learning-rate schedule;
         default ``problem.default_schedule`` (None, a constant rate, unless the problem sets one)

@@ -71,7 +71,7 @@ def train(problem, model: nn.Module, settings: Settings, options: RunOptions, lo
             checkpoints.restore(ckpt, model, phases, state, identity, FRESH_HINT)
         recorder = Recorder(loss.names)
         reduce = reducer(ranks)
-        balance = make_balance(settings.balance, loss, state, phases[0].stop, reduce)
+        balance = make_balance(settings.balance, loss, state, phases[0].stop, reduce, once=whole_gn)
         hooks = balance + make_hooks(problem, model, phases, state, recorder, ranks, identity,
                                      progress=options.progress, callback=options.callback,
                                      eval_every=options.eval_every, checkpoint=ckpt,

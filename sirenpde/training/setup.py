@@ -63,11 +63,7 @@ def resolve_settings(problem: Problem, steps, lr, batch_size, optimizer, optimiz
             if value:
                 raise ValueError(f"{name}={value}: a finish after a Gauss-Newton run is not supported; "
                                  f"run more Gauss-Newton steps (steps=) or use optimizer='adam' with {name}")
-        if balance not in (None, "none"):
-            raise ValueError(f"balance={balance!r}: a Gauss-Newton run keeps the constraints' weights fixed "
-                             "(its steps are accepted by comparing losses); use balance='none', or balance with "
-                             "Adam followed by a Gauss-Newton finish (gn_steps=)")
-        lbfgs_steps, gn_steps, balance = 0, 0, "none"
+        lbfgs_steps, gn_steps = 0, 0  # balance: the weights are set once, at the first step
         if gn_batch_size is None and batch_size is not None:  # a Gauss-Newton run's batch is its points
             gn_batch_size = batch_size
         if steps is None:
