@@ -91,6 +91,18 @@ def _scored(points: torch.Tensor, exact):
     return score
 
 
+def registered(name: str):
+    """A registered problem at its defaults, scored by its own ``metrics`` (relative L2 against the
+    package's independent reference solver)."""
+    def build():
+        import sirenpde as sp
+
+        problem = sp.get_problem(name)
+        metrics = problem.metrics  # bound now: run() replaces the instance's metrics with the score
+        return problem, lambda model: metrics(model)["rel_l2"]
+    return build
+
+
 def pinnacle(task: str):
     def build():
         import pinnacle as bench  # benchmarks/pinnacle.py, beside this script
@@ -125,6 +137,28 @@ CASES = {
                                {"optimizer": "gauss-newton", "steps": 150, "gn_batch_size": 1536,
                                 "dtype": "float64"}),
     }, "scored on PINNacle's 1,246 finite-element nodes, whose own discretisation error is ~1e-3"),
+    "pinnacle-wave-1d-c": Case(pinnacle("wave-1d-c"), 1e-4, {
+        "adam": Recipe(),
+        "lbfgs": Recipe(fit={"lbfgs_steps": 200}),
+        # the conditions' weights from the gradients at the first step (sp.PDE's gradnorm balance,
+        # set once in a Gauss-Newton run): 1e3-1e5 against the equation's 1
+        "gauss-newton": Recipe(GN64, {"optimizer": "gauss-newton", "steps": 110, "gn_batch_size": 3072,
+                                      "gn_refresh": 5, "dtype": "float64"}),
+    }, "u_tt = 4 u_xx, two modes; scored on a 101 x 101 grid against the closed form"),
+    "wave": Case(registered("wave"), 5e-3, {
+        "adam": Recipe(),
+        "lbfgs": Recipe(fit={"lbfgs_steps": 100}),
+        "gauss-newton": Recipe(GN64, {"optimizer": "gauss-newton", "steps": 150, "gn_batch_size": 2048,
+                                      "gn_refresh": 5, "dtype": "float64"}),
+    }, "the package's 2D wave (pulse, walls, t <= 0.5) against its sine-series reference; Adam: its defaults"),
+    "helmholtz": Case(registered("helmholtz"), 5e-3, {
+        "adam": Recipe(),
+        "lbfgs": Recipe(fit={"lbfgs_steps": 100}),
+        # the absorption continuation runs over the Gauss-Newton steps (new points every 5 carry it)
+        "gauss-newton": Recipe(GN64, {"optimizer": "gauss-newton", "steps": 60, "gn_batch_size": 2048,
+                                      "gn_refresh": 5, "dtype": "float64"}),
+    }, "the paper's k = 20 with a PML and the point source (variance 1e-4), source subtraction; Adam: its "
+       "defaults (3x128, 6,000 steps)"),
 }
 
 
