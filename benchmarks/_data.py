@@ -63,3 +63,19 @@ def report_head(title: str, script: str, argv, quick: bool) -> list[str]:
             f"{torch.get_num_threads()} threads; date {time.strftime('%Y-%m-%d')}; 1-minute load average at "
             f"the end {load:.1f} (other jobs share the cores)  ",
             *(["**--quick: smoke sizes, the numbers are not results.**"] if quick else []), ""]
+
+
+def add_merge_option(parser) -> None:
+    """``--merge RUN.json ...``: a script writes its report from the rows of earlier runs."""
+    from pathlib import Path as _Path
+
+    parser.add_argument("--merge", type=_Path, nargs="+", default=None, metavar="RUN.json",
+                        help="train nothing: write one report from the .json of earlier runs (run side by side)")
+
+
+def merged_rows(paths) -> tuple[list, str]:
+    """The rows of the runs saved at ``paths`` and the note that says where they came from."""
+    import json
+
+    rows = [row for path in paths for row in json.loads(path.read_text())]
+    return rows, f"Merged from {', '.join(p.name for p in paths)}, which ran side by side, one thread each."

@@ -30,7 +30,7 @@ from typing import Callable, Optional
 
 import torch
 
-from _data import data_dir, report_head  # benchmarks/_data.py, beside this script
+from _data import add_merge_option, data_dir, merged_rows, report_head  # benchmarks/_data.py
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("adam", "lbfgs", "gauss-newton")
@@ -239,13 +239,10 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="smoke sizes: 4 steps, 1 seed")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "accuracy.md")
-    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="RUN.json",
-                        help="train nothing: one report from the .json of earlier runs (run side by side)")
+    add_merge_option(parser)
     args = parser.parse_args(argv)
     if args.merge:
-        rows = [row for path in args.merge for row in json.loads(path.read_text())]
-        return _write(args, argv, rows, f"Merged from {', '.join(p.name for p in args.merge)}, which ran side by "
-                                        "side, one thread each.")
+        return _write(args, argv, *merged_rows(args.merge))
     cases, variants = args.cases.split(","), args.variants.split(",")
     for flag, chosen, known in (("--cases", cases, CASES), ("--variants", variants, VARIANTS)):
         bad = [v for v in chosen if v not in known]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from _data import data_dir, report_head  # benchmarks/_data.py, beside this script
+from _data import add_merge_option, data_dir, merged_rows, report_head  # benchmarks/_data.py
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = {"auto": "gradnorm", "fixed": "none"}
@@ -186,13 +186,10 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="smoke sizes: 10 steps, 1 seed")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pinnacle.md")
-    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="RUN.json",
-                        help="train nothing: write one table from the .json of earlier runs (run side by side)")
+    add_merge_option(parser)
     args = parser.parse_args(argv)
     if args.merge:
-        rows = [row for path in args.merge for row in json.loads(path.read_text())]
-        return _write(args, argv, rows, f"Merged from {', '.join(p.name for p in args.merge)}, which ran side by "
-                                        f"side, one thread each.")
+        return _write(args, argv, *merged_rows(args.merge))
     tasks, variants = args.tasks.split(","), args.variants.split(",")
     for name, known in (("--tasks", TASKS), ("--variants", VARIANTS)):
         bad = [v for v in (tasks if name == "--tasks" else variants) if v not in known]

@@ -102,14 +102,7 @@ def function_jet(f: Callable[[Tensor], Tensor], x: Tensor, order: int, second: s
             jet.grad = torch.stack(grads, dim=-1)  # (N, d, m)
         if order >= 2:
             rows = [[_grad(grads[j][:, i], xx, keep) for i in range(d)] for j in range(m)]  # [j][i] (N, d)
-            hess = torch.stack([torch.stack(r, dim=-2) for r in rows], dim=-1)  # (N, d, d, m)
-            diag = torch.diagonal(hess, dim1=1, dim2=2).movedim(-1, 1)  # (N, d, m)
-            if second == "laplacian":
-                jet.lap = diag.sum(dim=1)
-            else:
-                jet.d2 = diag
-                if second == "hessian":
-                    jet.hessian = hess
+            _set_second(jet, torch.stack([torch.stack(r, dim=-2) for r in rows], dim=-1), second)
     parts = [jet.value, jet.grad, jet.d2, jet.hessian, jet.lap]
     if not keep:
         parts = [None if p is None else p.detach() for p in parts]
@@ -133,16 +126,21 @@ def _func_jet(f: Callable[[Tensor], Tensor], x: Tensor, order: int, second: str)
         if order >= 2:
             full = torch.func.jacrev(torch.func.jacrev(summed))(xx)  # (m, n, d, n, d)
             idx = torch.arange(n, device=xx.device)
-            hess = full[:, idx, :, idx, :].permute(0, 2, 3, 1)  # (n, m, d, d) -> (n, d, d, m)
-            diag = torch.diagonal(hess, dim1=1, dim2=2).movedim(-1, 1)  # (n, d, m)
-            if second == "laplacian":
-                jet.lap = diag.sum(dim=1)
-            else:
-                jet.d2 = diag
-                if second == "hessian":
-                    jet.hessian = hess
+            _set_second(jet, full[:, idx, :, idx, :].permute(0, 2, 3, 1), second)  # (n, m, d, d) -> (n, d, d, m)
     parts = [jet.value, jet.grad, jet.d2, jet.hessian, jet.lap]
     return Jet(*[None if p is None else p.reshape(*lead, *p.shape[1:]) for p in parts])
+
+
+def _set_second(jet: Jet, hess: Tensor, second: str) -> None:
+    """Fill ``jet``'s second-order parts from its Hessian ``(N, d, d, m)``: the Laplacian alone, the
+    diagonal, or the diagonal and the Hessian (``second``)."""
+    diag = torch.diagonal(hess, dim1=1, dim2=2).movedim(-1, 1)  # (N, d, m)
+    if second == "laplacian":
+        jet.lap = diag.sum(dim=1)
+    else:
+        jet.d2 = diag
+        if second == "hessian":
+            jet.hessian = hess
 
 
 def _grad(y: Tensor, x: Tensor, create: bool) -> Tensor:
