@@ -9,8 +9,14 @@ makes the loss exactly ``0.5 |r|^2``; its Gauss-Newton model around ``theta`` is
 
 the second (Woodbury) form costing one ``N x N`` Cholesky instead of a ``P x P`` one.
 
-These are pure functions of ``(loss_module, batches, params)``: the points stay fixed while they
-run, and nothing here touches a training session.
+``J`` is built point by point where a residual allows (:class:`Jacobian`: ``torch.func.vmap`` of
+the reverse-mode Jacobian of one point's residual, checked once against a vector-Jacobian
+product), by batched reverse sweeps otherwise. :class:`LevenbergMarquardt` takes damped steps on
+fixed points and adapts the damping; :class:`Rows` says where the rows live (one process here;
+``distributed.RankRows`` gathers every rank's rows under torchrun).
+
+These are functions of ``(loss_module, batches, params)``: the points stay fixed while they run,
+and nothing here touches a training session (``training.phases.GaussNewtonPhase`` does that).
 """
 from __future__ import annotations
 
