@@ -324,6 +324,7 @@ def test_cli_solves_with_gauss_newton_in_float64(tmp_path, capsys):
     assert rc == 0
     meta = json.loads((out / "metrics.json").read_text())
     assert meta["steps"] == 30 and "gn/damping" not in meta["final_loss"]
+    assert (meta["settings"]["optimizer"], meta["settings"]["dtype"]) == ("gauss-newton", "float64")
     assert meta["final_loss"]["total"] < 1e-6, meta["final_loss"]  # measured 1.1 -> 1.1e-8
     assert next(sirenpde.load(out / "model.pt").model.parameters()).dtype == torch.float64
     rc = main(["solve", "helmholtz-square", "--optimizer", "gauss-newton", "--lbfgs-steps", "2",

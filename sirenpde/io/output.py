@@ -41,6 +41,7 @@ def write_solution(out_dir, problem, result, model_name: str, options: dict) -> 
         "model": model_name,
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "steps": result.steps,
+        "settings": _jsonable(getattr(result, "settings", {})),
         "metrics": _jsonable(result.metrics),
         "times": _jsonable(result.times),
         "final_loss": {k: v[-1] for k, v in loss_curves(result.history).items() if v},

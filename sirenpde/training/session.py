@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional, Union
 
@@ -82,7 +82,7 @@ def train(problem, model: nn.Module, settings: Settings, options: RunOptions, lo
             metrics = broadcast_object(ranks, plain(problem.metrics(model)) if ranks.is_writer else None)
             evaluations = broadcast_object(ranks, state.evaluations)
     return FitResult(model, state.history, metrics, timing(state, time.perf_counter() - t0),
-                     settings.total_steps, evaluations)
+                     settings.total_steps, evaluations, asdict(settings))
 
 
 @contextlib.contextmanager

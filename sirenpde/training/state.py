@@ -55,6 +55,8 @@ class FitResult:
     steps : total steps (all phases)
     evaluations : list of dict, the metrics every ``eval_every`` steps with ``step`` and
         ``train_s`` (training wall time up to that step, evaluation time excluded)
+    settings : dict, the resolved training settings (optimizer, steps, learning rate, batch sizes,
+        Gauss-Newton phase, dtype, ...: the problem's defaults filled in)
     """
 
     model: nn.Module
@@ -63,6 +65,7 @@ class FitResult:
     times: dict[str, float]
     steps: int
     evaluations: list[dict] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
 
 
 def plain(metrics: dict) -> dict:
