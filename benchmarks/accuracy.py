@@ -179,14 +179,18 @@ def run(case_name: str, variant: str, seed: int, quick: bool = False) -> dict:
     steps = kwargs.get("steps") or (getattr(problem, "default_gn_run_steps", None) or 200
                                     if kwargs.get("optimizer") == "gauss-newton" else problem.default_steps)
     total = steps + kwargs.get("lbfgs_steps", 0) + kwargs.get("gn_steps", 0)
-    result = sp.fit(problem, model, seed=seed, progress=False, eval_every=max(1, total // recipe.evals), **kwargs)
-    wall = time.perf_counter() - t0
+    row = {"case": case_name, "variant": variant, "seed": seed,
+           "parameters": sum(p.numel() for p in model.parameters())}
+    try:
+        result = sp.fit(problem, model, seed=seed, progress=False, eval_every=max(1, total // recipe.evals), **kwargs)
+    except FloatingPointError as err:  # a run that diverges is a result too: recorded, not a crash
+        return {**row, "steps": total, "dtype": kwargs.get("dtype", "float32"), "error": float("nan"),
+                "train_s": float("nan"), "wall_s": time.perf_counter() - t0, "curve": [], "time_to_target": None,
+                "failed": str(err).split(". ")[0]}
     curve = [(e["train_s"], e["error"]) for e in result.evaluations]
-    return {"case": case_name, "variant": variant, "seed": seed, "steps": result.steps,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
-            "error": score(result.model), "train_s": result.times["train_s"], "wall_s": wall, "curve": curve,
-            "time_to_target": next((t for t, e in curve if e <= case.target), None)}
+    return {**row, "steps": result.steps, "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+            "error": score(result.model), "train_s": result.times["train_s"], "wall_s": time.perf_counter() - t0,
+            "curve": curve, "time_to_target": next((t for t, e in curve if e <= case.target), None)}
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -197,6 +201,11 @@ def table(rows: list[dict]) -> list[str]:
             mine = [r for r in rows if r["case"] == name and r["variant"] == variant]
             if not mine:
                 continue
+            if all(r.get("failed") for r in mine):
+                out.append(f"| {name} | {variant} | {mine[0]['parameters']:,} parameters | {len(mine)} | diverged | "
+                           f"{mine[0]['failed']} | - | - | <= {case.target:g} | - |")
+                continue
+            mine = [r for r in mine if not r.get("failed")]  # a diverged seed is listed by the note below
             med = statistics.median(r["error"] for r in mine)
             reached = [r["time_to_target"] for r in mine if r["time_to_target"] is not None]
             to_target = f"{statistics.median(reached):.0f} ({len(reached)}/{len(mine)})" if reached else "-"
