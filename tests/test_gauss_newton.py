@@ -415,3 +415,46 @@ def test_a_balanced_gauss_newton_run_sets_the_weights_once():
     assert len(weights) == 12 and len(set(weights)) == 1, weights
     assert weights[0] > 10.0  # lifted from the given 10 (measured: 67.7)
     assert result.history["total"][-1] < 1e-3 * result.history["total"][0]
+
+
+def test_a_diverging_lbfgs_finish_keeps_the_first_phase_model(monkeypatch):
+    """An L-BFGS step that ends non-finite is undone and the finish stops, with a warning; the run
+    returns the model Adam reached instead of raising and losing it."""
+    from sirenpde.training.phases import FinishDivergedWarning
+    real_step = torch.optim.LBFGS.step
+    calls = []
+
+    def diverging(self, closure):
+        loss = real_step(self, closure)
+        calls.append(1)
+        if len(calls) == 2:  # the second L-BFGS step leaps to NaN
+            with torch.no_grad():
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        p.fill_(float("nan"))
+        return loss
+
+    monkeypatch.setattr(torch.optim.LBFGS, "step", diverging)
+    snapshots = {}
+
+    def keep(step, losses):
+        snapshots[step] = [p.detach().clone() for p in model_of[0].parameters()]
+
+    import sirenpde
+    model_of = []
+    real_fit = sirenpde.fit
+
+    def fit_keeping(problem, model, **kwargs):
+        model_of.append(model)
+        return real_fit(problem, model, **kwargs)
+
+    monkeypatch.setattr(sirenpde, "fit", fit_keeping)
+    with pytest.warns(FinishDivergedWarning, match="non-finite loss"):
+        finished = _fit(0, steps=20, lbfgs_steps=4, callback=keep)
+    assert len(calls) == 2  # no step after the one that diverged
+    assert len(finished.history["total"]) == 24 and all(math.isfinite(v) for v in finished.history["total"])
+    # the model after the first L-BFGS step (step index 20) is the one returned
+    for p, q in zip(finished.model.parameters(), snapshots[20]):
+        assert torch.equal(p.detach(), q)
+    assert not all(torch.equal(p, q) for p, q in zip(snapshots[19], snapshots[20]))  # that step moved it
+    assert all(torch.isfinite(p).all() for p in finished.model.parameters())

@@ -6,6 +6,7 @@ the steps ``[start, stop)`` of the run. ``Phase.step`` does one optimiser step o
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
@@ -73,6 +74,40 @@ class Phase:
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state)
+
+
+class FinishDivergedWarning(RuntimeWarning):
+    """An L-BFGS finish stopped at a step whose loss was not finite (the model is kept as it was)."""
+
+
+@dataclass
+class LBFGSPhase(Phase):
+    """The L-BFGS finish, which keeps what the first phase reached: a step that ends with a
+    non-finite loss or non-finite parameters (the strong-Wolfe search can leap on a loss whose
+    weights span five orders of magnitude: PINNacle's Wave 1d-C after balanced Adam) is undone,
+    the phase stops stepping (its remaining steps report the loss of the kept model) and a
+    :class:`FinishDivergedWarning` says so, instead of the run ending in an error that loses the
+    first phase's model. Every rank takes the same decision from the all-reduced loss."""
+
+    halted: bool = False
+
+    def step(self, loss_fn: LossFn, total_fn: Callable[[Tensor], Tensor], batches: Sequence[dict],
+             reduce: Callable[[Tensor], Tensor] = lambda losses: losses.detach()) -> tuple[Tensor, Tensor]:
+        if not self.halted:
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            kept = [p.detach().clone() for p in params]
+            losses, total = super().step(loss_fn, total_fn, batches, reduce)
+            if bool(torch.isfinite(total)) and all(bool(torch.isfinite(p).all()) for p in params):
+                return losses, total
+            with torch.no_grad():
+                for p, k in zip(params, kept):
+                    p.copy_(k)
+            self.halted = True
+            warnings.warn(f"L-BFGS: a step of the finish gave a non-finite loss ({float(total):.3g}); the "
+                          "finish stopped there and the model is the one before that step", FinishDivergedWarning,
+                          stacklevel=2)
+        losses = reduce(loss_fn(batches)).detach()
+        return losses, total_fn(losses)
 
 
 @dataclass
@@ -158,8 +193,8 @@ def plan_phases(params: list, settings, counts: list[int], lbfgs_counts: list[in
                         counts)]
     if lbfgs_steps:
         # learning rate 1 with the strong-Wolfe line search: the step length comes from the search
-        phases.append(Phase("lbfgs", steps, steps + lbfgs_steps, optim.make_optimizer("lbfgs", params, 1.0),
-                            None, lbfgs_counts))
+        phases.append(LBFGSPhase("lbfgs", steps, steps + lbfgs_steps, optim.make_optimizer("lbfgs", params, 1.0),
+                                 None, lbfgs_counts))
     gn_steps = getattr(settings, "gn_steps", 0)
     if gn_steps:
         if loss is None or gn_counts is None:
