@@ -222,13 +222,19 @@ def figure(rows: list[dict], path: Path) -> None:
     from sirenpde.io.plotting import save_figure, subplots
 
     names = [n for n in CASES if any(r["case"] == n for r in rows)]
-    fig, axes = subplots(1, len(names), figsize=(4.6 * len(names), 3.8), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    cols = min(3, len(names))
+    nrows = -(-len(names) // cols)
+    fig, axes = subplots(nrows, cols, figsize=(4.6 * cols, 3.8 * nrows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    colours = dict(zip(VARIANTS, ("tab:blue", "tab:orange", "tab:green")))
+    for ax, name in zip(axes.flat, names):
         for variant in VARIANTS:
-            mine = sorted((r for r in rows if r["case"] == name and r["variant"] == variant), key=lambda r: r["seed"])
-            if mine and mine[0]["curve"]:
+            mine = sorted((r for r in rows if r["case"] == name and r["variant"] == variant and r["curve"]),
+                          key=lambda r: r["seed"])
+            if mine:
                 t, e = zip(*mine[0]["curve"])
-                ax.loglog(t, e, marker=".", label=variant)
+                ax.loglog(t, e, marker=".", label=variant, color=colours[variant])
         ax.axhline(CASES[name].target, color="grey", ls=":", lw=1, label="target")
         ax.set_title(name)
         ax.set_xlabel("training time (s)")
