@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check: the CUDA test subset, the demo on CUDA, and one paper-size run each of
-# poisson-gradient (256 px), sdf (the bunny, a 4x256 Siren, batch 250k) and helmholtz, then a
-# table (name, device, steps, seconds, metric). Sized for under 8 minutes on one H200.
+# poisson-gradient (256 px), sdf (the bunny, a 4x256 Siren, batch 250k), helmholtz and
+# helmholtz-square's default Gauss-Newton run (float64 Jacobians and Cholesky on the GPU), then a
+# table (name, device, steps, seconds, metric). Sized for under 9 minutes on one H200.
 #
 #   scripts/gpu-check.sh              # on a machine with CUDA
 #   scripts/gpu-check.sh --cpu-smoke  # every stage, tiny, on the CPU (well under a minute)
@@ -19,7 +20,7 @@ MODE=cuda
 case "${1:-}" in
     "") ;;
     --cpu-smoke) MODE=smoke ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "gpu-check.sh: unknown argument '$1' (expected nothing or --cpu-smoke)" >&2; exit 2 ;;
 esac
 for exe in "$PY" "$CLI"; do
@@ -78,6 +79,7 @@ if [ "$MODE" = cuda ]; then
     S_STEPS=2000; S_BATCH=250000; S_NET=(--hidden-features 256 --hidden-layers 3); S_RES=256; S_SAMPLES=100000
     S_CLOUD="$DATA/bunny_50k.xyz"
     H_STEPS=3000; H_OPTS=(); H_NET=()
+    G_STEPS=150; G_OPTS=()
 else
     # the CPU ids of two device-parametrised tests: the fixture and the selection work
     TESTS=(-k "cpu and (operators_on_closed_form or field_vector_shapes)")
@@ -89,6 +91,7 @@ else
     S_CLOUD="$WORK/bunny_2k.xyz"
     awk 'NR % 25 == 1' "$DATA/bunny_50k.xyz" >"$S_CLOUD"  # every 25th point: 2,000 points
     H_STEPS=3; H_OPTS=(-O reference_n=60 -O metric_n=16); H_NET=(--hidden-features 16 --hidden-layers 1)
+    G_STEPS=3; G_OPTS=(-O points=64 -O boundary_points=32 -O metric_n=16)
 fi
 
 stage tests - "grep -Eo '[0-9]+ passed' '$WORK/tests.log' | tail -n 1" -- \
@@ -112,6 +115,9 @@ stage sdf "$S_STEPS" "'$CLI' evaluate '$WORK/bunny.ply' --reference '$DATA/bunny
 
 stage helmholtz "$H_STEPS" "json_metric '$WORK/helmholtz/metrics.json' rel_l2 'rel L2 %.4f'" -- \
     "$CLI" solve helmholtz "${H_OPTS[@]}" --steps $H_STEPS "${H_NET[@]}" --device $DEV --out "$WORK/helmholtz" -q
+
+stage gauss-newton "$G_STEPS" "json_metric '$WORK/gauss-newton/metrics.json' rel_l2 'rel L2 %.3g'" -- \
+    "$CLI" solve helmholtz-square "${G_OPTS[@]}" --steps $G_STEPS --device $DEV --out "$WORK/gauss-newton" -q
 
 echo
 echo "| name | device | steps | seconds | metric |"

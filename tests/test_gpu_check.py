@@ -18,12 +18,13 @@ def test_gpu_check_cpu_smoke_prints_every_row():
     assert "| name | device | steps | seconds | metric |" in lines
     rows = {m.group(1): m for m in (re.match(r"\| (\S+) \| (\S+) \| (\S+) \| ([\d.]+) \| (.*) \|$", line)
                                       for line in lines) if m}
-    assert list(rows) == ["tests", "demo", "poisson-gradient", "sdf", "helmholtz"], run.stdout
+    assert list(rows) == ["tests", "demo", "poisson-gradient", "sdf", "helmholtz", "gauss-newton"], run.stdout
     assert all(m.group(2) == "cpu" for m in rows.values())
     assert re.fullmatch(r"\d+ passed", rows["tests"].group(5))
     assert rows["poisson-gradient"].group(3) == "4" and re.fullmatch(r"PSNR [\d.]+ dB", rows["poisson-gradient"].group(5))
     assert re.fullmatch(r"Chamfer-L1 [\d.]+", rows["sdf"].group(5))
     assert re.fullmatch(r"rel L2 [\d.]+", rows["helmholtz"].group(5))
+    assert rows["gauss-newton"].group(3) == "3" and re.fullmatch(r"rel L2 [\d.e+-]+", rows["gauss-newton"].group(5))
     assert "FAILED" not in run.stdout
 
 
