@@ -5,7 +5,7 @@
    ``--members`` members (issue target: median <= 1e-2, p90 <= 3e-2 after <= 20 min on 2 cores).
 2. Amortisation, side by side in this run, on ``--fit-members`` held-out members: the time of one
    prediction (``model.instance(z)``, a plain Siren) against a per-member ``fit`` of
-   ``family.instance(p)`` from scratch (the same Siren architecture, evaluated every
+   ``family.member(p)`` from scratch (the same Siren architecture, evaluated every
    ``--eval-every`` steps) to the prediction's error; the break-even count (family training time
    / per-member fit time to that error); and a per-member fit warm-started from the prediction
    against the from-scratch fit: steps to reach the from-scratch fit's final error.
@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from _data import report_head  # benchmarks/_data.py, beside this script
-from sirenpde.hyper import PoissonFamily
+from sirenpde.hyper import get_family
 from sirenpde.hyper.fit import fit_family
 from sirenpde.io.atomic import atomic_open
 from sirenpde.nn import Siren
@@ -103,7 +103,7 @@ def per_member(family, model, p, args):
         siren = model.instance(z)
         times.append(time.perf_counter() - t0)
     predict_s = statistics.median(times)
-    problem = family.instance(p)
+    problem = family.member(p)
     predicted = problem.metrics(siren)["rel_l2"]
     common = dict(steps=args.fit_steps, lr=args.fit_lr, batch_size=args.fit_batch, device="cpu", seed=args.seed,
                   progress=False, eval_every=args.eval_every)
@@ -171,7 +171,7 @@ def main(argv=None):
             f.write("\n".join(lines) + "\n")
         print(f"wrote {out}")
         return
-    family = PoissonFamily()
+    family = get_family("poisson-family")
     model = family.make_model(args.conditioning, seed=args.seed)
     print(f"family training: {args.conditioning}, {count(model)} parameters, budget {args.budget_s:g} s", flush=True)
     result, steps = train_for(family, model, args.budget_s, args)
@@ -209,7 +209,7 @@ def write(args, argv, family, model, result, steps, rows, ablation):
              "| step | train s | median | p90 |", "|---|---|---|---|"]
     lines += [f"| {e['step']} | {e['train_s']:.0f} | {e['median']:.3e} | {e['p90']:.3e} |" for e in result.evaluations]
     lines += ["", "## Amortisation", "",
-              f"Per-member fits of `family.instance(p)` on the first {len(rows)} held-out members: the same Siren "
+              f"Per-member fits of `family.member(p)` on the first {len(rows)} held-out members: the same Siren "
               f"(`{model.siren_config}`), {args.fit_steps} Adam steps at lr {args.fit_lr:g}, {args.fit_batch} points per "
               f"step, evaluated every {args.eval_every} steps. Prediction: `model.instance(z)` (median of 20).", "",
               "| member (cx, cy, width) | prediction ms | predicted rel L2 | scratch fit to that error | speed-up "

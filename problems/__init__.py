@@ -19,10 +19,40 @@ _TARGETS = {
     "helmholtz-square": "sirenpde.problems.helmholtz_square:HelmholtzSquare",
     "wave": "sirenpde.problems.wave:Wave",
     "sdf": "sirenpde.problems.sdf:SDF",
-    # a family's member is an ordinary problem, so a predicted member's model.pt loads by name
-    "poisson-bump": "sirenpde.hyper.poisson_family:PoissonBump",
+    "poisson-bump": "sirenpde.problems.poisson_bump:PoissonBump",
+    "plate-holes": "sirenpde.problems.plate_holes:PlateHoles",
 }
 PROBLEMS = Registry("problem", _TARGETS)
+
+# Families: a registered problem with ranges for some of its options (sirenpde.hyper.Family). Each
+# entry names the problem, the options its members share, the parameters (the problem's
+# parameter_ranges unless "ranges" is given), "shift" (parameters that are a position: the model
+# takes coordinates relative to it) and the training defaults, in the vocabulary of problems:
+# steps, lr, members per step, points per member, conditioning and model kwargs by model name.
+# Plain data, so the command line reads names and defaults without importing torch.
+FAMILIES = {
+    "poisson-family": {
+        "problem": "poisson-bump",
+        "defaults": {"steps": 2000, "lr": 1e-3, "members": 16, "points": 256, "conditioning": "film",
+                     "model": {"siren": {"hidden_features": 64, "hidden_layers": 3, "first_omega_0": 3.0,
+                                         "hidden_omega_0": 30.0}}},
+    },
+    "helmholtz-family": {
+        "problem": "helmholtz",
+        # every member subtracts its source's singular part; the metric grid is the family's
+        "options": {"subtract_source": True, "metric_n": 64},
+        "shift": ["sx", "sy"],
+        "defaults": {"steps": 6000, "lr": 3e-4, "members": 8, "points": 512, "conditioning": "film",
+                     "model": {"siren": {"hidden_features": 128, "hidden_layers": 3, "first_omega_0": 30.0,
+                                         "hidden_omega_0": 30.0}}},
+    },
+    # a family over the domain: PINNacle's Poisson 2d-C plate with the holes' radius in [0.05, 0.15]
+    "plate-family": {
+        "problem": "plate-holes",
+        "defaults": {"steps": 3000, "lr": 3e-4, "members": 8, "points": 512, "conditioning": "film",
+                     "model": {}},
+    },
+}
 
 
 def get_problem(name: str, **kwargs):
@@ -38,7 +68,7 @@ def get_problem(name: str, **kwargs):
         if unknown:
             raise ValueError(f"{name}: unknown option {unknown[0]!r}; its options are {', '.join(known)}")
     missing = [k for k in known if params[k].default is params[k].empty and k not in kwargs]
-    if missing:  # a family's member (poisson-bump) has no default centre, sdf no default cloud
+    if missing:  # sdf has no default cloud
         raise ValueError(f"{name}: option {missing[0]!r} has no default, give it (command line: "
                          f"-O {missing[0]}=...); its options are {', '.join(known)}")
     return cls(**kwargs)
@@ -46,5 +76,5 @@ def get_problem(name: str, **kwargs):
 
 _EXPORTS = {"Problem": "sirenpde.problem", "Constraint": "sirenpde.problem", "Box": "sirenpde.problem",
             **{target.partition(":")[2]: target.partition(":")[0] for target in _TARGETS.values()}}
-__all__ = ["PROBLEMS", "get_problem", *_EXPORTS]
+__all__ = ["FAMILIES", "PROBLEMS", "get_problem", *_EXPORTS]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -23,6 +23,8 @@ absorbing layer, and the error is measured on ``u``.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from sirenpde.problems.helmholtz_reference import gaussian_source, radial_gaussian_solution
@@ -33,6 +35,22 @@ MAX_RADIUS = 0.25
 MIN_SIGMAS = 6.0
 # intervals of the radial table of G (cubic Hermite on [0, r2]; measured error ~1e-10 relative)
 TABLE_INTERVALS = 4096
+
+
+@lru_cache(maxsize=16)
+def _radial_table(k_source: float, sigma: float, r2: float):
+    """G, G' and G'' on a radial grid of ``[0, r2]``: the quadrature costs ~0.1 ms a point, too slow
+    for every batch; G'' = -G'/r - k_s² G - f from the radial equation (at r = 0: (-k_s² G - f) / 2)."""
+    h = r2 / TABLE_INTERVALS
+    r = np.arange(TABLE_INTERVALS + 2) * h  # one node past r2
+    g, dg = radial_gaussian_solution(r, k_source, sigma, derivative=True)
+    f = gaussian_source(np.stack([r, np.zeros_like(r)], 1), (0.0, 0.0), sigma)
+    ddg = np.empty_like(g)
+    ddg[1:] = -dg[1:] / r[1:] - k_source**2 * g[1:] - f[1:]
+    ddg[0] = 0.5 * (-k_source**2 * g[0] - f[0])
+    for a in (g, dg, ddg):
+        a.setflags(write=False)
+    return g, dg, ddg
 
 
 def _smoothstep(t):
@@ -60,16 +78,10 @@ class SourceSubtraction:
         self.center = np.asarray(center, dtype=float)
         self.r2 = float(radius)
         self.r1 = 0.5 * self.r2
-        # G, G' and G'' on a radial grid: the quadrature costs ~0.1 ms a point, too slow for every
-        # batch; G'' = -G'/r - k_s² G - f from the radial equation (at r = 0: (-k_s² G - f) / 2)
         self._h = self.r2 / TABLE_INTERVALS
-        r = np.arange(TABLE_INTERVALS + 2) * self._h  # one node past r2
-        g, dg = radial_gaussian_solution(r, self.k_source, self.sigma, derivative=True)
-        f = gaussian_source(np.stack([r, np.zeros_like(r)], 1), (0.0, 0.0), self.sigma)
-        ddg = np.empty_like(g)
-        ddg[1:] = -dg[1:] / r[1:] - self.k_source**2 * g[1:] - f[1:]
-        ddg[0] = 0.5 * (-self.k_source**2 * g[0] - f[0])
-        self._table = (g, dg, ddg)
+        # the table depends on the medium, the width and the radius, not on the centre: the members
+        # of a family of source positions share it
+        self._table = _radial_table(self.k_source, self.sigma, self.r2)
 
     def _radial(self, r):
         """G(r) and G'(r) for ``0 <= r < r2`` by cubic Hermite interpolation of the table."""

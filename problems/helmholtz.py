@@ -77,6 +77,9 @@ class Helmholtz(Problem):
     name = "helmholtz"
     in_features = 2
     out_features = 2
+    # the source position may vary in a family (helmholtz-family): in this square every source keeps
+    # the subtraction disk (r2 = 0.25) inside the physical region
+    parameter_ranges = {"sx": (-0.2, 0.2), "sy": (-0.2, 0.2)}
     default_steps = 6000
     default_batch_size = 1024
     default_lr = 3e-4
@@ -138,6 +141,12 @@ class Helmholtz(Problem):
         k_source = self.k / float(self.velocity.numpy(self.source[None])[0])
         return SourceSubtraction(k_source, self.source, self.sigma, radius)
 
+    def member_options(self, values: dict) -> dict:
+        """The source position ``(sx, sy)`` is the ``source`` option."""
+        values = dict(values)
+        source = [float(values.pop(key, default)) for key, default in zip(("sx", "sy"), self.source)]
+        return {**values, "source": source}
+
     # -- the equation ----------------------------------------------------------------------
     def slowness2_numpy(self, points) -> np.ndarray:
         return 1.0 / self.velocity.numpy(points) ** 2
@@ -157,33 +166,35 @@ class Helmholtz(Problem):
         return batch
 
     def stretched_laplacians(self, u, pairs) -> list[torch.Tensor]:
-        """Stretched Laplacians of the complex fields ``value[:, re] + i value[:, im]``: complex (n,) each."""
+        """Stretched Laplacians of the complex fields ``value[..., re] + i value[..., im]``: complex
+        ``(..., n)`` each (any leading instance axes)."""
         x = u.x.detach()
-        sx, dsx = stretch_torch(x[:, 0], self.half_width, self.pml_width, self.pml_strength)
-        sy, dsy = stretch_torch(x[:, 1], self.half_width, self.pml_width, self.pml_strength)
+        sx, dsx = stretch_torch(x[..., 0], self.half_width, self.pml_width, self.pml_strength)
+        sy, dsy = stretch_torch(x[..., 1], self.half_width, self.pml_width, self.pml_strength)
         ax, bx, ay, by = 1 / sx**2, -dsx / sx**3, 1 / sy**2, -dsy / sy**3
-        g = u.grad if u.value.shape[1] > 1 else u.grad[:, None]  # (n, channel, coordinate)
+        g = u.grad if u.value.shape[-1] > 1 else u.grad[..., None, :]  # (..., n, channel, coordinate)
         dxx, dyy = u.d2(0), u.d2(1)
         out = []
         for re, im in pairs:
-            ux, uy = torch.complex(g[:, re, 0], g[:, im, 0]), torch.complex(g[:, re, 1], g[:, im, 1])
-            uxx, uyy = torch.complex(dxx[:, re], dxx[:, im]), torch.complex(dyy[:, re], dyy[:, im])
+            ux, uy = torch.complex(g[..., re, 0], g[..., im, 0]), torch.complex(g[..., re, 1], g[..., im, 1])
+            uxx, uyy = torch.complex(dxx[..., re], dxx[..., im]), torch.complex(dyy[..., re], dyy[..., im])
             out.append(ax * uxx + bx * ux + ay * uyy + by * uy)
         return out
 
     def residual(self, u, batch) -> torch.Tensor:
-        """Stretched Helmholtz residual divided by ``k²`` (so it is O(|u|) away from the source): (n, 2).
+        """Stretched Helmholtz residual divided by ``k²`` (so it is O(|u|) away from the source):
+        ``(..., n, 2)`` for a field and batch with leading instance axes ``...``.
 
         With source subtraction ``u`` is the network's ``v`` and ``batch["f"]`` holds the known
         terms of its equation (module :mod:`~sirenpde.problems._helmholtz_source`)."""
         (lap,) = self.stretched_laplacians(u, [(0, 1)])
-        value = torch.complex(u.value[:, 0], u.value[:, 1])
+        value = torch.complex(u.value[..., 0], u.value[..., 1])
         k2m = self.k2_complex(batch.get("absorption", 0.0)) * batch["m"]
         r = lap + k2m * value + batch["f"]
         if self.subtraction is not None:
             r = r + batch["chi_g"] * (k2m - self.subtraction.k_source**2)
         r = r / self.k**2
-        return torch.stack([r.real, r.imag], dim=1)
+        return torch.stack([r.real, r.imag], dim=-1)
 
     def k2_complex(self, absorption: float = 0.0) -> complex:
         """``k² (1 + i ε)`` with absorption ``ε`` (0, the undamped equation, by default)."""
@@ -198,8 +209,8 @@ class Helmholtz(Problem):
         return {"absorption": self.absorption * max(0.0, 1.0 - progress)}
 
     def wall_residual(self, u, batch) -> torch.Tensor:
-        """The field on the outer wall (it should vanish): (n, 2)."""
-        return u.value[:, :2]
+        """The field on the outer wall (it should vanish): (..., n, 2)."""
+        return u.value[..., :2]
 
     # -- sampling ----------------------------------------------------------------------------
     def _sample_domain(self, n, generator):
@@ -276,6 +287,14 @@ class Helmholtz(Problem):
         if self.subtraction is not None:
             u = u + self.subtraction.terms(points.double().numpy())[0]
         return u
+
+    def solution(self, model, x: torch.Tensor) -> torch.Tensor:
+        """``[Re u, Im u]`` of a trained model at ``x (n, 2)`` (``chi G`` added back): ``(n, 2)``."""
+        u = self.field_values(model, x)
+        return torch.as_tensor(np.stack([u.real, u.imag], 1))
+
+    def region(self):
+        return [-self.inner] * 2, [self.inner] * 2
 
     def _model_grid(self, model):
         _, pts, ref = self._physical_grid()

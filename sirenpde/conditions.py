@@ -88,9 +88,11 @@ def code_aware(value):
 
 
 def as_value(value, what: str) -> Callable[[Tensor], Tensor]:
-    """``value`` as a function of the points ``x (n, d)`` returning ``(n, 1)`` or ``(n, k)``."""
+    """``value`` as a function of the points ``x (n, d)`` returning ``(n, 1)`` or ``(n, k)``; points
+    with leading instance axes ``(..., n, d)`` (a family's stacked members) give ``(..., n, k)``, a
+    callable value being called on them flattened to ``(N, d)``."""
     if callable(value):
-        def call(x: Tensor) -> Tensor:
+        def call_flat(x: Tensor) -> Tensor:
             out = value(x)
             if not torch.is_tensor(out):
                 out = torch.as_tensor(out, dtype=x.dtype, device=x.device)
@@ -102,6 +104,12 @@ def as_value(value, what: str) -> Callable[[Tensor], Tensor]:
                 raise ValueError(f"{what}: a callable value must return (n,) or (n, k) for points "
                                  f"({x.shape[0]}, {x.shape[1]}), got shape {tuple(out.shape)}")
             return out.to(x.dtype)
+
+        def call(x: Tensor) -> Tensor:
+            if x.ndim == 2:
+                return call_flat(x)
+            out = call_flat(x.reshape(-1, x.shape[-1]))
+            return out.reshape(*x.shape[:-1], out.shape[-1])
         return call
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         constant = torch.tensor([[float(value)]])
@@ -113,7 +121,7 @@ def as_value(value, what: str) -> Callable[[Tensor], Tensor]:
                              f"function of the points x (n, d), got {value!r}") from None
     if constant.numel() == 0 or not torch.isfinite(constant).all():
         raise ValueError(f"{what}: a value must be finite numbers, got {value!r}")
-    return lambda x: constant.to(x.dtype).to(x.device).expand(x.shape[0], -1)
+    return lambda x: constant.to(x.dtype).to(x.device).expand(*x.shape[:-1], -1)
 
 
 class Condition(RecordsOptions):

@@ -31,6 +31,7 @@ from sirenpde.problem import Constraint, Problem
 
 PROBE_POINTS = 8
 METRIC_SEED = 20240521  # the held-out points of ``metrics``: the same for every run of a problem
+_PROBED: dict = {}  # (residual, sizes, constants, order, second) -> the probe's (order, second)
 
 
 class _Reads:
@@ -57,9 +58,12 @@ def _order_from_reads(read: set) -> tuple[int, str]:
     return 0, "diagonal"
 
 
-def stack_residual(out, n: int, what: str) -> Tensor:
-    """A residual's result as ``(n, k)``: a tensor ``(n,)`` or ``(n, k)``, or a tuple/list of them
-    (a system), stacked along the last axis."""
+def stack_residual(out, n, what: str) -> Tensor:
+    """A residual's result as ``(..., n, k)``: a tensor ``(..., n)`` or ``(..., n, k)``, or a
+    tuple/list of them (a system), stacked along the last axis. ``n`` is the number of points, or the
+    leading shape ``(..., n)`` of the points (a family's stacked members: ``(B, n)``)."""
+    lead = (n,) if isinstance(n, int) else tuple(n)
+    text = ", ".join(str(v) for v in lead)
     parts = list(out) if isinstance(out, (tuple, list)) else [out]
     if not parts:
         raise ValueError(f"{what} returned an empty {type(out).__name__}")
@@ -67,15 +71,15 @@ def stack_residual(out, n: int, what: str) -> Tensor:
     for i, p in enumerate(parts):
         name = what if len(parts) == 1 else f"{what}, component {i}"
         if not torch.is_tensor(p):
-            raise ValueError(f"{name}: expected a tensor of shape ({n},) or ({n}, k), got {type(p).__name__}")
+            raise ValueError(f"{name}: expected a tensor of shape ({text},) or ({text}, k), got {type(p).__name__}")
         shape = tuple(p.shape)
-        if p.ndim == 1:
-            p = p[:, None]
-        if p.ndim != 2 or p.shape[0] != n:
-            raise ValueError(f"{name}: expected shape ({n},) or ({n}, k) for {n} points (one row per point), "
-                             f"got {shape}")
+        if p.ndim == len(lead):
+            p = p[..., None]
+        if p.ndim != len(lead) + 1 or tuple(p.shape[:-1]) != lead:
+            raise ValueError(f"{name}: expected shape ({text},) or ({text}, k) for {lead[-1]} points (one row per "
+                             f"point), got {shape}")
         columns.append(p)
-    return columns[0] if len(columns) == 1 else torch.cat(columns, dim=1)
+    return columns[0] if len(columns) == 1 else torch.cat(columns, dim=-1)
 
 
 class PDE(Problem):
@@ -233,13 +237,42 @@ class PDE(Problem):
                              f"{', '.join(p.name for p in required)} (constants go in parameters=)")
         return len(required) == 2, dict(self.parameters)
 
-    def _call(self, u, x: Tensor) -> Tensor:
-        out = self.residual(u, x, **self._kwargs) if self._pass_x else self.residual(u, **self._kwargs)
-        return stack_residual(out, x.shape[-2], f"PDE {self.name!r}: the residual")
+    def _call(self, u, x: Tensor, batch: Optional[dict] = None) -> Tensor:
+        """The residual at ``x``; a parameter a family varies comes from ``batch["param/<name>"]``
+        (one value per member, ``(B, 1, 1)``) in place of the constant."""
+        kwargs = self._kwargs
+        if batch is not None:
+            kwargs = {k: batch.get(f"param/{k}", v) for k, v in kwargs.items()}
+        out = self.residual(u, x, **kwargs) if self._pass_x else self.residual(u, **kwargs)
+        return stack_residual(out, tuple(x.shape[:-1]), f"PDE {self.name!r}: the residual")
+
+    def member_options(self, values: dict) -> dict:
+        """A family of a PDE varies constants of its residual (``parameters=``); a subclass with
+        ``parameter_ranges`` varies its own options."""
+        if self.parameter_ranges:
+            return dict(values)
+        return {"parameters": {**self.parameters, **values}}
 
     def _probe(self, order, second) -> tuple[int, str]:
         """Call the residual once on a small network (autograd, every derivative available): it must
-        run and return one row per point; what it reads from ``u`` gives the order."""
+        run and return one row per point; what it reads from ``u`` gives the order. A residual probed
+        before with the same sizes and constants is not probed again (a family builds a member per
+        draw)."""
+        try:
+            key = (self.residual, self.in_features, self.out_features, tuple(sorted(self._kwargs)), order, second)
+            hash(key)
+        except TypeError:
+            key = None
+        if key is not None and key in _PROBED:
+            return _PROBED[key]
+        found = self._probe_once(order, second)
+        if key is not None:
+            if len(_PROBED) >= 256:
+                _PROBED.clear()
+            _PROBED[key] = found
+        return found
+
+    def _probe_once(self, order, second) -> tuple[int, str]:
         from sirenpde.nn import Siren
 
         with torch.random.fork_rng(devices=[]):
@@ -289,7 +322,7 @@ class PDE(Problem):
         domain = self.domain
         soft = self._soft()
         equation = Constraint("pde", sampler=lambda n, generator: {"x": domain.sample_interior(n, generator)},
-                              residual=lambda u, batch: self._call(u, u.x), order=self.order,
+                              residual=lambda u, batch: self._call(u, u.x, batch), order=self.order,
                               second=self.second, share=self.equation_share if soft else 1.0)
         out = [equation]
         names: dict[str, int] = {}

@@ -171,6 +171,42 @@ class Problem(RecordsOptions):
     default_lbfgs_batch_size: Optional[int] = None
     default_balance: Optional[str] = None  # loss balancing fit uses by default (training/balance.py)
     model_kwargs: dict = {}
+    # options that may vary across a family (sirenpde.hyper.Family), with their default ranges
+    parameter_ranges: dict = {}
+
+    # -- members of a family -----------------------------------------------------------------------
+    def member_options(self, values: dict) -> dict:
+        """Constructor options that set the parameters ``values`` (name -> number); by default a
+        parameter is the option of the same name."""
+        return dict(values)
+
+    def member(self, values: dict) -> "Problem":
+        """This problem with the parameters ``values`` (name -> number) and every other option kept.
+
+        Rule for a problem that can be a family's member (docs/ARCHITECTURE.md): its residuals read
+        what depends on a parameter from the batch (its samplers put it there, per point), and work
+        on fields and batches with leading instance axes ``(..., n, ...)``; then one residual serves a
+        single problem and a stack of members."""
+        unknown = sorted(set(values) - set(self.parameter_ranges))
+        if unknown and self.parameter_ranges:
+            raise ValueError(f"{self.name}: {unknown[0]!r} is not a parameter; its parameters are "
+                             f"{', '.join(self.parameter_ranges)}")
+        return type(self)(**{**self.constructor_options, **self.member_options(values)})
+
+    def solution(self, model, x: Tensor) -> Tensor:
+        """The solution a trained ``model`` represents at ``x (n, d)``: ``(n, out_features)`` float64
+        (a problem that trains on a field minus a known part adds it back here)."""
+        from sirenpde.evaluate import evaluate
+
+        return torch.as_tensor(evaluate(model, x)["value"], dtype=torch.float64).reshape(len(x), -1)
+
+    def region(self) -> tuple[list, list]:
+        """Low and high corners of the region plots of this problem show."""
+        domain = getattr(self, "domain", None)
+        if domain is not None:
+            low, high = domain.bbox
+            return [float(v) for v in low], [float(v) for v in high]
+        return [-1.0] * self.in_features, [1.0] * self.in_features
 
     def make_model(self, name: str = "siren", seed: Optional[int] = None, **overrides):
         """A built-in model sized for this problem, with the problem's defaults for that model

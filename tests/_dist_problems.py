@@ -47,8 +47,8 @@ def fit_case(problem, model, engine, **kwargs):
         from sirenpde.hyper.fit import fit_family
 
         kwargs.pop("batch_size")
-        return fit_family(problem.family, model, instances_per_step=HYPER_INSTANCES,
-                          points_per_instance=problem.points, engine=engine, schedule=None, **kwargs)
+        return fit_family(problem.family, model, members=HYPER_INSTANCES,
+                          points=problem.points, engine=engine, schedule=None, **kwargs)
     return sirenpde.fit(problem, model, engine=engine, **kwargs)
 
 
@@ -92,10 +92,10 @@ def make_case(name: str):
         model = problem.make_model("siren", seed=3, hidden_features=16, hidden_layers=1).double()
         return problem, model, "reverse"
     if name == "hyper-film":
-        from sirenpde.hyper import PoissonFamily, conditioned_siren
+        from sirenpde.hyper import conditioned_siren, get_family
         from sirenpde.hyper.fit import FamilyProblem, family_loss
 
-        family = PoissonFamily(metric_n=5)
+        family = get_family("poisson-family", metric_n=5)
         problem = FamilyProblem(family, 10, eval_members=2)
         problem.loss_class = family_loss(family)
         torch.manual_seed(3)

@@ -45,14 +45,14 @@ def inputs(tmp_path_factory):
     np.save(d / "nan2.npy", nan)
     (d / "junk.txt").write_text("1 2\n3 x\n")
     assert main(["solve", "image-fit", "-O", "size=8", *TINY, "--out", str(d / "run")]) == 0
-    from sirenpde.hyper import PoissonFamily, conditioned_siren
+    from sirenpde.hyper import conditioned_siren, get_family
     from sirenpde.hyper.files import save_family
     from sirenpde.hyper.inpainting import make_model
     from sirenpde.hyper.inpainting_train import save_inpainting
 
     save_inpainting(d / "inpaint.pt", make_model("set", seed=0, latent=4, hidden_features=8, hidden_layers=1,
                                                  encoder_width=8))
-    save_family(d / "poisson_family.pt", conditioned_siren("film", 2, 1, 3, hidden_features=8), PoissonFamily())
+    save_family(d / "poisson_family.pt", conditioned_siren("film", 2, 1, 3, hidden_features=8), get_family("poisson-family"))
     np.save(d / "face.npy", rng.random((25, 25)))
     face = rng.random((25, 25))
     face[3, 4] = np.nan

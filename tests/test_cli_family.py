@@ -61,7 +61,8 @@ def test_predict_writes_what_solve_writes_and_a_loadable_model(trained, tmp_path
     meta = json.loads((out / "metrics.json").read_text())
     assert meta["problem"] == {"name": "poisson-bump", "cx": 0.1, "cy": -0.2, "width": 0.15}
     solution = load(out / "model.pt")
-    assert solution.problem_name == "poisson-bump" and solution.options == {"cx": 0.1, "cy": -0.2, "width": 0.15}
+    # the member's options that differ from poisson-bump's defaults (width 0.15 is its default)
+    assert solution.problem_name == "poisson-bump" and solution.options == {"cx": 0.1, "cy": -0.2}
     family = load_family(trained / "family.pt")
     x = torch.rand(9, 2) * 2 - 1
     p = torch.tensor([[0.1, -0.2, 0.15]])
@@ -135,10 +136,12 @@ def test_every_familys_predicted_member_loads_back_with_its_problem(name, tmp_pa
     rc = main(["family", "predict", str(tmp_path / "family.pt"), *given, "--out", str(tmp_path / "member")])
     assert rc == 0
     solution = load(tmp_path / "member" / "model.pt")
-    member = family.instance(p)
-    assert solution.problem_name == member.name and solution.options == family.instance_options(p)
+    member = family.member(p)
+    assert solution.problem_name == member.name and solution.options == family.member_options(p)
     assert solution.problem.identity() == member.identity()  # every option round-trips
-    x = family.metric_points()[:7].float()
+    low, high = member.region()
+    x = (torch.rand(7, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+         * (torch.tensor(high) - torch.tensor(low)) + torch.tensor(low)).float()
     with torch.no_grad():
         expected = model(family.condition(p[None].float()), x)[0]
     assert torch.allclose(solution(x), expected, atol=1e-6)

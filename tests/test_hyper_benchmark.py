@@ -22,11 +22,11 @@ def test_hyper_benchmark_smoke(tmp_path):
 
 def test_matched_models_are_within_a_few_percent_of_film():
     hyper = load_benchmark("hyper")
-    from sirenpde.hyper import PoissonFamily
+    from sirenpde.hyper import get_family
 
-    models = hyper.matched_models(PoissonFamily(), 0)
+    models = hyper.matched_models(get_family("poisson-family"), 0)
     film = hyper.count(models["film"])
     for mode in ("full", "concat"):
         assert abs(hyper.count(models[mode]) - film) <= 0.02 * film, (mode, hyper.count(models[mode]), film)
     m = models["full"]
-    assert hyper.count(m) == hyper.full_count(PoissonFamily(), m.config()["hidden_features"], m.config()["hyper_hidden"])
+    assert hyper.count(m) == hyper.full_count(get_family("poisson-family"), m.config()["hidden_features"], m.config()["hyper_hidden"])

@@ -6,7 +6,7 @@ import zipfile
 import pytest
 import torch
 
-from sirenpde.hyper import PoissonFamily, conditioned_siren
+from sirenpde.hyper import conditioned_siren, get_family
 from sirenpde.hyper.files import FORMAT, load_family, save_family
 from sirenpde.io.archive import write_archive
 
@@ -22,12 +22,12 @@ def model_of(mode):
 
 @pytest.mark.parametrize("mode", ["film", "full", "concat"])
 def test_round_trip_gives_the_same_predictions(tmp_path, mode):
-    family = PoissonFamily(metric_n=17)
+    family = get_family("poisson-family", metric_n=17)
     model = model_of(mode)
     save_family(tmp_path / "family.pt", model, family, {"median": 0.5, "rel_l2": [0.5, 0.25]}, {"steps": 3})
     loaded = load_family(tmp_path / "family.pt")
     assert type(loaded.model) is type(model) and loaded.model.config() == model.config()
-    assert loaded.family.name == family.name and loaded.family.metric_n == 17
+    assert loaded.family.name == family.name and loaded.family.base.metric_n == 17
     assert loaded.metrics == {"median": 0.5, "rel_l2": [0.5, 0.25]} and loaded.info == {"steps": 3}
     p = family.held_out(5)
     x = torch.rand(5, 7, 2)
@@ -40,19 +40,19 @@ def test_round_trip_gives_the_same_predictions(tmp_path, mode):
 
 
 def test_out_of_range_member_is_refused_with_the_range(tmp_path):
-    save_family(tmp_path / "f.pt", model_of("film"), PoissonFamily())
+    save_family(tmp_path / "f.pt", model_of("film"), get_family("poisson-family"))
     with pytest.raises(ValueError, match=r"width = 0.5 is outside the trained range \[0.1, 0.25\]"):
         load_family(tmp_path / "f.pt").predict([0.0, 0.0, 0.5])
     load_family(tmp_path / "f.pt", extrapolate=True).predict([0.0, 0.0, 0.5])
 
 
 def state_of(tmp_path):
-    save_family(tmp_path / "ok.pt", model_of("film"), PoissonFamily())
+    save_family(tmp_path / "ok.pt", model_of("film"), get_family("poisson-family"))
     return torch.load(tmp_path / "ok.pt", weights_only=True)
 
 
 def test_a_damaged_file_is_refused(tmp_path):
-    save_family(tmp_path / "f.pt", model_of("film"), PoissonFamily())
+    save_family(tmp_path / "f.pt", model_of("film"), get_family("poisson-family"))
     with zipfile.ZipFile(tmp_path / "f.pt") as z:
         info = next(i for i in z.infolist() if i.file_size > 200)
     data = bytearray((tmp_path / "f.pt").read_bytes())
@@ -99,9 +99,11 @@ def test_a_config_claiming_a_huge_network_is_refused_before_building(tmp_path, m
     (lambda s: s["config"].update(hidden_layers="3"), "invalid hidden_layers"),
     (lambda s: s["config"].update(first_omega_0=float("nan")), "non-numeric first_omega_0"),
     (lambda s: s["state_dict"].pop("film.0.weight"), "missing"),
-    (lambda s: s["family"].update(name="nope"), "unknown family"),
-    (lambda s: s["family"].update(options={"bogus": 1}), "options do not fit"),
-    (lambda s: s["family"]["parameters"].update(width=[0.1, 9.0]), "trained on parameter ranges"),
+    (lambda s: s["family"].update(problem="nope"), "invalid family record: unknown problem 'nope'"),
+    (lambda s: s["family"].update(problem=None), "names no registered problem"),
+    (lambda s: s["family"].update(options={"bogus": 1}), "invalid family record: poisson-bump: unknown option"),
+    (lambda s: s["family"]["parameters"].update(width=[0.3, 0.1]), "needs finite low < high"),
+    (lambda s: s["family"].update(shift=["cx"]), "shift must name 2 parameters"),
     (lambda s: s.update(format="sirenpde-solution-1"), "format"),
 ])
 def test_inconsistent_files_are_refused(tmp_path, change, match):

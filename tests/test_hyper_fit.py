@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from sirenpde.hyper import PoissonFamily, conditioned_siren
+from sirenpde.hyper import conditioned_siren, get_family
 from sirenpde.hyper.fit import FamilyLoss, FamilyProblem, fit_family
 
 
@@ -20,10 +20,10 @@ def test_short_fit_family_lowers_the_held_out_error():
     held-out median relative L2 over 16 members 1.39 at step 0, 0.069 after (p90 0.18). Bound: 0.2
     for the median, and a fall by more than 5x; 0.35 for the p90 (the worst members stay within
     2x of the measured spread). The summary is the per-member list's median and 90th percentile."""
-    family = PoissonFamily(metric_n=33)
+    family = get_family("poisson-family", metric_n=33)
     model = small_model()
     before = family.metrics(model, family.held_out(16))["median"]
-    result = fit_family(family, model, steps=300, instances_per_step=8, points_per_instance=64, lr=1e-3,
+    result = fit_family(family, model, steps=300, members=8, points=64, lr=1e-3,
                         progress=False, eval_members=16, device="cpu", eval_every=150)
     after = result.metrics
     assert after["median"] < 0.2 and after["median"] < before / 5, (before, after["median"])
@@ -39,9 +39,9 @@ def run(tmp_path, steps, mode="film", stop_at=None, restart=False):
         if stop_at is not None and step == stop_at:
             raise KeyboardInterrupt
 
-    family = PoissonFamily(metric_n=9)
+    family = get_family("poisson-family", metric_n=9)
     model = small_model(mode)
-    return fit_family(family, model, steps=steps, instances_per_step=3, points_per_instance=16, lr=1e-3,
+    return fit_family(family, model, steps=steps, members=3, points=16, lr=1e-3,
                       progress=False, eval_members=4, device="cpu", checkpoint=tmp_path / "run.ckpt",
                       checkpoint_every=5, callback=stop, restart=restart)
 
@@ -60,7 +60,7 @@ def test_resume_from_a_checkpoint_is_bit_identical(tmp_path, mode):
 
 
 def test_hypernetwork_penalty_is_a_loss_term_and_scaled_like_the_members():
-    family = PoissonFamily()
+    family = get_family("poisson-family")
     model = small_model("full")
     problem = FamilyProblem(family, 10)
     cons = problem.constraints()
@@ -75,20 +75,20 @@ def test_hypernetwork_penalty_is_a_loss_term_and_scaled_like_the_members():
 
 
 def test_fit_family_refuses_bad_input():
-    family = PoissonFamily()
+    family = get_family("poisson-family")
     with pytest.raises(ValueError, match="conditioned model"):
         fit_family(family, torch.nn.Linear(2, 1), 1, 2, 4, progress=False)
     with pytest.raises(ValueError, match="cond_features"):
         fit_family(family, conditioned_siren("film", 2, 1, 2), 1, 2, 4, progress=False)
-    with pytest.raises(ValueError, match="points_per_instance"):
+    with pytest.raises(ValueError, match="points per member"):
         fit_family(family, small_model(), 1, 2, 0, progress=False)
-    with pytest.raises(ValueError, match="instances_per_step"):
+    with pytest.raises(ValueError, match="members must be"):
         fit_family(family, small_model(), 1, 0, 4, progress=False)
 
 
 def test_a_checkpoint_of_another_family_setting_is_refused(tmp_path):
-    kwargs = dict(steps=4, instances_per_step=2, points_per_instance=8, progress=False, eval_members=2, device="cpu",
+    kwargs = dict(steps=4, members=2, points=8, progress=False, eval_members=2, device="cpu",
                   checkpoint=tmp_path / "run.ckpt")
-    fit_family(PoissonFamily(metric_n=9), small_model(), **kwargs)
+    fit_family(get_family("poisson-family", metric_n=9), small_model(), **kwargs)
     with pytest.raises(ValueError, match="boundary_weight"):
-        fit_family(PoissonFamily(metric_n=9, boundary_weight=5.0), small_model(), **kwargs)
+        fit_family(get_family("poisson-family", metric_n=9, boundary_weight=5.0), small_model(), **kwargs)

@@ -144,7 +144,7 @@ def test_short_training_beats_the_mean_face(problem):
 
 
 def test_family_file_round_trip_and_refusals(tmp_path):
-    from sirenpde.hyper import PoissonFamily, conditioned_siren
+    from sirenpde.hyper import conditioned_siren, get_family
     from sirenpde.hyper.files import FORMAT, load_family, save_family
     from sirenpde.io.archive import write_archive
 
@@ -159,7 +159,7 @@ def test_family_file_round_trip_and_refusals(tmp_path):
     assert torch.equal(loaded.predict(image, mask), model.predict(image, mask))
     with pytest.raises(ValueError, match="is an inpainting model"):
         load_family(tmp_path / "family.pt")
-    save_family(tmp_path / "poisson.pt", conditioned_siren("film", 2, 1, 3, hidden_features=8), PoissonFamily())
+    save_family(tmp_path / "poisson.pt", conditioned_siren("film", 2, 1, 3, hidden_features=8), get_family("poisson-family"))
     with pytest.raises(ValueError, match="not an inpainting model"):
         load_inpainting(tmp_path / "poisson.pt")
     torch.save({"format": FORMAT, "payload": zipfile.ZipInfo("x")}, tmp_path / "code.pt")

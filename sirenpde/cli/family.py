@@ -31,13 +31,15 @@ def _kv(text: str):
 @checks.claims_output("out", "--out", ("family.pt", "metrics.json", "family.png", "inpainting.png"))
 def cmd_train(args) -> int:
     # every option checked as spelled on the command line, before the family is built
-    checks.positive_number(args.lr, "--lr")
+    if args.lr is not None:
+        checks.positive_number(args.lr, "--lr")
     checks.device(args.device)
     if args.checkpoint is not None:
         checks.output_file(args.checkpoint, "--checkpoint")
     if args.name == "inpainting":
         from sirenpde.cli.inpaint import train_inpainting
 
+        args.conditioning = args.conditioning or "film"
         return train_inpainting(args)
     if args.encoder is not None:
         raise ValueError(f"--encoder is for the inpainting family, not {args.name!r}")
@@ -46,13 +48,16 @@ def cmd_train(args) -> int:
     from sirenpde.training import distributed
 
     family = get_family(args.name)
-    model = family.make_model(args.conditioning, seed=args.seed)
-    steps = family.default_steps if args.steps is None else args.steps
-    instances = family.default_instances if args.instances is None else args.instances
-    points = family.default_points if args.points is None else args.points
-    lr = family.default_lr if args.lr is None else args.lr
+    d = family.defaults
+    conditioning = args.conditioning or d["conditioning"]
+    model = family.make_model(conditioning, seed=args.seed)
+    steps = d["steps"] if args.steps is None else args.steps
+    instances = d["members"] if args.instances is None else args.instances
+    points = d["points"] if args.points is None else args.points
+    lr = d["lr"] if args.lr is None else args.lr
     result = fit_family(family, model, steps, instances, points, lr=lr, device=args.device, seed=args.seed,
                         progress=not args.quiet, checkpoint=args.checkpoint, eval_members=args.members)
+    args.conditioning = conditioning
     ranks = distributed.current()
     if ranks.is_writer:  # under torchrun rank 0 alone writes
         _write_family(args, family, result, steps, instances, points, lr)
@@ -73,7 +78,7 @@ def _write_family(args, family, result, steps, instances, points, lr) -> None:
     meta = {"family": family.name, "conditioning": args.conditioning, "config": model.config(),
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "ranges": {k: list(v) for k, v in family.parameters.items()},
-            "steps": steps, "instances_per_step": instances, "points_per_instance": points, "lr": lr,
+            "steps": steps, "members_per_step": instances, "points_per_member": points, "lr": lr,
             "times": result.times, "final_loss": {k: v[-1] for k, v in result.history.items() if v},
             "held_out": table, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     out = Path(args.out)
@@ -111,9 +116,9 @@ def cmd_predict(args) -> int:
     p = torch.tensor([given[n] for n in family.names], dtype=torch.float64)
     siren = loaded.predict(p)  # checks the range first
     predict_s = time.perf_counter() - t0
-    problem = family.instance(p)
+    problem = family.member(p)
     metrics = problem.metrics(siren)
-    options = family.instance_options(p)
+    options = family.member_options(p)
     result = SimpleNamespace(model=siren, metrics=metrics, history={}, steps=0,
                              times={"predict_s": predict_s})
     paths = output.write_solution(args.out, problem, result, "siren", options)
@@ -127,20 +132,38 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _defaults_text() -> str:
+    """Each registered family's training defaults, read from the registry (no torch import)."""
+    from sirenpde.problems import FAMILIES
+
+    rows = []
+    for name, spec in FAMILIES.items():
+        d = spec.get("defaults", {})
+        rows.append(f"{name} ({spec['problem']}): {d.get('steps')} steps, lr {d.get('lr')}, {d.get('members')} members "
+                    f"x {d.get('points')} points per step, {d.get('conditioning', 'film')}")
+    return "; ".join(rows)
+
+
 def add_family_commands(sub) -> None:
+    from sirenpde.problems import FAMILIES
+
     fam = sub.add_parser("family", help="train one conditioned model on a family of problems, and predict members")
     fsub = fam.add_subparsers(dest="family_command", required=True)
-    p = fsub.add_parser("train", help="train a hypernetwork on a family; writes family.pt, metrics.json, family.png")
-    p.add_argument("name", help="family name (poisson-family, helmholtz-family, inpainting)")
+    p = fsub.add_parser("train", help="train a hypernetwork on a family; writes family.pt, metrics.json, family.png",
+                        description=f"Defaults by family: {_defaults_text()}; inpainting: see `sirenpde inpaint --help`.")
+    p.add_argument("name", choices=[*FAMILIES, "inpainting"], help=f"family name ({', '.join(FAMILIES)}, inpainting)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--conditioning", default="film", choices=CONDITIONINGS,
-                   help="film (default): per-layer scale and shift; full: the paper's hypernetwork; concat")
+    p.add_argument("--conditioning", default=None, choices=CONDITIONINGS,
+                   help="film: per-layer scale and shift; full: the paper's hypernetwork; concat "
+                        "(default: the family's, film for all registered ones)")
     p.add_argument("--encoder", default=None, choices=ENCODERS,
                    help="inpainting only: cnn (default, over the masked image) or set (over the context pixels)")
-    p.add_argument("--steps", type=checks.nonnegative_int, default=None, help="default: the family's (2000)")
-    p.add_argument("--instances", type=checks.positive_int, default=None, help="members per step (default 16; inpainting: images, 32)")
-    p.add_argument("--points", type=checks.positive_int, default=None, help="points per member and step (default 256)")
-    p.add_argument("--lr", type=float, default=None, help="default: the family's (1e-3, cosine schedule)")
+    p.add_argument("--steps", type=checks.nonnegative_int, default=None, help="default: the family's (see above)")
+    p.add_argument("--instances", type=checks.positive_int, default=None,
+                   help="members per step (default: the family's; inpainting: images, 32)")
+    p.add_argument("--points", type=checks.positive_int, default=None,
+                   help="points per member and step (default: the family's)")
+    p.add_argument("--lr", type=float, default=None, help="default: the family's (cosine schedule)")
     p.add_argument("--members", type=checks.positive_int, default=64, help="held-out members in metrics.json (default 64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")

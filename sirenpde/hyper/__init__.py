@@ -10,24 +10,22 @@ from sirenpde.hyper.conditioned import (CONDITIONINGS, BoundConditioned, ConcatS
 from sirenpde.hyper.encoders import CNNEncoder, SetEncoder
 from sirenpde.hyper.family import Family
 from sirenpde.hyper.fit import FamilyLoss, FamilyProblem, fit_family
-from sirenpde.hyper.poisson_family import PoissonBump, PoissonFamily
-
-from sirenpde.hyper.helmholtz_family import HelmholtzFamily
 from sirenpde.hyper.inpainting import InpaintingModel
 from sirenpde.hyper.inpainting_train import fit_inpainting, load_inpainting, save_inpainting
 
-FAMILIES: dict[str, type[Family]] = {"poisson-family": PoissonFamily, "helmholtz-family": HelmholtzFamily}
+from sirenpde.problems import FAMILIES
 
 
-def get_family(name: str, **kwargs) -> Family:
-    """Build a family by name: one of ``FAMILIES``."""
-    try:
-        cls = FAMILIES[name]
-    except KeyError:
-        raise ValueError(f"unknown family {name!r}; valid families: {', '.join(FAMILIES)}") from None
-    return cls(**kwargs)
+def get_family(name: str, extrapolate: bool = False, **options) -> Family:
+    """Build a registered family by name (``sirenpde.problems.FAMILIES``); ``options`` override the
+    options its members share."""
+    if name not in FAMILIES:
+        raise ValueError(f"unknown family {name!r}; valid families: {', '.join(FAMILIES)}")
+    spec = FAMILIES[name]
+    return Family(spec["problem"], ranges=spec.get("ranges"), extrapolate=extrapolate, shift=spec.get("shift"),
+                  name=name, defaults=spec.get("defaults"), **{**spec.get("options", {}), **options})
 
 __all__ = ["CONDITIONINGS", "FAMILIES", "BoundConditioned", "CNNEncoder", "ConcatSiren", "ConditionedSiren",
-           "FiLMSiren", "Family", "FamilyLoss", "HelmholtzFamily", "FamilyProblem", "HyperSiren", "InpaintingModel",
-           "PoissonBump", "PoissonFamily", "SetEncoder", "conditioned_siren", "fit_family", "fit_inpainting",
+           "FiLMSiren", "Family", "FamilyLoss", "FamilyProblem", "HyperSiren", "InpaintingModel",
+           "SetEncoder", "conditioned_siren", "fit_family", "fit_inpainting",
            "get_family", "load_inpainting", "save_inpainting"]

@@ -14,6 +14,12 @@ the reverse sweep all work per instance without code of their own. Three ways to
 * ``concat`` (:class:`ConcatSiren`): ``z`` appended to the coordinates, which for the first layer
   is a per-instance bias ``b + W_z z``.
 
+Any of them can also take the coordinates relative to a position among the parameters (``shift``:
+the field of member ``p`` is ``N_p(x - s(p))``), the prior of a family whose members move a source
+through a uniform medium: the field is then nearly the same function of ``x - s`` for every member,
+and the conditioning only has to learn what the walls change. The shift is a per-instance first-layer
+bias ``b - W s``, so :meth:`ConditionedSiren.instance` still gives a plain Siren.
+
 Shapes (``B`` instances, ``n`` points, ``d`` coordinates, ``m`` outputs): ``forward`` gives
 ``(B, n, m)``, ``forward_jet`` a jet with ``value (B, n, m)``, ``grad (B, n, d, m)``, ...;
 ``sirenpde.field(model.bind(z), x, order)`` gives a :class:`~sirenpde.fields.Field` with ``B`` in
@@ -52,15 +58,20 @@ class ConditionedSiren(nn.Module):
         Length ``c`` of a condition vector.
     hidden_features, hidden_layers, first_omega_0, hidden_omega_0 :
         The Siren's, as in :class:`~sirenpde.nn.Siren`.
+    shift : optional dict ``{"index": [i_1..i_d], "low": [..], "high": [..]}``: condition entries
+        ``z[i_j]`` (a parameter mapped from ``[low_j, high_j]`` to [-1, 1]) are mapped back and
+        subtracted from coordinate ``j`` before the Siren sees it.
     """
 
     mode = "?"
 
     def __init__(self, in_features: int, out_features: int, cond_features: int, hidden_features: int = 64,
-                 hidden_layers: int = 3, first_omega_0: float = 30.0, hidden_omega_0: float = 30.0):
+                 hidden_layers: int = 3, first_omega_0: float = 30.0, hidden_omega_0: float = 30.0,
+                 shift: Optional[dict] = None):
         super().__init__()
         if not isinstance(cond_features, int) or cond_features < 1:
             raise ValueError(f"{type(self).__name__}: cond_features must be a positive integer, got {cond_features!r}")
+        self.shift = check_shift(shift, in_features, cond_features)
         self.in_features, self.out_features, self.cond_features = in_features, out_features, cond_features
         self.siren_config = dict(in_features=in_features, out_features=out_features, hidden_features=hidden_features,
                                  hidden_layers=hidden_layers, first_omega_0=first_omega_0,
@@ -78,6 +89,22 @@ class ConditionedSiren(nn.Module):
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------------------
+    def params(self, z: Tensor) -> dict[str, Tensor]:
+        """:meth:`instance_params` with the shift folded into the first layer's bias."""
+        params = self.instance_params(z)
+        if self.shift is None:
+            return params
+        index = torch.as_tensor(self.shift["index"], device=z.device)
+        low = torch.as_tensor(self.shift["low"], dtype=z.dtype, device=z.device)
+        high = torch.as_tensor(self.shift["high"], dtype=z.dtype, device=z.device)
+        s = low + 0.5 * (z[:, index] + 1.0) * (high - low)  # (B, d): the positions in coordinates
+        first = self.template.hidden[0]
+        weight = params.get("hidden.0.weight", first.weight)
+        bias = params.get("hidden.0.bias", first.bias)
+        # W (x - s) + b = W x + (b - W s), per instance (W shared (h, d) or per instance (B, h, d))
+        ws = torch.einsum("hd,bd->bh", weight, s) if weight.ndim == 2 else torch.einsum("bhd,bd->bh", weight, s)
+        return {**params, "hidden.0.bias": bias - ws}
+
     def _check(self, z: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         if not isinstance(z, Tensor) or z.ndim != 2 or z.shape[1] != self.cond_features:
             raise ValueError(f"{type(self).__name__}: conditions must be (B, {self.cond_features}), "
@@ -95,17 +122,17 @@ class ConditionedSiren(nn.Module):
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
         """The field of instance ``b`` at ``x[b]``: ``(B, n, out_features)``."""
         z, x = self._check(z, x)
-        return self.template(x, params=self.instance_params(z))
+        return self.template(x, params=self.params(z))
 
     def forward_jet(self, z: Tensor, x: Tensor, order: int = 2, second: str = "diagonal") -> Jet:
         """Value and derivatives with respect to ``x`` per instance (parts lead with ``B``)."""
         z, x = self._check(z, x)
-        return self.template.forward_jet(x, order, second, params=self.instance_params(z))
+        return self.template.forward_jet(x, order, second, params=self.params(z))
 
     def forward_grad(self, z: Tensor, x: Tensor) -> Jet:
         """Value and first derivatives per instance by the explicit reverse sweep."""
         z, x = self._check(z, x)
-        return self.template.forward_grad(x, params=self.instance_params(z))
+        return self.template.forward_grad(x, params=self.params(z))
 
     def bind(self, z: Tensor) -> "BoundConditioned":
         """The model at fixed conditions, with the plain model protocol on ``(B, n, d)`` points,
@@ -120,7 +147,7 @@ class ConditionedSiren(nn.Module):
                              f"or (1, {self.cond_features}), got {tuple(getattr(z, 'shape', ()))}")
         template = self.template
         with torch.no_grad():
-            predicted = self.instance_params(z.reshape(1, -1))
+            predicted = self.params(z.reshape(1, -1))
             state = {}
             for name, own in template.named_parameters():
                 t = predicted.get(name, own)
@@ -131,7 +158,9 @@ class ConditionedSiren(nn.Module):
 
     def config(self) -> dict:
         """Constructor arguments, enough to rebuild the model (for saving)."""
-        return {"mode": self.mode, "cond_features": self.cond_features, **self.siren_config, **self._extra_config()}
+        shift = {} if self.shift is None else {"shift": {k: list(v) for k, v in self.shift.items()}}
+        return {"mode": self.mode, "cond_features": self.cond_features, **self.siren_config, **self._extra_config(),
+                **shift}
 
     def _extra_config(self) -> dict:
         return {}
@@ -168,9 +197,9 @@ class FiLMSiren(ConditionedSiren):
     mode = "film"
 
     def __init__(self, in_features, out_features, cond_features, hidden_features=64, hidden_layers=3,
-                 first_omega_0=30.0, hidden_omega_0=30.0, film_hidden: int = 64, film_layers: int = 1):
+                 first_omega_0=30.0, hidden_omega_0=30.0, film_hidden: int = 64, film_layers: int = 1, shift=None):
         super().__init__(in_features, out_features, cond_features, hidden_features, hidden_layers,
-                         first_omega_0, hidden_omega_0)
+                         first_omega_0, hidden_omega_0, shift)
         self.siren = Siren(**self.siren_config)
         self.film_hidden, self.film_layers = film_hidden, film_layers
         self.film = relu_mlp(cond_features, film_hidden, film_layers, 2 * (hidden_layers + 1) * hidden_features)
@@ -216,9 +245,10 @@ class HyperSiren(ConditionedSiren):
     weight_decay = 100.0
 
     def __init__(self, in_features, out_features, cond_features, hidden_features=64, hidden_layers=3,
-                 first_omega_0=30.0, hidden_omega_0=30.0, hyper_hidden: int = 64, hyper_layers: int = 1):
+                 first_omega_0=30.0, hidden_omega_0=30.0, hyper_hidden: int = 64, hyper_layers: int = 1,
+                 shift=None):
         super().__init__(in_features, out_features, cond_features, hidden_features, hidden_layers,
-                         first_omega_0, hidden_omega_0)
+                         first_omega_0, hidden_omega_0, shift)
         template = Siren(**self.siren_config)
         self.__dict__["_template"] = template  # deliberately not a submodule: no unused parameters
         self.hyper_hidden, self.hyper_layers = hyper_hidden, hyper_layers
@@ -268,9 +298,9 @@ class ConcatSiren(ConditionedSiren):
     mode = "concat"
 
     def __init__(self, in_features, out_features, cond_features, hidden_features=64, hidden_layers=3,
-                 first_omega_0=30.0, hidden_omega_0=30.0):
+                 first_omega_0=30.0, hidden_omega_0=30.0, shift=None):
         super().__init__(in_features, out_features, cond_features, hidden_features, hidden_layers,
-                         first_omega_0, hidden_omega_0)
+                         first_omega_0, hidden_omega_0, shift)
         self.siren = Siren(**self.siren_config)
         fan_in = in_features + cond_features
         self.cond_weight = nn.Parameter(torch.empty(hidden_features, cond_features).uniform_(-1 / fan_in, 1 / fan_in))
@@ -285,6 +315,30 @@ class ConcatSiren(ConditionedSiren):
 
     def instance_params(self, z: Tensor) -> dict[str, Tensor]:
         return {"hidden.0.bias": self.siren.hidden[0].bias + z @ self.cond_weight.T}
+
+
+def check_shift(shift, in_features: int, cond_features: int) -> Optional[dict]:
+    """``shift`` checked (it may come from a file): one condition index and a finite range
+    ``low < high`` per coordinate; ``ValueError`` naming what is wrong."""
+    if shift is None:
+        return None
+    if not isinstance(shift, dict) or set(shift) != {"index", "low", "high"}:
+        raise ValueError(f"shift must be a dict with keys index, low, high, got {shift!r}")
+    out = {}
+    for key in ("index", "low", "high"):
+        value = shift[key]
+        if not isinstance(value, (list, tuple)) or len(value) != in_features:
+            raise ValueError(f"shift[{key!r}] must list {in_features} values (one per coordinate), got {value!r}")
+        out[key] = list(value)
+    for i in out["index"]:
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < cond_features:
+            raise ValueError(f"shift['index'] must hold condition indices in [0, {cond_features}), got {out['index']}")
+    for lo, hi in zip(out["low"], out["high"]):
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lo, hi))
+        if not ok or not lo < hi:
+            raise ValueError(f"shift: need finite low < high per coordinate, got low={out['low']}, high={out['high']}")
+    out["low"], out["high"] = [float(v) for v in out["low"]], [float(v) for v in out["high"]]
+    return out
 
 
 CONDITIONINGS: dict[str, type[ConditionedSiren]] = {"film": FiLMSiren, "full": HyperSiren, "concat": ConcatSiren}

@@ -29,8 +29,7 @@ def save_family(path, model, family, metrics: dict | None = None, info: dict | N
     return write_archive(path, {
         "format": FORMAT,
         "version": __version__,
-        "family": {"name": family.name, "options": plain_data(family.options()),
-                   "parameters": {k: [float(lo), float(hi)] for k, (lo, hi) in family.parameters.items()}},
+        "family": plain_data(family.spec()),
         "config": plain_data(model.config()),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "metrics": plain_data(dict(metrics or {})),
@@ -49,9 +48,7 @@ class FamilyModel:
 
     def predict(self, p):
         """The plain Siren of member ``p (P,)``, after the family's range check."""
-        p = self.family.check(torch.as_tensor(p, dtype=torch.float64))
-        dtype = next(self.model.parameters()).dtype
-        return self.model.instance(self.family.condition(p.to(dtype))[0])
+        return self.family.predict(self.model, torch.as_tensor(p, dtype=torch.float64))
 
 
 def _check_config(config: dict, path) -> dict:
@@ -61,7 +58,7 @@ def _check_config(config: dict, path) -> dict:
         mode = config.get("mode") if isinstance(config, dict) else config
         raise ValueError(f"{path}: {WHAT} has an unknown conditioning {mode!r}; valid: {', '.join(CONDITIONINGS)}")
     for key, value in config.items():
-        if key == "mode":
+        if key in ("mode", "shift"):  # the shift is checked by the model's constructor
             continue
         if key.endswith("omega_0"):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -101,10 +98,27 @@ def build_conditioned(config: dict, state_dict: dict, path):
     return model
 
 
+def _family_of(spec: dict, extrapolate: bool, path):
+    """The family a file's record describes: its problem by registered name, its ranges and shift."""
+    from sirenpde.hyper.family import Family
+    from sirenpde.hyper import FAMILIES
+
+    problem, options = spec.get("problem"), spec.get("options", {})
+    if not isinstance(problem, str) or not isinstance(options, dict):
+        raise ValueError(f"{path}: {WHAT} names no registered problem (a family record from an older version?)")
+    ranges = spec.get("parameters")
+    registered = FAMILIES.get(spec.get("name"), {})
+    try:
+        return Family(problem, ranges=ranges, extrapolate=extrapolate, shift=spec.get("shift"),
+                      name=spec.get("name"), defaults=registered.get("defaults"), **options)
+    except TypeError as err:
+        raise ValueError(f"{path}: {WHAT}'s family options do not fit {problem!r}: {err}") from None
+    except ValueError as err:  # an option out of its bounds (a grid of 10^12 points...), named by the problem
+        raise ValueError(f"{path}: {WHAT} has an invalid family record: {err}") from None
+
+
 def load_family(path, extrapolate: bool = False) -> FamilyModel:
     """Read a ``family.pt``: the model, its family (``extrapolate`` passed on), metrics and info."""
-    from sirenpde.hyper import get_family
-
     path = Path(path)
     state = read_archive(path, FORMAT, WHAT)
     for key in ("family", "config", "state_dict"):
@@ -116,15 +130,6 @@ def load_family(path, extrapolate: bool = False) -> FamilyModel:
     if spec.get("name") == "inpainting":  # an encoder-conditioned model: sirenpde.hyper.inpainting_train
         raise ValueError(f"{path} is an inpainting model, not a family of problems: use "
                          f"`sirenpde inpaint IMAGE --model {path}` (Python: load_inpainting)")
-    try:
-        family = get_family(spec.get("name"), extrapolate=extrapolate, **spec.get("options", {}))
-    except TypeError as err:
-        raise ValueError(f"{path}: {WHAT}'s family options do not fit {spec.get('name')!r}: {err}") from None
-    except ValueError as err:  # an option out of its bounds (a grid of 10^12 points...), named by the family
-        raise ValueError(f"{path}: {WHAT} has an invalid family option: {err}") from None
-    stored = spec.get("parameters")
-    own = {k: [float(lo), float(hi)] for k, (lo, hi) in family.parameters.items()}
-    if stored is not None and stored != own:
-        raise ValueError(f"{path}: {WHAT} was trained on parameter ranges {stored}, but {family.name} now has {own}")
+    family = _family_of(spec, extrapolate, path)
     model = build_conditioned(state["config"], state["state_dict"], path).eval()
     return FamilyModel(model, family, dict(state.get("metrics") or {}), dict(state.get("info") or {}))

@@ -1,7 +1,8 @@
 """``fit_family``: train a conditioned model on a whole family with the machinery of ``fit``.
 
 A :class:`FamilyProblem` adapts a :class:`~sirenpde.hyper.family.Family` to what
-:func:`sirenpde.training.session.train` expects of a problem. Its constraints count *instances*:
+:func:`sirenpde.training.session.train` expects of a problem: the problem's own constraints, whose
+samplers draw stacked members (:meth:`Family.member_batch`). Its constraints count *members*:
 the number the session passes as ``n`` to a sampler is a number of members, each drawn afresh
 from the family's ranges and given ``points`` points of that constraint. Distributed sharding
 therefore splits the members of a step across ranks (batch entries lead with the instance axis),
@@ -41,47 +42,53 @@ class FamilyProblem:
     eval_members : int, held-out members :meth:`metrics` evaluates
     """
 
-    default_steps, default_lr, default_batch_size = 1000, 1e-4, 16
-
     def __init__(self, family: Family, points: int, eval_members: int = EVAL_MEMBERS):
         if isinstance(points, bool) or not isinstance(points, int) or points < 1:
-            raise ValueError(f"points_per_instance must be a positive integer, got {points!r}")
+            raise ValueError(f"points per member must be a positive integer, got {points!r}")
         if isinstance(eval_members, bool) or not isinstance(eval_members, int) or eval_members < 1:
             raise ValueError(f"eval_members must be a positive integer, got {eval_members!r}")
         self.family, self.points, self.eval_members = family, points, eval_members
         self.name = family.name
         self.in_features, self.out_features = family.in_features, family.out_features
-        self._own = family.constraints()
+        self.default_steps, self.default_lr = family.defaults["steps"], family.defaults["lr"]
+        self.default_batch_size = family.defaults["members"]
+        self.default_balance = getattr(family.base, "default_balance", None)  # the problem's loss balancing
+        self._own = family.base.constraints()
         self.points_per_constraint = split_batch(self._own, points)
 
     def constraints(self) -> list[Constraint]:
         out = []
-        for con, m in zip(self._own, self.points_per_constraint):
-            out.append(Constraint(con.name, self._sampler(con, m), con.residual, order=con.order, weight=con.weight,
-                                  share=con.share, reduction=con.reduction, second=con.second))
+        for i, (con, m) in enumerate(zip(self._own, self.points_per_constraint)):
+            out.append(Constraint(con.name, self._sampler(i, m), con.residual, order=con.order, weight=con.weight,
+                                  share=con.share, reduction=con.reduction, second=con.second, curriculum=True))
         return out
 
-    def _sampler(self, con: Constraint, m: int):
+    def _sampler(self, index: int, m: int):
         family = self.family
 
-        def sample(n: int, generator: torch.Generator) -> Batch:
+        def sample(n: int, generator: torch.Generator, coefficients: dict) -> Batch:
             # the members first, then their points, from the same stream: one shard is one draw
-            return con.sampler(family.sample(n, generator), m, generator)
+            return family.member_batch(index, family.sample(n, generator), m, generator, coefficients)
 
         return sample
 
     def coefficients(self, step=None, steps=None) -> dict:
-        coefficients = getattr(self.family, "coefficients", None)
-        return coefficients(step, steps) if coefficients is not None else {}
+        return self.family.coefficients(step, steps)
 
     def metrics(self, model) -> dict:
         return self.family.metrics(model, self.family.held_out(self.eval_members))
 
+    def identity(self) -> dict:
+        """What a checkpoint must match: the family (problem, options, ranges) and the sampling sizes."""
+        from sirenpde.identity import identity
+
+        return {"family": identity(self.family), "points_per_member": self.points,
+                "eval_members": self.eval_members}
+
     def describe(self) -> dict:
-        """What a checkpoint must match: the family, its options and ranges, the sampling sizes."""
-        return {"name": self.name, "options": self.family.options(),
+        return {"name": self.name, "problem": self.family.base.name,
                 "parameters": {k: list(v) for k, v in self.family.parameters.items()},
-                "points_per_instance": self.points, "eval_members": self.eval_members}
+                "points_per_member": self.points, "eval_members": self.eval_members}
 
 
 class FamilyLoss(ConstraintLoss):
@@ -132,25 +139,26 @@ def member_counts(constraints, settings) -> tuple[list[int], list[int]]:
     return per_constraint, per_constraint
 
 
-def fit_family(family: Family, model: ConditionedSiren, steps: int, instances_per_step: int,
-               points_per_instance: int, lr: float = 1e-4, device: str = "auto", seed: int = 0,
-               progress: bool = True, checkpoint: Optional[Union[str, Path]] = None,
-               checkpoint_every: Optional[int] = None, eval_every: Optional[int] = None,
-               eval_members: int = EVAL_MEMBERS, callback: Optional[Callable[[int, dict], None]] = None,
-               restart: bool = False, distributed: Optional[bool] = None, engine: str = "auto",
-               schedule: Optional[str] = "cosine") -> FitResult:
-    """Train ``model`` on ``family``: every step draws ``instances_per_step`` fresh members and
-    ``points_per_instance`` points for each (split among the constraints by their shares).
+def fit_family(family: Family, model: Optional[ConditionedSiren] = None, steps: Optional[int] = None,
+               members: Optional[int] = None, points: Optional[int] = None, lr: Optional[float] = None,
+               device: str = "auto", seed: int = 0, progress: bool = True,
+               checkpoint: Optional[Union[str, Path]] = None, checkpoint_every: Optional[int] = None,
+               eval_every: Optional[int] = None, eval_members: int = EVAL_MEMBERS,
+               callback: Optional[Callable[[int, dict], None]] = None, restart: bool = False,
+               distributed: Optional[bool] = None, engine: str = "auto",
+               schedule: Optional[str] = "cosine", balance: Optional[str] = None) -> FitResult:
+    """Train a conditioned ``model`` on ``family``: every step draws ``members`` fresh members and
+    ``points`` points for each (split among the problem's constraints by their shares).
 
     Parameters
     ----------
-    family : Family
-    model : conditioned model (``conditioned_siren(mode, family.in_features, family.out_features,
-        family.cond_features, ...)``)
-    steps, lr, seed, device, progress, checkpoint, checkpoint_every, eval_every, callback, restart,
+    family : Family (``sirenpde.hyper.get_family(name)`` or ``Family(problem, ranges)``)
+    model : conditioned model; default ``family.make_model(seed=seed)`` (its defaults' conditioning)
+    steps, members, points, lr : default the family's (``family.defaults``)
+    device, seed, progress, checkpoint, checkpoint_every, eval_every, callback, restart,
     distributed, engine, schedule : as in :func:`sirenpde.fit` (Adam; ``schedule`` defaults to cosine)
-    instances_per_step : int, members per step (the global count under ``torchrun``: split by rank)
-    points_per_instance : int
+    balance : loss balancing, default the problem's (``sp.PDE``: gradnorm)
+    members : members per step (the global count under ``torchrun``: split by rank)
     eval_members : int, held-out members of the metrics (``family.held_out(eval_members)``)
 
     Returns
@@ -158,6 +166,8 @@ def fit_family(family: Family, model: ConditionedSiren, steps: int, instances_pe
     FitResult; ``metrics`` is ``family.metrics`` on the held-out members: ``rel_l2`` per member
     (float list), ``median`` and ``p90``.
     """
+    if model is None:
+        model = family.make_model(seed=seed)
     if not isinstance(model, ConditionedSiren):
         raise ValueError(f"fit_family needs a conditioned model (sirenpde.hyper.conditioned_siren), "
                          f"got {type(model).__name__}")
@@ -165,9 +175,11 @@ def fit_family(family: Family, model: ConditionedSiren, steps: int, instances_pe
                        ("cond_features", family.cond_features)):
         if getattr(model, attr) != want:
             raise ValueError(f"model has {attr}={getattr(model, attr)} but family {family.name!r} needs {want}")
-    if isinstance(instances_per_step, bool) or not isinstance(instances_per_step, int) or instances_per_step < 1:
-        raise ValueError(f"instances_per_step must be a positive integer, got {instances_per_step!r}")
-    problem = FamilyProblem(family, points_per_instance, eval_members)
-    settings = resolve_settings(problem, steps, lr, instances_per_step, "adam", None, schedule, 0, None, engine, seed)
+    members = family.defaults["members"] if members is None else members
+    points = family.defaults["points"] if points is None else points
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise ValueError(f"members must be a positive integer, got {members!r}")
+    problem = FamilyProblem(family, points, eval_members)
+    settings = resolve_settings(problem, steps, lr, members, "adam", None, schedule, 0, None, engine, seed, balance)
     options = RunOptions(device, progress, checkpoint, checkpoint_every, eval_every, callback, restart, distributed)
     return train(problem, model, settings, options, family_loss(family), member_counts)

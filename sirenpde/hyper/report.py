@@ -16,20 +16,22 @@ def held_out_table(family, model, members: int) -> dict:
 
 
 def member_fields(family, model, p, n: int = GRID) -> dict[str, np.ndarray]:
-    """Predicted, reference and error fields of members ``p (B, P)`` on an ``n x n`` grid of the
-    family's square: arrays ``(B, n, n)`` (2-D families with one output)."""
+    """Predicted, reference and error fields of members ``p (B, P)`` on an ``n x n`` grid of each
+    member's plotting region (its ``region()``): arrays ``(B, n, n)`` of the first channel (the real
+    part of a complex field), NaN where the member's reference is undefined (outside its domain)."""
     from sirenpde.problem import Box
 
-    lo, hi = family.bounds if hasattr(family, "bounds") else ((-1.0, -1.0), (1.0, 1.0))
-    x = Box(list(lo), list(hi)).grid([n, n]).double()
-    ref = family.reference(x, p).double()
-    dtype = next(model.parameters()).dtype
-    with torch.no_grad():
-        u = model(family.condition(p.to(dtype)), x.to(dtype)).double()
-    u = family.model_field(u, x, p)
-    shape = (len(p), n, n)  # the first channel (the real part of a complex field)
-    u, ref = u[..., 0].reshape(shape).numpy(), ref[..., 0].reshape(shape).numpy()
-    return {"predicted": u, "reference": ref, "error": u - ref}
+    out = {"predicted": [], "reference": [], "error": []}
+    for row in family.check(p):
+        member = family.member(row)
+        low, high = member.region()
+        x = Box(low, high).grid([n, n]).double()
+        u = member.solution(family.predict(model, row), x)[:, 0].reshape(n, n).numpy()
+        ref = member.reference(x).double()[:, 0].reshape(n, n).numpy()
+        u = np.where(np.isfinite(ref), u, np.nan)
+        for key, value in (("predicted", u), ("reference", ref), ("error", u - ref)):
+            out[key].append(value)
+    return {k: np.stack(v) for k, v in out.items()}
 
 
 def single_figure(name: str, fields: dict, title: str = ""):
@@ -64,7 +66,7 @@ def family_figure(family, model, table: dict, shown: int = 3):
         ax.set_ylabel("relative L2")
     shown = min(shown, len(table["members"]))
     p = torch.tensor([[row[n] for n in names] for row in table["members"][:shown]], dtype=torch.float64)
-    fields = member_fields(family, model, p)
+    fields = member_fields(family, model, p.to(torch.float64))
     for i in range(shown):
         for k, key in enumerate(("predicted", "reference", "error")):
             ax = fig.add_subplot(grid[1 + i, k])
