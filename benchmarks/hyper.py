@@ -121,7 +121,7 @@ def per_member(family, model, p, args):
 def full_count(family, width: int, heads: int) -> int:
     """Parameters of the ``full`` hypernetwork: per Siren tensor of ``n`` entries one head of
     ``c -> heads -> n`` (one ReLU layer), i.e. ``heads (c + 1) + n (heads + 1)``."""
-    kw = {**family.model_kwargs, "hidden_features": width}
+    kw = {**family.siren_kwargs, "hidden_features": width}
     siren = Siren(family.in_features, family.out_features, **{k: kw[k] for k in
                   ("hidden_features", "hidden_layers", "first_omega_0", "hidden_omega_0")})
     sizes = [p.numel() for p in siren.parameters()]
@@ -159,8 +159,6 @@ def main(argv=None):
     args = parse(argv)
     torch.set_num_threads(args.threads)
     if args.ablation_only:
-        from sirenpde.hyper import get_family
-
         family = get_family(args.family)
         ablation = run_ablation(family, args)
         lines = [*report_head(f"Conditioning ablation: {family.name}", "hyper.py", argv, args.quick),

@@ -203,7 +203,7 @@ class HelmholtzSquare(Problem):
         return cons
 
     def reference(self, x: torch.Tensor) -> torch.Tensor:
-        return self.exact_torch(x.detach().float())
+        return self.exact_torch(x.detach() if x.dtype == torch.float64 else x.detach().float())
 
     def _grid(self):
         axis = np.linspace(0.0, 1.0, self.metric_n)

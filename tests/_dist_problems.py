@@ -213,7 +213,7 @@ def fit_registry_case(case: str, problem, model, steps: int, lr: float, seed: in
         from sirenpde.hyper.fit import fit_family
 
         return fit_family(problem.family, model, steps, REGISTRY_INSTANCES, REGISTRY_POINTS, lr=lr, seed=seed,
-                          eval_members=1, schedule=None, progress=False, **kwargs)
+                          eval_members=1, schedule=None, progress=False, balance="none", **kwargs)
     return sirenpde.fit(problem, model, steps=steps, lr=lr, batch_size=REGISTRY_BATCH, seed=seed,
                         progress=False, optimizer="adam", schedule="none", optimizer_options={}, lbfgs_steps=0,
                         balance="none",

@@ -133,6 +133,12 @@ class Family(RecordsOptions):
                 "parameters": {k: [lo, hi] for k, (lo, hi) in self.parameters.items()},
                 "shift": self.shift, "options": options}
 
+    @property
+    def siren_kwargs(self) -> dict:
+        """The Siren of the family's conditioned models: its defaults' ``model["siren"]``, else the
+        problem's own Siren (``model_kwargs["siren"]``)."""
+        return dict(self.defaults["model"].get("siren", self.base.model_kwargs.get("siren", {})))
+
     def make_model(self, mode: Optional[str] = None, seed: Optional[int] = None, **overrides):
         """A conditioned Siren (``mode`` film, full or concat; default the family's) sized by the
         family's defaults (``model["siren"]``, else the problem's own Siren, then ``model[mode]``);
@@ -140,8 +146,7 @@ class Family(RecordsOptions):
         from sirenpde.hyper.conditioned import conditioned_siren
 
         mode = mode or self.defaults["conditioning"]
-        own = self.defaults["model"]
-        kwargs = {**own.get("siren", self.base.model_kwargs.get("siren", {})), **own.get(mode, {}), **overrides}
+        kwargs = {**self.siren_kwargs, **self.defaults["model"].get(mode, {}), **overrides}
         if self.shift is not None and "shift" not in kwargs:
             index = [self.names.index(n) for n in self.shift]
             kwargs["shift"] = {"index": index, "low": [self.parameters[n][0] for n in self.shift],
