@@ -30,3 +30,20 @@ def test_matched_models_are_within_a_few_percent_of_film():
         assert abs(hyper.count(models[mode]) - film) <= 0.02 * film, (mode, hyper.count(models[mode]), film)
     m = models["full"]
     assert hyper.count(m) == hyper.full_count(get_family("poisson-family"), m.config()["hidden_features"], m.config()["hyper_hidden"])
+
+
+def test_family_benchmark_quick_writes_its_table_and_json(tmp_path):
+    """benchmarks/family.py on its smoke sizes: a table with the held-out members, a per-member fit
+    side by side, and a .json holding the same numbers."""
+    import json
+
+    from _bench import load_benchmark
+
+    family = load_benchmark("family")
+    out = tmp_path / "family-poisson.md"
+    family.main(["poisson-family", "--quick", "--out", str(out)])
+    md = out.read_text()
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert "# Family benchmark: poisson-family" in md and "| cx | cy | width | family rel L2 |" in md
+    assert data["held_out"] == 2 and len(data["rows"]) == 2 and "fit_rel_l2" in data["rows"][0]
+    assert data["ratio"] == data["family_median_on_fitted"] / data["fit_median"] and data["predict_s"] > 0
