@@ -86,3 +86,44 @@ def test_every_family_member_is_its_registered_problem_and_passes_the_same_check
             assert max(found.values()) < CHECKED[member.name][1], (name, found)
         else:
             assert member.name in EXEMPT
+
+
+class Stacked:
+    """Per-member fields stacked on a leading axis, as a conditioned model's field is."""
+
+    def __init__(self, fields):
+        self.x = torch.stack([f.x for f in fields])
+        self.value = torch.stack([f.value for f in fields])
+        self.jacobian = torch.stack([f.jacobian for f in fields])
+        self.grad = torch.stack([f.grad for f in fields])
+        self.laplacian = torch.stack([f.laplacian for f in fields])
+        self._fields = fields
+
+    def d2(self, i):
+        return torch.stack([f.d2(i) for f in self._fields])
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_a_familys_stacked_residual_is_each_members_own_residual(name):
+    """On a smooth test field (any field will do: both sides see the same one), every constraint's
+    residual on the stacked batch of two members equals, row block by row block, the member problem's
+    own residual on that member's rows (float64, to rounding)."""
+    family = get_family(name)
+    p = family.held_out(2, dtype=torch.float64)
+    members = [family.member(row) for row in p]
+    m = family.out_features
+
+    def smooth(x):
+        cols = [torch.sin(3 * x[:, 0] + x[:, 1]), torch.cos(x[:, 0] - 2 * x[:, 1])]
+        return torch.stack(cols[:m] if m <= 2 else cols * m, -1)[:, :m]
+
+    for i, con in enumerate(family.base.constraints()):
+        batch = family.member_batch(i, p, 16, torch.Generator().manual_seed(i), family.coefficients(None))
+        batch = {k: (v.double() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in batch.items()}
+        fields = [DifferencedField(smooth, batch["x"][b]) for b in range(2)]
+        stacked = con.residual(Stacked(fields), batch)
+        for b, member in enumerate(members):
+            own = {k: (v[b] if torch.is_tensor(v) and v.ndim and v.shape[0] == 2 and k != "p" else v)
+                   for k, v in batch.items()}
+            single = member.constraints()[i].residual(fields[b], own)
+            torch.testing.assert_close(stacked[b], single, rtol=1e-12, atol=1e-12, msg=f"{name}: {con.name}")

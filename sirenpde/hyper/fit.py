@@ -134,7 +134,7 @@ def family_loss(family: Family) -> Callable:
 
 def member_counts(constraints, settings) -> tuple[list[int], list[int]]:
     """Every constraint draws ``settings.batch_size`` members per step (its points per member are
-    the constraint's share of ``points_per_instance``)."""
+    the constraint's share of ``points``)."""
     per_constraint = [settings.batch_size] * len(constraints)
     return per_constraint, per_constraint
 
