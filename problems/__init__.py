@@ -42,14 +42,14 @@ FAMILIES = {
         # every member subtracts its source's singular part; the metric grid is the family's
         "options": {"subtract_source": True, "metric_n": 64},
         "shift": ["sx", "sy"],
-        "defaults": {"steps": 6000, "lr": 3e-4, "members": 8, "points": 512, "conditioning": "film",
+        "defaults": {"steps": 16000, "lr": 3e-4, "members": 8, "points": 512, "conditioning": "film",
                      "model": {"siren": {"hidden_features": 128, "hidden_layers": 3, "first_omega_0": 30.0,
                                          "hidden_omega_0": 30.0}}},
     },
     # a family over the domain: PINNacle's Poisson 2d-C plate with the holes' radius in [0.05, 0.15]
     "plate-family": {
         "problem": "plate-holes",
-        "defaults": {"steps": 3000, "lr": 3e-4, "members": 8, "points": 512, "conditioning": "film",
+        "defaults": {"steps": 16000, "lr": 3e-4, "members": 8, "points": 512, "conditioning": "film",
                      "model": {}},
     },
 }
