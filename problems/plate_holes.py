@@ -144,9 +144,6 @@ class PlateHoles(PDE):
                                      Dirichlet(holes.boundary, 0.0, name="holes", weight=self.bc_weight)])
         self._fd = None
 
-    def member_options(self, values: dict) -> dict:
-        return dict(values)
-
     @property
     def holes(self) -> list[tuple[float, float, float]]:
         return [(cx, cy, self.radius) for cx, cy in CENTRES]
