@@ -11,6 +11,7 @@ from sirenpde.registry import Registry
 _TARGETS = {
     "image-fit": "sirenpde.problems.image_fit:ImageFit",
     "audio-fit": "sirenpde.problems.audio_fit:AudioFit",
+    "video-fit": "sirenpde.problems.video_fit:VideoFit",
     "poisson-gradient": "sirenpde.problems.poisson:PoissonGradient",
     "poisson-laplacian": "sirenpde.problems.poisson:PoissonLaplacian",
     "gradient-composite": "sirenpde.problems.poisson:GradientComposite",

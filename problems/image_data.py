@@ -1,6 +1,7 @@
 """Images and audio for the fitting problems, and the pixel-centre coordinate grid.
 
-Conventions: an image is a 2D float array in [-1, 1] with ``H`` rows and ``W`` columns.
+Conventions: an image is a float array in [-1, 1] with ``H`` rows and ``W`` columns, ``(H, W)``
+grey or ``(H, W, 3)`` RGB.
 Coordinate 0 runs down the rows and coordinate 1 along the columns, both over [-1, 1];
 pixel ``(i, j)`` sits at its centre ``(-1 + (2i + 1)/H, -1 + (2j + 1)/W)``.
 """
@@ -17,21 +18,31 @@ SKIMAGE_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "coins", "moon", "
                   "rocket", "cat", "grass", "gravel", "brick", "horse", "clock", "immunohistochemistry")
 
 
-def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None) -> np.ndarray:
-    """A grayscale image in [-1, 1].
+def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None,
+               color: Union[bool, str] = False) -> np.ndarray:
+    """An image in [-1, 1]: ``(H, W)`` grey, or ``(H, W, 3)`` RGB with ``color``.
 
     Parameters
     ----------
     source : path to an image file, the name of an image bundled with scikit-image
         (``camera``, ``astronaut``, ...), or an array (2D, or 3D with 3/4 channels).
     size : int or (H, W), optional; resize (with anti-aliasing) to this size.
+    color : False (default) averages the channels to grey (luminance weights); True keeps RGB
+        (a grey image gets three equal channels); ``"auto"`` keeps RGB where the channels differ
+        and returns a grey image as ``(H, W)``. RGBA is flattened onto a white background first.
+
+    The values are stretched to [-1, 1] by the image's own minimum and maximum, over all channels
+    together, so the colours keep their proportions.
     """
-    from skimage import color, data, transform
+    from skimage import color as skcolor
+    from skimage import data, transform
 
     from sirenpde.io.inputs import first_non_finite, read_image
 
     from sirenpde.problems._options import size_pair
 
+    if color not in (True, False, "auto"):
+        raise ValueError(f"load_image: color must be true, false or 'auto', got {color!r}")
     shape = None if size is None else size_pair("load_image", size)  # checked before reading anything
     if isinstance(source, np.ndarray):
         img, where = source, "the given array"
@@ -47,11 +58,17 @@ def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None
         img = read_image(path)
         where = str(path)
     img = np.asarray(img)
+    if img.ndim == 3 and img.shape[-1] in (3, 4) and img.dtype.kind in "ui":
+        img = img.astype(np.float64) / np.iinfo(img.dtype).max  # rgba2rgb wants [0, 1]
     if img.ndim == 3 and img.shape[-1] == 4:
-        img = color.rgba2rgb(img)
+        img = skcolor.rgba2rgb(img)
     if img.ndim == 3 and img.shape[-1] == 3:
-        img = color.rgb2gray(img)
-    if img.ndim != 2 or min(img.shape) < 2:
+        grey = bool(np.all(img[..., 0] == img[..., 1]) and np.all(img[..., 1] == img[..., 2]))
+        if not color or (color == "auto" and grey):
+            img = skcolor.rgb2gray(img)
+    elif img.ndim == 2 and color is True:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[-1] == 3)) or min(img.shape[:2]) < 2:
         raise ValueError(f"{where}: expected a 2D grayscale or RGB(A) image, got shape {img.shape}")
     img = img.astype(np.float64)
     bad = first_non_finite(img)

@@ -14,8 +14,9 @@ from sirenpde.problems.image_data import pixel_grid
 class PixelProblem(Problem):
     """A 2D problem whose constraint targets live on the pixel centres of an ``(H, W)`` grid.
 
-    Subclasses set ``self.shape``, ``self.truth`` (the image the fit is compared with,
-    ``(H, W)``) and ``self.remove_mean`` (gradients fix an image only up to a constant).
+    Subclasses set ``self.shape``, ``self.truth`` (the image the fit is compared with, ``(H, W)``
+    grey or ``(H, W, C)`` with ``C = out_features`` channels) and ``self.remove_mean`` (gradients fix
+    an image only up to a constant). The grid may have more axes than two (a video's ``(T, H, W)``).
     """
 
     in_features = 2
@@ -42,22 +43,42 @@ class PixelProblem(Problem):
 
         return sample
 
+    @property
+    def channels(self) -> int:
+        """Values per pixel: 1 for a grey ``(H, W)`` truth, ``C`` for ``(H, W, C)``."""
+        return 1 if self.truth.ndim == len(self.shape) else int(self.truth.shape[-1])
+
+    def _image(self, values: np.ndarray, shape) -> np.ndarray:
+        """``(n, C)`` values on a row-major grid of ``shape`` as ``shape`` (grey) or ``(*shape, C)``."""
+        return values[:, 0].reshape(shape) if self.channels == 1 else values.reshape(*shape, self.channels)
+
+    def render(self, model, shape=None, chunk: int = 65536) -> np.ndarray:
+        """The fitted signal on the pixel-centre grid of ``shape`` (default: the data's), any size:
+        the network evaluated at those centres, ``shape`` (grey) or ``(*shape, C)``. Rendering at
+        ``2 H x 2 W`` is the model on the ``2 H x 2 W`` grid: a continuous image, not a resampling."""
+        from sirenpde.io.render import render_grid
+
+        shape = self.shape if shape is None else tuple(int(s) for s in shape)
+        if len(shape) != len(self.shape):
+            raise ValueError(f"{self.name}: render shape must have {len(self.shape)} sizes, got {shape}")
+        return render_grid(model, shape, chunk)
+
     def reconstruction(self, model, order: int = 0) -> dict[str, np.ndarray]:
         out = evaluate(model, self.coords, order=order)
-        h, w = self.shape
-        res = {"reconstruction": out["value"][:, 0].reshape(h, w)}
-        if order >= 1:
-            res["grad_norm"] = np.linalg.norm(out["grad"], axis=-1).reshape(h, w)
+        res = {"reconstruction": self._image(out["value"], self.shape)}
+        if order >= 1:  # the norm over every channel's gradient
+            res["grad_norm"] = np.linalg.norm(out["grad"].reshape(out["grad"].shape[0], -1), axis=-1).reshape(
+                self.shape)
         if order >= 2:
-            res["laplacian"] = out["laplacian"][:, 0].reshape(h, w)
+            res["laplacian"] = self._image(out["laplacian"], self.shape)
         return res
 
     def reference(self, x: torch.Tensor) -> torch.Tensor:
-        """The reference image at pixel centres (nearest pixel for other points): ``(n, 1)``."""
-        h, w = self.shape
-        i = ((x[:, 0].detach().cpu().double() + 1) * h / 2).floor().clamp(0, h - 1).long()
-        j = ((x[:, 1].detach().cpu().double() + 1) * w / 2).floor().clamp(0, w - 1).long()
-        return torch.as_tensor(self.truth[i.numpy(), j.numpy()], dtype=torch.float32).unsqueeze(-1)
+        """The reference at pixel centres (nearest pixel for other points): ``(n, C)``."""
+        index = tuple(((x[:, k].detach().cpu().double() + 1) * n / 2).floor().clamp(0, n - 1).long().numpy()
+                      for k, n in enumerate(self.shape))
+        values = torch.as_tensor(self.truth[index], dtype=torch.float32)
+        return values.unsqueeze(-1) if self.channels == 1 else values
 
     def metrics(self, model) -> dict[str, float]:
         rec = self.reconstruction(model)["reconstruction"]
@@ -72,10 +93,14 @@ class PixelProblem(Problem):
         f = self.fields(model)
         rec = f["reconstruction"] - (f["reconstruction"].mean() - self.truth.mean()) * self.remove_mean
         fig, axes = subplots(1, 5, figsize=(20, 4))
+        lap = f["laplacian"] if self.channels == 1 else f["laplacian"].mean(-1)
         panels = [("reference", self.truth, "gray"), ("reconstruction", rec, "gray"),
-                  ("|grad u|", f["grad_norm"], "magma"), ("laplacian u", f["laplacian"], "RdBu_r")]
+                  ("|grad u|", f["grad_norm"], "magma"),
+                  ("laplacian u" + ("" if self.channels == 1 else " (channel mean)"), lap, "RdBu_r")]
         for ax, (title, img, cmap) in zip(axes, panels):
-            if cmap == "RdBu_r":
+            if img.ndim == 3:  # colour: shown as it is, [-1, 1] -> [0, 1]
+                ax.imshow(np.clip((img + 1) / 2, 0, 1))
+            elif cmap == "RdBu_r":
                 lim = np.percentile(np.abs(img), 99) or 1.0
                 ax.imshow(img, cmap=cmap, vmin=-lim, vmax=lim)
             else:

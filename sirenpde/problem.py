@@ -241,6 +241,11 @@ class Problem(RecordsOptions):
         """A matplotlib figure summarising the fit, or None."""
         return None
 
+    def write_outputs(self, model, folder) -> list:
+        """Files the problem writes into ``folder`` beside ``solution.h5`` and its figure (a video
+        writes the fitted clip); returns their paths. None by default."""
+        return []
+
     def coefficients(self, step: Optional[int] = None, steps: Optional[int] = None) -> dict:
         """The curriculum's coefficients before step ``step`` of ``steps`` (the first phase's
         steps), or their final values when ``step`` is None. The training loop merges them into

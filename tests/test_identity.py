@@ -57,7 +57,8 @@ def alternatives(name: str, wav) -> dict:
 
     images = {"image": "astronaut"}
     return {
-        "image-fit": images,
+        "image-fit": {**images, "color": False},
+        "video-fit": {"video": "sinusoids", "frames": 5, "size": 40, "fps": 30.0},
         "audio-fit": {"path": str(wav), "max_samples": 4000},
         "poisson-gradient": images,
         "poisson-laplacian": images,

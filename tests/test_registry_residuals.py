@@ -16,6 +16,7 @@ H = 1e-3  # central-difference step (float64): errors O(H^2) times the fourth de
 CHECKED = {
     "image-fit": ({}, 1e-12),        # a data fit: u - target, exactly 0 on the image itself
     "audio-fit": ({}, 1e-12),
+    "video-fit": ({"video": "sinusoids", "frames": 4, "size": 8}, 1e-12),
     "poisson-bump": ({"cx": 0.2, "cy": -0.1, "width": 0.12}, 1e-3),  # 3e-6 (pde), 1e-15 (boundary)
     "helmholtz-square": ({}, 1e-3),  # 6e-3 of k0^2-scaled |u| = 1: measured 2.5e-4 after the 1/k0^2 scaling
 }

@@ -15,6 +15,7 @@ import warnings
 from sirenpde.cli.eval import add_eval_command
 from sirenpde.cli.family import add_family_commands
 from sirenpde.cli.inpaint import add_inpaint_command
+from sirenpde.cli.render import add_render_command
 from sirenpde.cli.shape import add_shape_commands
 from sirenpde.cli.solve import add_solve_commands
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_command(sub)
     add_family_commands(sub)
     add_inpaint_command(sub)
+    add_render_command(sub)
     return parser
 
 

@@ -38,7 +38,8 @@ def cmd_list(args) -> int:
     return 0
 
 
-OUTPUT_FILES = ("solution.h5", "solution.png", "metrics.json", "model.pt")
+OUTPUT_FILES = ("solution.h5", "solution.png", "solution.mp4", "solution.gif", "metrics.json", "model.pt",
+                "render.png", "render.mp4", "render.gif")
 
 
 def _preflight(args) -> None:
@@ -79,6 +80,29 @@ def _all_or_nothing(out: Path):
         raise
 
 
+def _render_shape(args, problem):
+    """The grid of ``--render-size``, checked before training (None without the flag)."""
+    if args.render_size is None:
+        return None
+    if not hasattr(problem, "render"):
+        raise ValueError(f"--render-size: {problem.name} is not fitted on a grid of pixels or voxels; it applies "
+                         f"to image and video fits (image-fit, video-fit, the Poisson image problems)")
+    from sirenpde.io.render import check_render_memory, parse_size
+
+    shape = parse_size(args.render_size, problem.shape)
+    check_render_memory(shape, problem.out_features)
+    return shape
+
+
+def _write_render(out, problem, model, shape) -> Path:
+    from sirenpde.io.render import save_render
+
+    name = "render.png" if len(shape) == 2 else "render.mp4"
+    path = save_render(Path(out) / name, problem.render(model, shape), len(shape), getattr(problem, "fps", 25.0))
+    print(f"rendered at {'x'.join(map(str, shape))} (fitted at {'x'.join(map(str, problem.shape))})")
+    return path
+
+
 @claims_output("out", "--out", OUTPUT_FILES)
 def cmd_solve(args) -> int:
     from sirenpde.io import output
@@ -93,6 +117,7 @@ def cmd_solve(args) -> int:
         problem, problem_name = load_problem_file(args.name, options), absolute_spec(args.name)
     else:
         problem, problem_name = get_problem(args.name, **options), args.name
+    render_shape = _render_shape(args, problem)
     model_kwargs = _model_kwargs(args)
     # built under the seed, so one command with one seed starts from the same weights every time
     model = problem.make_model(args.model, seed=args.seed, **model_kwargs)
@@ -110,8 +135,13 @@ def cmd_solve(args) -> int:
     if ranks.is_writer:  # under torchrun every rank holds the same model; one writes it
         info = {"steps": result.steps, "seed": args.seed, "times": result.times,
                 "init": None if args.init is None else str(args.init)}
+        if hasattr(problem, "render"):  # for `sirenpde render` and Solution.render
+            info["grid"] = list(problem.shape)
+            info["fps"] = getattr(problem, "fps", None)
         with _all_or_nothing(Path(args.out)):
             paths = output.write_solution(args.out, problem, result, args.model, options)
+            if render_shape is not None:
+                paths.append(_write_render(args.out, problem, result.model, render_shape))
             paths.append(save_model(Path(args.out) / "model.pt", result.model, problem_name, options, args.model,
                                     model_kwargs, result.metrics, info))
         for key, value in result.metrics.items():
@@ -194,6 +224,9 @@ def add_solve_commands(sub) -> None:
                    help="start afresh even if the --checkpoint file exists (it is overwritten)")
     p.add_argument("--init", default=None, metavar="MODEL.pt",
                    help="start from the weights of a model.pt written by an earlier solve (same model)")
+    p.add_argument("--render-size", default=None, metavar="SIZE",
+                   help="also render the fitted image or video at another resolution: a factor (4x) or an exact "
+                        "size (HxW, or TxHxW for a video); written as render.png / render.mp4")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_solve)

@@ -29,7 +29,8 @@ def _jsonable(value):
 
 
 def write_solution(out_dir, problem, result, model_name: str, options: dict) -> list[Path]:
-    """Write ``solution.h5``, ``solution.png`` and ``metrics.json`` into ``out_dir``."""
+    """Write ``solution.h5``, ``solution.png``, the problem's own files (:meth:`Problem.write_outputs`,
+    such as a video's ``solution.mp4``) and ``metrics.json`` into ``out_dir``."""
     import h5py
 
     out = Path(out_dir)
@@ -64,6 +65,7 @@ def write_solution(out_dir, problem, result, model_name: str, options: dict) -> 
     fig = problem.figure(model, result.history)
     if fig is not None:
         paths.append(save_figure(fig, out / "solution.png", dpi=110))
+    paths += problem.write_outputs(model, out)
     with atomic_open(out / "metrics.json", "w") as f:
         json.dump(meta, f, indent=2)
     paths.append(out / "metrics.json")

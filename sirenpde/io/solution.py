@@ -98,6 +98,27 @@ class Solution:
         ``d2 (n, m, d)`` (the diagonal second derivatives) and ``laplacian (n, m)``."""
         return evaluate_chunks(self.model, self._points(points), order, chunk)
 
+    @property
+    def grid(self) -> tuple:
+        """The sample grid of the data it was fitted on (an image's ``(H, W)``, a video's ``(T, H, W)``):
+        recorded by ``sirenpde solve``, else read from the rebuilt problem; ``()`` for a problem
+        without one."""
+        if "grid" in self.info:
+            return tuple(int(s) for s in self.info["grid"])
+        return tuple(getattr(self.problem, "shape", ()))
+
+    def render(self, size="1x", chunk: int = 65536) -> np.ndarray:
+        """The fitted image or video on a grid of any resolution (see :func:`sirenpde.io.render.parse_size`):
+        ``"4x"`` four times the fitted image's sides, ``"512x768"`` or ``(512, 768)`` an exact size.
+        Returns ``shape`` (one output) or ``(*shape, C)``."""
+        from sirenpde.io.render import parse_size, render_grid
+
+        base = self.grid
+        if len(base) != self.in_features:
+            raise ValueError(f"render: {self.problem_name!r} was not fitted on a grid of pixels or voxels")
+        shape = tuple(int(s) for s in size) if isinstance(size, (tuple, list)) else parse_size(size, base, "size")
+        return render_grid(self.model, shape, chunk)
+
     def __repr__(self) -> str:
         return f"Solution({self.problem_name!r}, options={self.options}, metrics={self.metrics})"
 
