@@ -39,19 +39,21 @@ from _data import command_line, data_dir, shown  # noqa: E402
 from activations_report import (numeric_metrics, paper_section, picture_panels, plot_curves,  # noqa: E402
                                 plot_fields, primary_metric, reference_panels, table)
 
-BENCH_PROBLEMS = ("image-fit", "audio-fit", "poisson-gradient", "poisson-laplacian", "gradient-composite",
-                  "helmholtz", "helmholtz-square", "wave", "sdf")
+BENCH_PROBLEMS = ("image-fit", "image-fit-rgb", "audio-fit", "video-fit", "poisson-gradient", "poisson-laplacian",
+                  "gradient-composite", "helmholtz", "helmholtz-square", "wave", "sdf")
+ROW_PROBLEM = {"image-fit-rgb": "image-fit"}  # rows that are a registered problem with other options
 MODEL_NAMES = ("siren", "relu", "relu-pe", "tanh", "fourier")  # siren first: the others match its size
 # Per mode: ``image``/``poisson`` image sides in pixels, ``audio`` samples kept, ``batch`` points per
 # step of the problems without sampled data (None: the problem's default), ``grid`` the evaluation
-# grid of the PDE problems, ``mesh`` whether the SDF is meshed for its metrics.
+# grid of the PDE problems, ``mesh`` whether the SDF is meshed for its metrics, ``video`` the frames
+# and the longer side of the video clip (None: the problem's default clip).
 MODES = {
     "smoke": dict(width=16, layers=1, steps=4, eval_every=2, seeds=1, image=12, poisson=12, audio=200,
-                  batch=64, grid=16, mesh=False, threads=1),
+                  batch=64, grid=16, mesh=False, threads=1, video=(4, 12)),
     "quick": dict(width=64, layers=3, steps=300, eval_every=30, seeds=2, image=64, poisson=32, audio=2000,
-                  batch=1024, grid=64, mesh=False, threads=1),
+                  batch=1024, grid=64, mesh=False, threads=1, video=(24, 96)),
     "full": dict(width=256, layers=3, steps=10000, eval_every=500, seeds=1, image=512, poisson=256,
-                 audio=None, batch=None, grid=None, mesh=True, threads=None),
+                 audio=None, batch=None, grid=None, mesh=True, threads=None, video=(None, None)),
 }
 DATA = data_dir()
 # The paper's SIREN first-layer omega_0 and the package's Fourier-feature scale, at 256 samples per axis.
@@ -64,7 +66,10 @@ def problem_kwargs(name: str, mode: dict) -> dict:
     """Wanted constructor arguments; a tuple key lists alternative names for one argument."""
     grid = {("metric_n", "grid_n", "resolution"): mode["grid"]}
     image, poisson = {"size": mode["image"]}, {"size": mode["poisson"]}
-    wanted = {"image-fit": image, "audio-fit": {"max_samples": mode["audio"]}, "poisson-gradient": poisson,
+    frames, side = mode["video"]
+    wanted = {"image-fit": image, "image-fit-rgb": {**image, "image": "astronaut", "color": True},
+              "video-fit": {"frames": frames, "size": side},
+              "audio-fit": {"max_samples": mode["audio"]}, "poisson-gradient": poisson,
               "poisson-laplacian": poisson, "gradient-composite": poisson,
               "helmholtz": grid, "helmholtz-square": grid, "wave": grid,
               "sdf": {("cloud", "path", "xyz"): str(DATA / "bunny_50k.xyz"),
@@ -75,7 +80,7 @@ def problem_kwargs(name: str, mode: dict) -> dict:
 def build_problem(name: str, mode: dict, extra: dict):
     """The problem built with the mode's arguments its constructor accepts, then ``extra``.
     Returns ``(problem, arguments used, names of wanted arguments it does not take)``."""
-    cls = PROBLEMS[name]
+    cls = PROBLEMS[ROW_PROBLEM.get(name, name)]
     params = inspect.signature(cls).parameters
     open_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
     used, dropped = {}, []
@@ -91,9 +96,10 @@ def build_problem(name: str, mode: dict, extra: dict):
 
 
 def resolution(problem) -> int | None:
-    """Samples along the shortest axis of the problem's data, for problems fitting sampled data."""
+    """Samples along the shortest axis of the problem's data, for problems fitting sampled data (of a
+    video the shortest image axis: its frame count sets no spatial frequency)."""
     if isinstance(problem, PixelProblem):
-        return int(min(problem.shape))
+        return int(min(problem.shape[-2:]))
     if isinstance(problem, AudioFit):
         return int(np.size(problem.signal))
     return None
@@ -180,6 +186,15 @@ def run_model(problem, name: str, spec: dict, seed: int, args, steps: int, lr: f
     return record, res.model
 
 
+def step_time(problem, name: str, spec: dict, lr: float, batch, args, steps: int = 12) -> float:
+    """Seconds per training step of one model, from a short fit after two warm-up steps."""
+    torch.manual_seed(0)
+    model = problem.make_model(name, **spec["kwargs"], **({"seed": 0} if name == "fourier" else {}))
+    kw = dict(lr=lr, batch_size=batch, device=args.device, progress=False, lbfgs_steps=0)
+    sirenpde.fit(problem, model, steps=2, **kw)
+    return sirenpde.fit(problem, model, steps=steps, **kw).times["train_s"] / steps
+
+
 def _floats(d: dict) -> dict:
     return {k: float(v) if isinstance(v, (int, float, np.number)) else v for k, v in d.items()}
 
@@ -196,8 +211,11 @@ def write_outputs(out: Path, header: dict, results: dict, skipped: dict) -> Path
              f"{h['torch']}, {h['threads'] or 'default'} torch thread(s). Load average {h['load_start']:.1f} "
              f"at the start and {h['load_end']:.1f} at the end: other jobs on the machine slow every model "
              f"alike, so wall times compare within this run only. Total {h['total_s'] / 60:.1f} min.", "",
-             f"Rule: every model of a problem trains with the same learning rate ({h['lr_rule']}), Adam, the "
-             "same steps and the same batch (all pixels or samples every step for data-fitting problems). "
+             f"Rule: every model of a problem trains with the same learning rate ({h['lr_rule']}), Adam, "
+             + ("the steps that take SIREN's wall time (`--match-time`: each model's time per step measured on "
+                "a short probe first; the table's steps column) " if h["match_time"] else "the same steps ")
+             + "and the same batch (all pixels or samples every step for data-fitting problems; a video draws "
+             "its fraction of voxels). "
              f"Widths are chosen so that parameter counts match a {h['width']}-wide SIREN with "
              f"{h['layers']} hidden-to-hidden layers. Metrics are mean ± std over {h['seeds']} seed(s).", "",
              f"Input frequencies: {freq}. Fourier features: as many as SIREN has units.", ""]
@@ -228,22 +246,26 @@ def run_problem(p: str, args, mode: dict, extra: dict, out: Path) -> dict:
     batch = None if resolution(problem) is not None else mode["batch"]
     lr = args.lr if args.lr is not None else problem.default_lr
     specs = build_models(problem, mode, not args.fixed_frequencies)
+    steps = {name: mode["steps"] for name in specs}
+    if args.match_time:  # every model gets the steps that take SIREN's time, from a short timed probe
+        per_step = {name: step_time(problem, name, spec, lr, batch, args) for name, spec in specs.items()}
+        steps = {name: max(1, round(mode["steps"] * per_step["siren"] / t)) for name, t in per_step.items()}
     print(f"\n== {p} ({used}); lr {lr}, {mode['steps']} steps; parameters: " + ", ".join(
         f"{n} {s['params']} (width {s['kwargs']['hidden_features']})" for n, s in specs.items()), flush=True)
     entry = {"problem_kwargs": {k: shown(v) for k, v in used.items()}, "dropped": dropped, "lr": lr, "batch": batch or "problem default",
-             "steps": mode["steps"], "models": {},
+             "steps": mode["steps"], "match_time": bool(args.match_time), "models": {},
              "problem_shape": list(problem.shape) if isinstance(problem, PixelProblem) else None}
     panels = {}
     for name, spec in specs.items():
         runs = []
         for seed in range(mode["seeds"]):
-            run, model = run_model(problem, name, spec, seed, args, mode["steps"], lr, batch)
+            run, model = run_model(problem, name, spec, seed, args, steps[name], lr, batch)
             runs.append(run)
             print(f"  {name:8s} seed {seed}: {run['status']}, {run['metrics']}, train {run['train_s']} s",
                   flush=True)
             if seed == 0 and model is not None:
                 panels[name] = picture_panels(problem, model.cpu())
-        entry["models"][name] = {**spec, "runs": runs}
+        entry["models"][name] = {**spec, "steps": steps[name], "runs": runs}
     entry["metric"] = primary_metric(numeric_metrics(entry))
     if entry["metric"]:
         entry["curves"] = f"{p}_curves.png"
@@ -275,6 +297,9 @@ def parse_args(argv):
     ap.add_argument("--fixed-frequencies", action="store_true",
                     help="keep every model's default input frequencies (SIREN omega_0 30, 10 PE frequencies, "
                     "Fourier scale 10) instead of scaling them to the data's resolution")
+    ap.add_argument("--match-time", action="store_true",
+                    help="give every model the steps that take SIREN's wall time (timed on a short probe), "
+                         "so models compare at equal parameters and equal time, not equal steps")
     ap.add_argument("--threads", type=int, help="torch CPU threads (quick, smoke: 1, since these small "
                     "matrices gain little from more and extra threads spin on a shared machine)")
     ap.add_argument("--problem-kw", action="append", default=[], metavar="PROBLEM:KEY=VALUE",
@@ -322,7 +347,7 @@ def _run(args, mode: dict, extra: dict, argv) -> dict:
     t_all, load_start = time.perf_counter(), os.getloadavg()[0]
     results, skipped = {}, {}
     for p in args.problems:
-        if p not in PROBLEMS:
+        if ROW_PROBLEM.get(p, p) not in PROBLEMS:
             skipped[p] = "not registered in sirenpde.problems.PROBLEMS yet"
             print(f"[skip] {p}: not registered yet", flush=True)
             continue
@@ -336,6 +361,7 @@ def _run(args, mode: dict, extra: dict, argv) -> dict:
               "device": str(resolve_device(args.device)), "cpus": os.cpu_count(), "torch": torch.__version__,
               "python": platform.python_version(), "load_start": load_start, "load_end": os.getloadavg()[0],
               "total_s": time.perf_counter() - t_all, "fixed_frequencies": args.fixed_frequencies,
+              "match_time": args.match_time,
               "lr_rule": f"{args.lr} for all" if args.lr is not None else
               "each problem's default_lr: 1e-4, the paper's value, unless the problem sets another", **mode}
     path = write_outputs(args.out, header, results, skipped)

@@ -18,13 +18,18 @@ AXIS_NAMES = ("t", "x", "y", "z", "time", "times", "r")
 
 
 def picture_panels(problem, model) -> dict[str, np.ndarray]:
-    """Output, |gradient| and Laplacian on the pixel grid for image problems; ``fields`` otherwise."""
+    """Output, |gradient| and Laplacian on the pixel grid for image problems (a colour image's
+    Laplacian averaged over its channels), output and |error| for a video; ``fields`` otherwise."""
+    if isinstance(problem, PixelProblem) and len(problem.shape) == 3:
+        out = problem.reconstruction(model)["reconstruction"]
+        return {"output": out, "|error|": np.abs(out - problem.truth).mean(-1)}
     if isinstance(problem, PixelProblem):
         rec = problem.reconstruction(model, order=2)
         out = rec["reconstruction"]
         if problem.remove_mean:  # known up to a constant: show it on the truth's mean
             out = out - out.mean() + problem.truth.mean()
-        return {"output": out, "|grad u|": rec["grad_norm"], "laplacian u": rec["laplacian"]}
+        lap = rec["laplacian"] if rec["laplacian"].ndim == 2 else rec["laplacian"].mean(-1)
+        return {"output": out, "|grad u|": rec["grad_norm"], "laplacian u": lap}
     return {k: np.asarray(v) for k, v in problem.fields(model).items()}
 
 
@@ -32,8 +37,11 @@ def reference_panels(problem) -> dict[str, np.ndarray]:
     if not isinstance(problem, PixelProblem):
         return {}
     t = problem.truth
-    return {"output": t, "|grad u|": np.linalg.norm(spectral.gradient(t), axis=-1),
-            "laplacian u": spectral.laplacian(t)}
+    if len(problem.shape) == 3:
+        return {"output": t}
+    grey = t if t.ndim == 2 else t.mean(-1)
+    return {"output": t, "|grad u|": np.linalg.norm(spectral.gradient(grey), axis=-1),
+            "laplacian u": spectral.laplacian(grey)}
 
 
 def plot_fields(path: Path, title: str, ref: dict, panels: dict[str, dict]) -> None:
@@ -78,7 +86,8 @@ def _draw(ax, a: np.ndarray, key: str, signed: bool, coord=None, behind=None) ->
     Returns a note on what was drawn, for the title."""
     note = " (real part)" if np.iscomplexobj(a) else ""
     a = a.real
-    while a.ndim > 2:  # volumes and time series
+    rgb = key == "output" and a.ndim >= 3 and a.shape[-1] == 3  # a colour image or video in [-1, 1]
+    while a.ndim > (3 if rgb else 2):  # volumes and time series
         note += f" [{a.shape[0] // 2} of {a.shape[0]}]"
         a = a[a.shape[0] // 2]
     if a.ndim == 1:
@@ -86,6 +95,11 @@ def _draw(ax, a: np.ndarray, key: str, signed: bool, coord=None, behind=None) ->
         if behind is not None and behind.size == a.size:
             ax.plot(x, behind, lw=0.5, color="0.7")
         ax.plot(x, a, lw=0.5)
+        return note
+    if rgb:
+        ax.imshow(np.clip((a + 1) / 2, 0, 1))
+        ax.set_xticks([])
+        ax.set_yticks([])
         return note
     lo, hi = np.percentile(a, [1, 99])
     if "grad" in key or "error" in key:
@@ -159,7 +173,7 @@ def table(entry: dict) -> list[str]:
         train = [r["train_s"] for r in runs if r["train_s"] is not None]
         row = [name, str(m["kwargs"]["hidden_features"]), f"{m['params']} ({m['params_ratio']:.3f})",
                *(_stat([r["metrics"].get(k) for r in runs]) for k in names), _stat(train),
-               _stat([1000 * t / entry["steps"] for t in train]), str(entry["steps"]),
+               _stat([1000 * t / m.get("steps", entry["steps"]) for t in train]), str(m.get("steps", entry["steps"])),
                ", ".join(sorted({r["status"].split(":")[0] for r in runs}))]
         lines.append("| " + " | ".join(row) + " |")
     return lines
