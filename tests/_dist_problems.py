@@ -119,6 +119,7 @@ REGISTRY_OPTIONS = {
     "poisson-bump": {"cx": 0.1, "cy": -0.2, "width": 0.2},
     "image-fit": {"size": 32},
     "audio-fit": {"max_samples": 256},
+    "video-fit": {"video": "sinusoids", "frames": 4, "size": 8},
     "poisson-gradient": {"size": 32},
     "poisson-laplacian": {"size": 32},
     "gradient-composite": {"size": 32},

@@ -135,3 +135,23 @@ def test_jacobian_benchmark_smoke(tmp_path):
     assert len(rows) == 1 and rows[0]["N"] == 256 + 32 and rows[0]["P"] == 8577
     assert rows[0]["max_rel_difference"] < 1e-10  # the two builds agree
     assert "| 288 | 8,577 |" in (tmp_path / "j.md").read_text()
+
+
+def test_upscale_benchmark_smoke(tmp_path):
+    import json
+
+    upscale = _load("upscale")
+    result = upscale.main(["--quick", "--images", "camera", "astronaut", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "upscale.json").read_text())["rows"]
+    assert [(r["image"], r["method"]) for r in rows] == [
+        (name, m) for name in ("camera", "astronaut") for m in ("bicubic", "bilinear", "siren w0=30", "siren w0=1.875")]
+    assert all(r["size"] == [32, 32] and r["low"] == [16, 16] for r in rows)
+    assert [r["colour"] for r in rows] == [False] * 4 + [True] * 4
+    # the interpolations are scored against the original they never saw, as the SIREN renders are
+    original = result["pictures"][("astronaut", "original")]
+    low = result["pictures"][("astronaut", "low")]
+    cubic = upscale.interpolate(low, original.shape[:2], 3)
+    assert rows[4]["psnr"] == pytest.approx(upscale.psnr(cubic, original))
+    assert result["pictures"][("astronaut", "siren w0=30")].shape == (32, 32, 3)
+    text = (tmp_path / "upscale.md").read_text()
+    assert text.count("| astronaut (RGB) | 16x16 |") == 4 and (tmp_path / "upscale.png").is_file()

@@ -214,3 +214,20 @@ def test_poisson_benchmark_smoke_compares_both_recipes(tmp_path, monkeypatch):
     assert "| poisson-gradient | paper recipe | 2 |" in md and "| poisson-laplacian | package defaults | 14 |" in md
     assert "Command: `python benchmarks/poisson.py --size 12" in md
     assert _is_png(tmp_path / "poisson.png")
+
+
+@pytest.mark.slow
+def test_activations_colour_and_video_rows_with_matched_time(tmp_path):
+    out = activations.main(["--smoke", "--problems", "image-fit-rgb", "video-fit", "--match-time",
+                            "--out", str(tmp_path)])
+    rgb, video = out["results"]["image-fit-rgb"], out["results"]["video-fit"]
+    assert rgb["problem_kwargs"]["image"] == "astronaut" and rgb["problem_shape"] == [12, 12]
+    assert video["problem_shape"] == [4, 8, 12]  # 4 frames, the longer side 12
+    for entry in (rgb, video):
+        assert entry["match_time"] and entry["models"]["siren"]["steps"] == activations.MODES["smoke"]["steps"]
+        for m in entry["models"].values():  # each model's own steps, recorded with its runs
+            assert m["steps"] >= 1 and len(m["runs"][0]["evaluations"]) >= 2
+    assert "psnr_worst_frame" in video["models"]["siren"]["runs"][0]["metrics"]
+    md = (tmp_path / "results.md").read_text()
+    assert "the steps that take SIREN's wall time" in md
+    assert _is_png(tmp_path / "image-fit-rgb_fields.png") and _is_png(tmp_path / "video-fit_fields.png")
