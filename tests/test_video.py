@@ -196,3 +196,14 @@ def test_render_at_twice_the_size_is_the_model_on_the_finer_grid():
     with torch.no_grad():
         direct = model(pixel_grid((4, 16, 16))).numpy().reshape(4, 16, 16, 3)
     assert out.shape == (4, 16, 16, 3) and np.array_equal(out, direct)
+
+
+def test_without_an_h264_encoder_the_clip_is_written_as_an_animated_gif(tmp_path, monkeypatch):
+    import av
+
+    monkeypatch.setattr(av, "codecs_available", set(av.codecs_available) - {"libx264"})
+    clip = sinusoid_clip(3, (6, 8))
+    path = write_video(tmp_path / "solution.mp4", clip, 12)
+    assert path == tmp_path / "solution.gif" and not (tmp_path / "solution.mp4").exists()
+    got, _ = read_video(path)
+    assert got.shape == (3, 6, 8, 3)
