@@ -31,6 +31,7 @@ from sirenpde.shapes.model import CUBE, ShapeModel
 from sirenpde.shapes.pointcloud import PointCloud, read_point_cloud
 from sirenpde.shapes.preview import write_preview
 from sirenpde.shapes.recipe import choose_recipe
+from sirenpde.shapes.refine import refine_mesh
 from sirenpde.shapes.roughness import NOISY_ROUGHNESS, roughness
 from sirenpde.training import distributed, fit
 
@@ -226,9 +227,26 @@ class Reconstruction:
     scores: dict = dc_field(default_factory=dict)
 
 
+def refine_chosen(mesh, shape: ShapeModel, cloud: PointCloud, refine: Optional[bool] = None):
+    """``mesh`` with its vertices moved onto ``cloud`` (:func:`~sirenpde.shapes.refine.refine_mesh`)
+    when ``refine`` says so, or, with ``refine=None``, when the fit's recipe does (a dense and clean
+    cloud). Records the choice in ``shape.metadata["recipe"]["refine"]`` and what moved in
+    ``shape.metadata["refine"]``; returns the mesh."""
+    recipe = shape.metadata.setdefault("recipe", {})
+    use = bool(recipe.get("refine", False)) if refine is None else bool(refine)
+    recipe["refine"] = use
+    if not use:
+        shape.metadata["refine"] = None
+        return mesh
+    t0 = time.perf_counter()
+    mesh, stats = refine_mesh(mesh, cloud)
+    shape.metadata["refine"] = {**stats, "seconds": time.perf_counter() - t0}
+    return mesh
+
+
 def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[int] = None,
                 resolution: int = 256, device: str = "auto", progress: bool = True, *, normals: str = "error",
-                preview: bool = True, save_model=None, cleanup=None, reference=None,
+                preview: bool = True, save_model=None, cleanup=None, reference=None, refine: Optional[bool] = None,
                 **fit_kwargs) -> Reconstruction:
     """Point cloud to ``.ply`` in one go: fit, mesh, export, preview.
 
@@ -242,16 +260,23 @@ def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[in
     save_model : path, optional; also save the :class:`ShapeModel` there
     cleanup : None, "largest" or a face fraction; drop small floating components
     reference : trimesh.Trimesh or path, optional; score the mesh against it (``scores``)
+    refine : None (default: the quality level's choice, on for a dense and clean cloud), True or
+        False: move the mesh's vertices onto the cloud's local surface after meshing
+        (:mod:`sirenpde.shapes.refine`; at most one local point spacing each)
     **fit_kwargs : passed to :func:`fit_sdf`
     """
     out_ply = Path(out_ply)
     if out_ply.suffix.lower() != ".ply":
         raise ValueError(f"the output mesh must be a .ply file, got {str(out_ply)!r}")
+    if isinstance(cloud, (str, Path)):  # read once: the fit and the refinement use the same points
+        cloud = read_point_cloud(cloud, normals=normals)
     shape, result = fit_sdf(cloud, steps, normals=normals, device=device, progress=progress, **fit_kwargs)
     t0 = time.perf_counter()
     mesh = mesh_shape(shape, resolution, device=device, progress=progress and distributed.current().is_writer,
                       cleanup=cleanup)
     times = {"fit_s": result.times["train_s"], "mesh_s": time.perf_counter() - t0}
+    mesh = refine_chosen(mesh, shape, cloud, refine)
+    times["refine_s"] = (shape.metadata["refine"] or {}).get("seconds", 0.0)
     ranks = distributed.current()
     png = model_path = None
     if ranks.is_writer:  # under torchrun rank 0 alone writes; the others wait for it

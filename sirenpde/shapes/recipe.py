@@ -33,6 +33,8 @@ class Recipe:
     init_scale : factor on the initial weights of the hidden-to-hidden sine layers (1: the paper's)
     off_sampling : the SDF problem's ``off_sampling`` ("uniform" or "spacing")
     capacity : the cloud's class: "dense and clean", "sparse", "noisy" or "not measured"
+    refine : whether :func:`~sirenpde.shapes.fit.reconstruct` moves the mesh's vertices onto the
+        cloud after meshing (:mod:`sirenpde.shapes.refine`): on a dense and clean cloud, at every level
     """
 
     quality: str
@@ -44,6 +46,7 @@ class Recipe:
     init_scale: float
     off_sampling: str
     capacity: str
+    refine: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,7 +92,10 @@ def choose_recipe(points: int, roughness: Optional[float], quality: str = QUALIT
     capacity = capacity_class(points, roughness)
     # the wide network also paid on the noisy 50k bunny: Chamfer-L1 0.00283 against 0.00286 (4x128)
     width, steps, batch, lr = wide if points >= DENSE_POINTS and capacity != "not measured" else narrow
-    return Recipe(quality, width, 3, steps, batch, lr, _INIT_SCALE, _OFF_SAMPLING, capacity)
+    # the data is the surface only where it is dense and clean: a projection would follow noise, and
+    # a sparse cloud's spacing is too coarse to carry detail the network missed (RESULTS.md)
+    return Recipe(quality, width, 3, steps, batch, lr, _INIT_SCALE, _OFF_SAMPLING, capacity,
+                  refine=capacity == "dense and clean")
 
 
 def recipe_line(metadata: dict) -> str:
@@ -101,4 +107,5 @@ def recipe_line(metadata: dict) -> str:
     network = "the given network" if layers is None or width is None else f"{layers + 1}x{width} Siren"
     return (f"quality {recipe['quality']}: {network}, {metadata.get('steps', recipe['steps'])} steps "
             f"of {recipe['batch_size']:,} points (cloud: {recipe['capacity']}, {metadata.get('points', 0):,} points; "
-            f"dense from {DENSE_POINTS:,})")
+            f"dense from {DENSE_POINTS:,})"
+            + ("; mesh refined onto the cloud" if recipe.get("refine") else ""))
