@@ -56,15 +56,18 @@ class Recipe:
         return f"{self.hidden_layers + 1}x{self.hidden_features}"
 
 
-# quality -> (wide: a dense cloud, clean or noisy; narrow: a sparse one), each (width, steps, points per step, lr).
+# quality -> (refined: a dense and clean cloud, whose mesh is refined onto it afterwards; wide: a
+# dense noisy cloud; narrow: a sparse one), each (width, steps, points per step, lr).
 # On one thread a 4x256 step of 2,000 points costs less than a 4x128 step of 6,000 (0.11 s against
 # 0.13-0.15 s), and over 400 steps it reached an exact Chamfer of 4.0e-4 on the clean 50k bunny
 # (what 2,000 steps of the former 4x128 default gave) against 5.8e-4; the ablation table is in
-# benchmarks/RESULTS.md.
+# benchmarks/RESULTS.md. Refined onto the cloud, 200 steps of it reach what 400 do (exact Chamfer
+# 1.15e-4 against 1.14e-4 on the clean 50k bunny, 1.3e-4 both on fandisk), so a dense clean cloud
+# spends half the steps.
 _LEVELS = {
-    "fast": ((128, 150, 4000, 1e-3), (128, 150, 4000, 1e-3)),
-    "default": ((256, 400, 2000, 1e-3), (128, 400, 6000, 1e-3)),
-    "best": ((256, 3000, 6000, 1e-3), (256, 3000, 6000, 1e-3)),
+    "fast": ((128, 150, 4000, 1e-3), (128, 150, 4000, 1e-3), (128, 150, 4000, 1e-3)),
+    "default": ((256, 200, 2000, 1e-3), (256, 400, 2000, 1e-3), (128, 400, 6000, 1e-3)),
+    "best": ((256, 3000, 6000, 1e-3), (256, 3000, 6000, 1e-3), (256, 3000, 6000, 1e-3)),
 }
 # Measured not to pay in the recipe (RESULTS.md): init_scale 1.5 and off_sampling="spacing" helped
 # by 6% and 2% at lr 1e-3 on the bunny but broke the fit at 3e-3 and on the torus; both stay options.
@@ -88,10 +91,11 @@ def choose_recipe(points: int, roughness: Optional[float], quality: str = QUALIT
     """
     if quality not in QUALITIES:
         raise ValueError(f"fit_sdf: quality must be one of {', '.join(QUALITIES)}, got {quality!r}")
-    wide, narrow = _LEVELS[quality]
+    refined, wide, narrow = _LEVELS[quality]
     capacity = capacity_class(points, roughness)
     # the wide network also paid on the noisy 50k bunny: Chamfer-L1 0.00283 against 0.00286 (4x128)
-    width, steps, batch, lr = wide if points >= DENSE_POINTS and capacity != "not measured" else narrow
+    width, steps, batch, lr = (refined if capacity == "dense and clean" else
+                               wide if points >= DENSE_POINTS and capacity != "not measured" else narrow)
     # the data is the surface only where it is dense and clean: a projection would follow noise, and
     # a sparse cloud's spacing is too coarse to carry detail the network missed (RESULTS.md)
     return Recipe(quality, width, 3, steps, batch, lr, _INIT_SCALE, _OFF_SAMPLING, capacity,
