@@ -95,7 +95,9 @@ def run_siren(cloud, args, noise="auto", quality="default"):
                                 schedule=args.schedule, device=args.device, progress=not args.no_progress,
                                 seed=args.seed, noise=noise, quality=quality)
     with Clock() as mesh_clock:
-        mesh = mesh_shape(shape, args.resolution, device=args.device, progress=False, cleanup=args.cleanup)
+        resolution = args.resolution or shape.metadata["recipe"]["resolution"]  # reconstruct's choice
+        shape.metadata["recipe"]["resolution"] = resolution
+        mesh = mesh_shape(shape, resolution, device=args.device, progress=False, cleanup=args.cleanup)
         mesh = refine_chosen(mesh, shape, cloud, args.refine)
     return mesh, fit_clock, mesh_clock, shape.metadata
 
@@ -161,7 +163,9 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
         f"SIREN: `fit_sdf(quality=...)` for each level in {', '.join(args.qualities)}; the network, steps, "
         f"points per step and rate are the level's (`sirenpde.shapes.recipe`: a dense clean cloud gets "
         f"4x256) unless set here: {_overrides(args) or 'none set'}{schedule}; derivative engine 'auto'; "
-        f"marching cubes at {args.resolution}^3 over the normalised cube (sparse extraction){cleanup}; "
+        "marching cubes at "
+        + (f"{args.resolution}^3" if args.resolution else "the level's resolution (fast, default: 192^3; best: 256^3)")
+        + f" over the normalised cube (sparse extraction){cleanup}; "
         "'refined': the mesh's vertices moved onto the cloud's local surface (`sirenpde.shapes.refine`, "
         + {None: "where the level chooses it: dense and clean clouds", True: "on every input (--refine on)",
            False: "never (--refine off)"}[args.refine] + "). "
@@ -237,7 +241,7 @@ def parse_args(argv=None):
     p.add_argument("--quality", dest="qualities", nargs="+", choices=("fast", "default", "best"),
                    default=["fast", "default"], help="fit_sdf quality levels to run (default: fast default)")
     p.add_argument("--steps", type=int, default=None, help="default: the quality level's (quick: 150)")
-    p.add_argument("--resolution", type=int, default=None, help="default 256 (quick: 96)")
+    p.add_argument("--resolution", type=int, default=None, help="default: the level's (quick: 96)")
     p.add_argument("--hidden-features", type=int, default=None, help="default: the quality level's")
     p.add_argument("--hidden-layers", type=int, default=None, help="default: the quality level's (3)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the quality level's (quick: 3000)")
@@ -264,7 +268,7 @@ def parse_args(argv=None):
         args.steps = args.steps or 150
         args.batch_size = args.batch_size or 3000
         args.hidden_features = args.hidden_features or 64
-    args.resolution = args.resolution or (96 if args.quick else 256)
+    args.resolution = args.resolution or (96 if args.quick else None)
     args.poisson_depth = args.poisson_depth or (8 if args.quick else 9)
     args.schedule = None if args.schedule == "none" else args.schedule
     args.refine = {"auto": None, "on": True, "off": False}[args.refine]
@@ -311,6 +315,7 @@ def main(argv=None):
             scores = evaluate_mesh(mesh, reference)
             r = meta["recipe"]
             label = (f"{quality}, {r['hidden_layers'] + 1}x{r['hidden_features']}, {meta['steps']} steps, "
+                     f"{r['resolution']}^3, "
                      + (f"picked {meta['noise']}" if noise == "auto" else "noise='clean'")
                      + (", refined" if r.get("refine") else ""))
             rows.append({"case": case, "method": f"SIREN ({label}; roughness {meta['roughness']:.2f})",

@@ -18,7 +18,7 @@ def test_sdf_benchmark_smoke(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| noisy-5k |")]
     assert len(rows) == 4, text  # Poisson, the fast and default levels, the default with noise='clean'
     assert "screened Poisson" in rows[0]
-    assert "SIREN (fast, 2x16, 5 steps, picked noisy" in rows[1] and "SIREN (default, 2x16" in rows[2]
+    assert "SIREN (fast, 2x16, 5 steps, 32^3, picked noisy" in rows[1] and "SIREN (default, 2x16" in rows[2]
     assert "noise='clean'" in rows[3] and "vs Poisson" in text
     assert "Machine:" in text and "python benchmarks/sdf.py" in text
 

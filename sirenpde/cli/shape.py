@@ -77,9 +77,11 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
-def _add_mesh_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--resolution", type=_positive_int, default=256,
-                   help="grid points per axis over the normalised cube (default 256)")
+def _add_mesh_options(p: argparse.ArgumentParser, default_resolution=None) -> None:
+    p.add_argument("--resolution", type=_positive_int, default=default_resolution,
+                   help="grid points per axis over the normalised cube (default: "
+                        + ("the quality level's, 192 for fast and default, 256 for best)" if default_resolution is None
+                           else f"{default_resolution})"))
     p.add_argument("--cleanup", type=_cleanup, default=None,
                    help="drop small floating pieces: 'largest' keeps one, a fraction keeps pieces with "
                         "at least that share of the faces (default: keep all)")
@@ -114,7 +116,7 @@ def add_shape_commands(subparsers) -> None:
                               description="Mesh the zero level of a model saved by `sirenpde fit-sdf`.")
     p.add_argument("model", help="model file written by `sirenpde fit-sdf`")
     p.add_argument("-o", "--output", required=True, help="output mesh, .ply")
-    _add_mesh_options(p)
+    _add_mesh_options(p, 256)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_mesh)
@@ -239,13 +241,16 @@ def run_reconstruct(args) -> int:
     _check_fit_inputs(args)
     if args.reference is not None:
         _check_reference(args.reference)
-    _check_mesh_cost(args.resolution)
+    from sirenpde.shapes.recipe import level_resolution
+
+    resolution = args.resolution or level_resolution(args.quality)
+    _check_mesh_cost(resolution)
     with _cli_spelling():
         res = reconstruct(args.cloud, out, args.steps, args.resolution, preview=not args.no_preview,
                           save_model=args.save_model, cleanup=args.cleanup, reference=args.reference,
                           refine={"auto": None, "on": True, "off": False}[args.refine], **_fit_kwargs(args))
     print(f"fitted {res.model.metadata['points']:,} points in {res.times['fit_s']:.1f} s "
-          f"({res.fit.steps} steps); meshed at {args.resolution}^3 in {res.times['mesh_s']:.1f} s")
+          f"({res.fit.steps} steps); meshed at {resolution}^3 in {res.times['mesh_s']:.1f} s")
     print(recipe_line(res.model.metadata))
     print(noise_line(res.model.metadata))
     moved = res.model.metadata.get("refine")

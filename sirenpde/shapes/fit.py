@@ -245,7 +245,7 @@ def refine_chosen(mesh, shape: ShapeModel, cloud: PointCloud, refine: Optional[b
 
 
 def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[int] = None,
-                resolution: int = 256, device: str = "auto", progress: bool = True, *, normals: str = "error",
+                resolution: Optional[int] = None, device: str = "auto", progress: bool = True, *, normals: str = "error",
                 preview: bool = True, save_model=None, cleanup=None, reference=None, refine: Optional[bool] = None,
                 **fit_kwargs) -> Reconstruction:
     """Point cloud to ``.ply`` in one go: fit, mesh, export, preview.
@@ -255,7 +255,8 @@ def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[in
     cloud : PointCloud or path
     out_ply : path ending in ``.ply``; the preview goes next to it with the suffix ``.png``
     steps, device, progress, normals : see :func:`fit_sdf`
-    resolution : int, grid points per axis of the normalised cube [-1, 1]^3
+    resolution : int, grid points per axis of the normalised cube [-1, 1]^3 (default: the quality
+        level's, 192 for fast and default, 256 for best)
     preview : bool, write the PNG
     save_model : path, optional; also save the :class:`ShapeModel` there
     cleanup : None, "largest" or a face fraction; drop small floating components
@@ -271,6 +272,8 @@ def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[in
     if isinstance(cloud, (str, Path)):  # read once: the fit and the refinement use the same points
         cloud = read_point_cloud(cloud, normals=normals)
     shape, result = fit_sdf(cloud, steps, normals=normals, device=device, progress=progress, **fit_kwargs)
+    recipe = shape.metadata["recipe"]
+    resolution = recipe["resolution"] = int(recipe["resolution"] if resolution is None else resolution)
     t0 = time.perf_counter()
     mesh = mesh_shape(shape, resolution, device=device, progress=progress and distributed.current().is_writer,
                       cleanup=cleanup)
