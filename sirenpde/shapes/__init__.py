@@ -7,8 +7,8 @@ Front door::
 
 Modules: :mod:`.pointcloud` (read, check, normalise, write and sample clouds), :mod:`.normals`
 (estimate them), :mod:`.roughness` (how noisy a cloud looks), :mod:`.model` (``ShapeModel`` and its
-file format), :mod:`.fit` (``fit_sdf``, ``mesh_shape``, ``reconstruct``), :mod:`.preview` (PNG
-views), :mod:`.metrics` (Chamfer, normal consistency, F-score against a reference mesh).
+file format), :mod:`.fit` (``fit_sdf``, ``mesh_shape``, ``reconstruct``), :mod:`.refine` (a mesh's
+vertices moved onto a dense clean cloud), :mod:`.preview` (PNG views, rasterised), :mod:`.metrics` (Chamfer, normal consistency, F-score against a reference mesh).
 The names below load on first use, so importing this package costs nothing.
 """
 from sirenpde._lazy import lazy_exports
@@ -21,6 +21,7 @@ _EXPORTS = {
     "ShapeModel": "sirenpde.shapes.model", "load_shape_model": "sirenpde.shapes.model",
     "fit_sdf": "sirenpde.shapes.fit", "mesh_shape": "sirenpde.shapes.fit", "reconstruct": "sirenpde.shapes.fit",
     "Reconstruction": "sirenpde.shapes.fit", "write_preview": "sirenpde.shapes.preview",
+    "refine_mesh": "sirenpde.shapes.refine",
     "evaluate_mesh": "sirenpde.shapes.metrics", "load_mesh": "sirenpde.shapes.metrics",
 }
 __all__ = sorted(_EXPORTS)
