@@ -166,9 +166,10 @@ def write_report(path: Path, rows, timing, args, command: str, total_s: float):
         "marching cubes at "
         + (f"{args.resolution}^3" if args.resolution else "the level's resolution (fast, default: 192^3; best: 256^3)")
         + f" over the normalised cube (sparse extraction){cleanup}; "
-        "'refined': the mesh's vertices moved onto the cloud's local surface (`sirenpde.shapes.refine`, "
-        + {None: "where the level chooses it: dense and clean clouds", True: "on every input (--refine on)",
-           False: "never (--refine off)"}[args.refine] + "). "
+        "'refined': the mesh's vertices moved onto the cloud's local surface (`sirenpde.shapes.refine`: "
+        "'detail' onto the points, 'smooth' onto their local average; "
+        + ("where the level chooses: detail on a dense clean cloud, smooth on a dense noisy one"
+           if args.refine == "auto" else f"--refine {args.refine} on every input") + "). "
         f"Screened Poisson: Open3D depth {args.poisson_depth}{trim}. SIREN: omega_0 = 30, the paper's weights "
         "plus the near-surface band and the distance bound; the default `noise='auto'` lowers the on-surface "
         "weight from 3e3 to 5e2 when the cloud's roughness (scatter of the points off their local planes over "
@@ -247,9 +248,9 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=None, help="default: the quality level's (quick: 3000)")
     p.add_argument("--lr", type=float, default=None, help="default: the quality level's")
     p.add_argument("--schedule", default="warmup-cosine", choices=[*SCHEDULES, "none"])
-    p.add_argument("--refine", default="auto", choices=("auto", "on", "off"),
-                   help="refine the SIREN mesh onto the cloud: auto (default) as reconstruct does, on a dense "
-                        "and clean cloud; on; off")
+    p.add_argument("--refine", default="auto", choices=("auto", "detail", "smooth", "none"),
+                   help="refine the SIREN mesh onto the cloud: auto (default) as reconstruct does (detail on a "
+                        "dense clean cloud, smooth on a dense noisy one), or one mode everywhere, or none")
     p.add_argument("--cleanup", default=None, help="'largest' or a face fraction (default: keep all pieces)")
     p.add_argument("--poisson-depth", type=int, default=None, help="default 9 (quick: 8)")
     p.add_argument("--poisson-trim", type=float, default=0.0,
@@ -271,7 +272,6 @@ def parse_args(argv=None):
     args.resolution = args.resolution or (96 if args.quick else None)
     args.poisson_depth = args.poisson_depth or (8 if args.quick else 9)
     args.schedule = None if args.schedule == "none" else args.schedule
-    args.refine = {"auto": None, "on": True, "off": False}[args.refine]
     if args.cleanup not in (None, "largest"):
         args.cleanup = float(args.cleanup)
     args.engine_configs = [(64, 2, 2000)] if args.quick else [(128, 3, 6000), (256, 3, 6000)]
@@ -317,7 +317,7 @@ def main(argv=None):
             label = (f"{quality}, {r['hidden_layers'] + 1}x{r['hidden_features']}, {meta['steps']} steps, "
                      f"{r['resolution']}^3, "
                      + (f"picked {meta['noise']}" if noise == "auto" else "noise='clean'")
-                     + (", refined" if r.get("refine") else ""))
+                     + (f", refined ({r['refine']})" if r.get("refine") else ""))
             rows.append({"case": case, "method": f"SIREN ({label}; roughness {meta['roughness']:.2f})",
                          "fit_wall_s": fit_clock.wall, "fit_cpu_s": fit_clock.cpu,
                          "mesh_wall_s": mesh_clock.wall, **{k: scores[k] for k in SCORES}})

@@ -100,9 +100,10 @@ def add_shape_commands(subparsers) -> None:
     _add_mesh_options(p)
     p.add_argument("--save-model", default=None, help="also save the fitted model (.pt) here")
     p.add_argument("--reference", default=None, help="ground-truth mesh to score the result against")
-    p.add_argument("--refine", choices=("auto", "on", "off"), default="auto",
+    p.add_argument("--refine", choices=("auto", "detail", "smooth", "none"), default="auto",
                    help="move the mesh's vertices onto the cloud's local surface after meshing (at most one "
-                        "point spacing each): auto (default) does it for a dense and clean cloud")
+                        "point spacing each): detail (onto the points), smooth (onto their local average), "
+                        "none; auto (default): detail for a dense clean cloud, smooth for a dense noisy one")
     p.set_defaults(func=run_reconstruct)
 
     p = subparsers.add_parser("fit-sdf", help="fit an SDF to an oriented point cloud and save the model",
@@ -248,14 +249,14 @@ def run_reconstruct(args) -> int:
     with _cli_spelling():
         res = reconstruct(args.cloud, out, args.steps, args.resolution, preview=not args.no_preview,
                           save_model=args.save_model, cleanup=args.cleanup, reference=args.reference,
-                          refine={"auto": None, "on": True, "off": False}[args.refine], **_fit_kwargs(args))
+                          refine=args.refine, **_fit_kwargs(args))
     print(f"fitted {res.model.metadata['points']:,} points in {res.times['fit_s']:.1f} s "
           f"({res.fit.steps} steps); meshed at {resolution}^3 in {res.times['mesh_s']:.1f} s")
     print(recipe_line(res.model.metadata))
     print(noise_line(res.model.metadata))
     moved = res.model.metadata.get("refine")
     if moved:
-        print(f"refined onto the cloud in {moved['seconds']:.1f} s: {moved['moved']:,} vertices moved (mean "
+        print(f"refined onto the cloud ({moved['mode']}) in {moved['seconds']:.1f} s: {moved['moved']:,} vertices moved (mean "
               f"{moved['mean_move']:.3g}, at most {moved['max_move_spacings']:.2f} point spacings), "
               f"{moved['held']:,} with no point near left as fitted")
     print(f"wrote {res.ply} ({len(res.mesh.vertices):,} vertices, {len(res.mesh.faces):,} faces)")

@@ -227,26 +227,32 @@ class Reconstruction:
     scores: dict = dc_field(default_factory=dict)
 
 
-def refine_chosen(mesh, shape: ShapeModel, cloud: PointCloud, refine: Optional[bool] = None):
+REFINE_CHOICES = ("auto", "detail", "smooth", "none")
+
+
+def refine_chosen(mesh, shape: ShapeModel, cloud: PointCloud, refine: Optional[str] = None):
     """``mesh`` with its vertices moved onto ``cloud`` (:func:`~sirenpde.shapes.refine.refine_mesh`)
-    when ``refine`` says so, or, with ``refine=None``, when the fit's recipe does (a dense and clean
-    cloud). Records the choice in ``shape.metadata["recipe"]["refine"]`` and what moved in
+    in the mode ``refine`` names (``"detail"``, ``"smooth"``; ``"none"``: not moved), or, with None or
+    ``"auto"``, the fit's recipe's (detail on a dense clean cloud, smooth on a dense noisy one).
+    Records the mode in ``shape.metadata["recipe"]["refine"]`` (None: not moved) and what moved in
     ``shape.metadata["refine"]``; returns the mesh."""
+    if refine not in (None, *REFINE_CHOICES):
+        raise ValueError(f"refine must be one of {', '.join(REFINE_CHOICES)}, got {refine!r}")
     recipe = shape.metadata.setdefault("recipe", {})
-    use = bool(recipe.get("refine", False)) if refine is None else bool(refine)
-    recipe["refine"] = use
-    if not use:
+    mode = recipe.get("refine") if refine in (None, "auto") else (None if refine == "none" else refine)
+    recipe["refine"] = mode
+    if mode is None:
         shape.metadata["refine"] = None
         return mesh
     t0 = time.perf_counter()
-    mesh, stats = refine_mesh(mesh, cloud)
+    mesh, stats = refine_mesh(mesh, cloud, mode)
     shape.metadata["refine"] = {**stats, "seconds": time.perf_counter() - t0}
     return mesh
 
 
 def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[int] = None,
                 resolution: Optional[int] = None, device: str = "auto", progress: bool = True, *, normals: str = "error",
-                preview: bool = True, save_model=None, cleanup=None, reference=None, refine: Optional[bool] = None,
+                preview: bool = True, save_model=None, cleanup=None, reference=None, refine: Optional[str] = None,
                 **fit_kwargs) -> Reconstruction:
     """Point cloud to ``.ply`` in one go: fit, mesh, export, preview.
 
@@ -261,14 +267,17 @@ def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[in
     save_model : path, optional; also save the :class:`ShapeModel` there
     cleanup : None, "largest" or a face fraction; drop small floating components
     reference : trimesh.Trimesh or path, optional; score the mesh against it (``scores``)
-    refine : None (default: the quality level's choice, on for a dense and clean cloud), True or
-        False: move the mesh's vertices onto the cloud's local surface after meshing
-        (:mod:`sirenpde.shapes.refine`; at most one local point spacing each)
+    refine : None or "auto" (default: the quality level's choice), "detail", "smooth" or "none": move
+        the mesh's vertices onto the cloud's local surface after meshing (:mod:`sirenpde.shapes.refine`;
+        at most one local point spacing each): "detail" onto a dense clean cloud, "smooth" onto the
+        average of a dense noisy one
     **fit_kwargs : passed to :func:`fit_sdf`
     """
     out_ply = Path(out_ply)
     if out_ply.suffix.lower() != ".ply":
         raise ValueError(f"the output mesh must be a .ply file, got {str(out_ply)!r}")
+    if refine not in (None, *REFINE_CHOICES):
+        raise ValueError(f"refine must be one of {', '.join(REFINE_CHOICES)}, got {refine!r}")
     if isinstance(cloud, (str, Path)):  # read once: the fit and the refinement use the same points
         cloud = read_point_cloud(cloud, normals=normals)
     shape, result = fit_sdf(cloud, steps, normals=normals, device=device, progress=progress, **fit_kwargs)

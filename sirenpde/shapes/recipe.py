@@ -33,8 +33,9 @@ class Recipe:
     init_scale : factor on the initial weights of the hidden-to-hidden sine layers (1: the paper's)
     off_sampling : the SDF problem's ``off_sampling`` ("uniform" or "spacing")
     capacity : the cloud's class: "dense and clean", "sparse", "noisy" or "not measured"
-    refine : whether :func:`~sirenpde.shapes.fit.reconstruct` moves the mesh's vertices onto the
-        cloud after meshing (:mod:`sirenpde.shapes.refine`): on a dense and clean cloud, at every level
+    refine : how :func:`~sirenpde.shapes.fit.reconstruct` moves the mesh's vertices onto the cloud
+        after meshing (:mod:`sirenpde.shapes.refine`), at every level: ``"detail"`` on a dense and
+        clean cloud, ``"smooth"`` on a dense noisy one, None (not at all) on a sparse one
     resolution : the marching-cubes grid :func:`~sirenpde.shapes.fit.reconstruct` uses (points per
         axis of the normalised cube)
     """
@@ -48,7 +49,7 @@ class Recipe:
     init_scale: float
     off_sampling: str
     capacity: str
-    refine: bool = False
+    refine: Optional[str] = None
     resolution: int = 256
 
     def to_dict(self) -> dict:
@@ -112,10 +113,13 @@ def choose_recipe(points: int, roughness: Optional[float], quality: str = QUALIT
     # the wide network also paid on the noisy 50k bunny: Chamfer-L1 0.00283 against 0.00286 (4x128)
     width, steps, batch, lr = (refined if capacity == "dense and clean" else
                                wide if points >= DENSE_POINTS and capacity != "not measured" else narrow)
-    # the data is the surface only where it is dense and clean: a projection would follow noise, and
-    # a sparse cloud's spacing is too coarse to carry detail the network missed (RESULTS.md)
+    # the data is the surface only where it is dense and clean (a detail projection would follow noise);
+    # a dense noisy cloud is averaged over some twenty points instead; a sparse cloud's spacing is too
+    # coarse for either (RESULTS.md)
+    dense = points >= DENSE_POINTS
+    refine = ("detail" if capacity == "dense and clean" else "smooth" if capacity == "noisy" and dense else None)
     return Recipe(quality, width, 3, steps, batch, lr, _INIT_SCALE, _OFF_SAMPLING, capacity,
-                  refine=capacity == "dense and clean", resolution=_RESOLUTION[quality])
+                  refine=refine, resolution=_RESOLUTION[quality])
 
 
 def recipe_line(metadata: dict) -> str:
@@ -128,4 +132,4 @@ def recipe_line(metadata: dict) -> str:
     return (f"quality {recipe['quality']}: {network}, {metadata.get('steps', recipe['steps'])} steps "
             f"of {recipe['batch_size']:,} points (cloud: {recipe['capacity']}, {metadata.get('points', 0):,} points; "
             f"dense from {DENSE_POINTS:,})"
-            + ("; mesh refined onto the cloud" if recipe.get("refine") else ""))
+            + (f"; mesh refined onto the cloud ({recipe['refine']})" if recipe.get("refine") else ""))

@@ -13,19 +13,29 @@ moves at most ``limit`` times the local point spacing in all (so a gap in the da
 by vertices pulled across it), and a vertex farther than ``reach`` spacings from every point stays
 where the network put it (no data there to follow).
 
-It pays only where the data is the surface: on a noisy cloud the projection would follow the noise,
-so :func:`~sirenpde.shapes.fit.reconstruct` applies it to clouds classed "dense and clean" alone
-(:func:`~sirenpde.shapes.recipe.capacity_class`) unless told otherwise.
+Two settings (``MODES``), chosen by :func:`~sirenpde.shapes.recipe.choose_recipe` from the cloud:
+
+- ``detail`` (narrow weights over 8 points, two steps) where the data is the surface, a dense and
+  clean cloud: the vertices move onto it and the detail the network smoothed away comes back. On a
+  noisy cloud it would follow the noise, so it is never chosen there.
+- ``smooth`` (wide weights, 1.5 spacings over 24 points, one step) on a dense noisy cloud: the
+  weighted plane averages the scatter of some twenty points, a surface closer to the truth than the
+  network's in a few hundred steps. On a sparse cloud 24 points span too much of the shape (the
+  projection shrinks it), so it is not chosen there either.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.spatial import cKDTree
 
-# Chosen on the clean 50k bunny (a 4x256 fit meshed at 256^3; exact Chamfer-L1 4.2e-4 before): k 6, 8,
+# ``detail`` was chosen on the clean 50k bunny (a 4x256 fit meshed at 256^3; exact Chamfer-L1 4.2e-4 before): k 6, 8,
 # 12, 20 at width 1 gave 1.8e-4, 2.0e-4, 2.3e-4, 2.5e-4; narrower weights paid: width 0.5 with k 8
 # gave 1.15e-4 (0.6, k 8: 1.3e-4; 0.4, k 6: 1.06e-4 but normal consistency 0.989 against 0.990);
-# two iterations and one differ by 3%. RESULTS.md has the benchmark with these.
+# two iterations and one differ by 3%. ``smooth`` on the noisy 50k bunny and fandisk: k 24, width 1.5, one
+# step took the fast level's sampled Chamfer-L1 from 0.00303 / 0.00310 to 0.00275 / 0.00269 (screened
+# Poisson 0.00286 / 0.00278); k 32, width 2 did as well at 4x the time, two steps worse (0.00283);
+# on the noisy 5k clouds every setting made it worse (0.00335 -> 0.00443). RESULTS.md has the benchmark.
+MODES = {"detail": {"k": 8, "width": 0.5, "iterations": 2}, "smooth": {"k": 24, "width": 1.5, "iterations": 1}}
 NEIGHBOURS = 8
 LIMIT = 1.0  # spacings a vertex may move in all
 REACH = 3.0  # spacings from the nearest point beyond which a vertex is left alone
@@ -102,11 +112,15 @@ def project(vertices: np.ndarray, points: np.ndarray, normals: np.ndarray, *, k:
     return moved, stats
 
 
-def refine_mesh(mesh, cloud, **options):
+def refine_mesh(mesh, cloud, mode: str = "detail", **options):
     """A copy of the trimesh ``mesh`` with its vertices projected onto ``cloud`` (a
-    :class:`~sirenpde.shapes.pointcloud.PointCloud` in the mesh's coordinates) by :func:`project`;
-    returns ``(mesh, stats)``. The faces are kept as they are."""
+    :class:`~sirenpde.shapes.pointcloud.PointCloud` in the mesh's coordinates) by :func:`project`
+    with the settings of ``mode`` (``"detail"`` or ``"smooth"``, see ``MODES``), which ``options``
+    override; returns ``(mesh, stats)``. The faces are kept as they are."""
     import trimesh
 
-    vertices, stats = project(np.asarray(mesh.vertices), cloud.points, cloud.normals, **options)
-    return trimesh.Trimesh(vertices, np.asarray(mesh.faces), process=False), stats
+    if mode not in MODES:
+        raise ValueError(f"refine: mode must be one of {', '.join(MODES)}, got {mode!r}")
+    vertices, stats = project(np.asarray(mesh.vertices), cloud.points, cloud.normals,
+                              **{**MODES[mode], **options})
+    return trimesh.Trimesh(vertices, np.asarray(mesh.faces), process=False), {"mode": mode, **stats}
