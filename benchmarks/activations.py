@@ -252,7 +252,8 @@ def run_problem(p: str, args, mode: dict, extra: dict, out: Path) -> dict:
         steps = {name: max(1, round(mode["steps"] * per_step["siren"] / t)) for name, t in per_step.items()}
     print(f"\n== {p} ({used}); lr {lr}, {mode['steps']} steps; parameters: " + ", ".join(
         f"{n} {s['params']} (width {s['kwargs']['hidden_features']})" for n, s in specs.items()), flush=True)
-    entry = {"problem_kwargs": {k: shown(v) for k, v in used.items()}, "dropped": dropped, "lr": lr, "batch": batch or "problem default",
+    entry = {"problem_kwargs": {k: shown(v) for k, v in used.items()}, "dropped": dropped, "lr": lr,
+             "batch": batch or "problem default",
              "steps": mode["steps"], "match_time": bool(args.match_time), "models": {},
              "problem_shape": list(problem.shape) if isinstance(problem, PixelProblem) else None}
     panels = {}

@@ -16,7 +16,8 @@ def add_render_command(sub) -> None:
     p.add_argument("--size", default="4x",
                    help="a factor of the fitted grid's image sides (4x, 2.5x; a video keeps its frames) or an "
                         "exact size: HxW for an image, TxHxW for a video (default 4x)")
-    p.add_argument("--out", required=True, help="output file: .png or .npy for an image, .mp4, .gif or .npy for a video")
+    p.add_argument("--out", required=True,
+                   help="output file: .png or .npy for an image, .mp4, .gif or .npy for a video")
     p.add_argument("--fps", type=float, default=None, help="frames per second of a written video (default: the fit's)")
     p.add_argument("--chunk", type=positive_int, default=65536, help="points per evaluation (default 65536)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")

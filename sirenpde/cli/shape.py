@@ -256,7 +256,8 @@ def run_reconstruct(args) -> int:
     print(noise_line(res.model.metadata))
     moved = res.model.metadata.get("refine")
     if moved:
-        print(f"refined onto the cloud ({moved['mode']}) in {moved['seconds']:.1f} s: {moved['moved']:,} vertices moved (mean "
+        print(f"refined onto the cloud ({moved['mode']}) in {moved['seconds']:.1f} s: {moved['moved']:,} "
+              f"vertices moved (mean "
               f"{moved['mean_move']:.3g}, at most {moved['max_move_spacings']:.2f} point spacings), "
               f"{moved['held']:,} with no point near left as fitted")
     print(f"wrote {res.ply} ({len(res.mesh.vertices):,} vertices, {len(res.mesh.faces):,} faces)")

@@ -78,7 +78,8 @@ def check_output(path, dims: int, flag: str = "--out") -> Path:
     allowed = output_suffixes(dims)
     if path.suffix.lower() not in allowed:
         what = "an image" if dims == 2 else "a video"
-        raise ValueError(f"{flag} {path}: {what} is written as {', '.join(allowed)}, not {path.suffix or 'no suffix'!r}")
+        raise ValueError(f"{flag} {path}: {what} is written as {', '.join(allowed)}, "
+                         f"not {path.suffix or 'no suffix'!r}")
     return path
 
 

@@ -8,7 +8,8 @@ Front door::
 Modules: :mod:`.pointcloud` (read, check, normalise, write and sample clouds), :mod:`.normals`
 (estimate them), :mod:`.roughness` (how noisy a cloud looks), :mod:`.model` (``ShapeModel`` and its
 file format), :mod:`.fit` (``fit_sdf``, ``mesh_shape``, ``reconstruct``), :mod:`.refine` (a mesh's
-vertices moved onto a dense clean cloud), :mod:`.preview` (PNG views, rasterised), :mod:`.metrics` (Chamfer, normal consistency, F-score against a reference mesh).
+vertices moved onto the cloud), :mod:`.preview` (PNG views, rasterised), :mod:`.metrics` (Chamfer,
+normal consistency, F-score against a reference mesh).
 The names below load on first use, so importing this package costs nothing.
 """
 from sirenpde._lazy import lazy_exports

@@ -251,8 +251,9 @@ def refine_chosen(mesh, shape: ShapeModel, cloud: PointCloud, refine: Optional[s
 
 
 def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[int] = None,
-                resolution: Optional[int] = None, device: str = "auto", progress: bool = True, *, normals: str = "error",
-                preview: bool = True, save_model=None, cleanup=None, reference=None, refine: Optional[str] = None,
+                resolution: Optional[int] = None, device: str = "auto", progress: bool = True, *,
+                normals: str = "error", preview: bool = True, save_model=None, cleanup=None, reference=None,
+                refine: Optional[str] = None,
                 **fit_kwargs) -> Reconstruction:
     """Point cloud to ``.ply`` in one go: fit, mesh, export, preview.
 
