@@ -61,17 +61,20 @@ class Recipe:
 
 
 # quality -> (refined: a dense and clean cloud, whose mesh is refined onto it afterwards; wide: a
-# dense noisy cloud; narrow: a sparse one), each (width, steps, points per step, lr).
+# dense noisy cloud; narrow: a sparse clean one; narrow noisy: a sparse noisy one), each (width,
+# steps, points per step, lr).
 # On one thread a 4x256 step of 2,000 points costs less than a 4x128 step of 6,000 (0.11 s against
 # 0.13-0.15 s), and over 400 steps it reached an exact Chamfer of 4.0e-4 on the clean 50k bunny
 # (what 2,000 steps of the former 4x128 default gave) against 5.8e-4; the ablation table is in
 # benchmarks/RESULTS.md. Refined onto the cloud, 200 steps of it reach what 400 do (exact Chamfer
 # 1.15e-4 against 1.14e-4 on the clean 50k bunny, 1.3e-4 both on fandisk), so a dense clean cloud
-# spends half the steps.
+# spends half the steps. A sparse noisy cloud gets 250 fast steps: at 150 the noisy 5k fandisk stayed
+# 1% behind screened Poisson (0.00341 against 0.00338), at 200 0.1% (0.003383), at 250 ahead
+# (0.00334, 7.2 s in all on 2 cores); a sparse clean one is ahead at 150 (0.00273 against 0.00290).
 _LEVELS = {
-    "fast": ((128, 150, 4000, 1e-3), (128, 150, 4000, 1e-3), (128, 150, 4000, 1e-3)),
-    "default": ((256, 200, 2000, 1e-3), (256, 400, 2000, 1e-3), (128, 400, 6000, 1e-3)),
-    "best": ((256, 3000, 6000, 1e-3), (256, 3000, 6000, 1e-3), (256, 3000, 6000, 1e-3)),
+    "fast": ((128, 150, 4000, 1e-3), (128, 150, 4000, 1e-3), (128, 150, 4000, 1e-3), (128, 250, 4000, 1e-3)),
+    "default": ((256, 200, 2000, 1e-3), (256, 400, 2000, 1e-3), (128, 400, 6000, 1e-3), (128, 400, 6000, 1e-3)),
+    "best": ((256, 3000, 6000, 1e-3),) * 4,
 }
 # Marching-cubes resolution of each level. 192^3 meshes as well as 256^3 at these network sizes (clean
 # 50k bunny, fast level: sampled Chamfer-L1 0.002663 against 0.002665, refined exact 1.17e-4 against
@@ -108,11 +111,12 @@ def choose_recipe(points: int, roughness: Optional[float], quality: str = QUALIT
     """
     if quality not in QUALITIES:
         raise ValueError(f"fit_sdf: quality must be one of {', '.join(QUALITIES)}, got {quality!r}")
-    refined, wide, narrow = _LEVELS[quality]
+    refined, wide, narrow, narrow_noisy = _LEVELS[quality]
     capacity = capacity_class(points, roughness)
     # the wide network also paid on the noisy 50k bunny: Chamfer-L1 0.00283 against 0.00286 (4x128)
     width, steps, batch, lr = (refined if capacity == "dense and clean" else
-                               wide if points >= DENSE_POINTS and capacity != "not measured" else narrow)
+                               wide if points >= DENSE_POINTS and capacity != "not measured" else
+                               narrow_noisy if capacity == "noisy" else narrow)
     # the data is the surface only where it is dense and clean (a detail projection would follow noise);
     # a dense noisy cloud is averaged over some twenty points instead; a sparse cloud's spacing is too
     # coarse for either (RESULTS.md)
