@@ -93,12 +93,12 @@ def run_siren(cloud, args, noise="auto", quality="default"):
         shape, result = fit_sdf(cloud, args.steps, hidden_features=args.hidden_features,
                                 hidden_layers=args.hidden_layers, batch_size=args.batch_size, lr=args.lr,
                                 schedule=args.schedule, device=args.device, progress=not args.no_progress,
-                                seed=args.seed, noise=noise, quality=quality)
+                                seed=args.seed, noise=noise, quality=quality, refine=args.refine)
     with Clock() as mesh_clock:
         resolution = args.resolution or shape.metadata["recipe"]["resolution"]  # reconstruct's choice
         shape.metadata["recipe"]["resolution"] = resolution
         mesh = mesh_shape(shape, resolution, device=args.device, progress=False, cleanup=args.cleanup)
-        mesh = refine_chosen(mesh, shape, cloud, args.refine)
+        mesh = refine_chosen(mesh, shape, cloud)  # as the recipe planned it
     return mesh, fit_clock, mesh_clock, shape.metadata
 
 

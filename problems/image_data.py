@@ -29,7 +29,8 @@ def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None
     size : int or (H, W), optional; resize (with anti-aliasing) to this size.
     color : False (default) averages the channels to grey (luminance weights); True keeps RGB
         (a grey image gets three equal channels); ``"auto"`` keeps RGB where the channels differ
-        and returns a grey image as ``(H, W)``. RGBA is flattened onto a white background first.
+        and returns a grey image as ``(H, W)``. RGBA and grey + alpha are flattened onto a white
+        background first.
 
     The values are stretched to [-1, 1] by the image's own minimum and maximum, over all channels
     together, so the colours keep their proportions.
@@ -41,7 +42,7 @@ def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None
 
     from sirenpde.problems._options import size_pair
 
-    if color not in (True, False, "auto"):
+    if not (color is True or color is False or color == "auto"):
         raise ValueError(f"load_image: color must be true, false or 'auto', got {color!r}")
     shape = None if size is None else size_pair("load_image", size)  # checked before reading anything
     if isinstance(source, np.ndarray):
@@ -58,8 +59,10 @@ def load_image(source: Union[str, os.PathLike, np.ndarray] = "camera", size=None
         img = read_image(path)
         where = str(path)
     img = np.asarray(img)
-    if img.ndim == 3 and img.shape[-1] in (3, 4) and img.dtype.kind in "ui":
+    if img.ndim == 3 and img.shape[-1] in (2, 3, 4) and img.dtype.kind in "ui":
         img = img.astype(np.float64) / np.iinfo(img.dtype).max  # rgba2rgb wants [0, 1]
+    if img.ndim == 3 and img.shape[-1] == 2:  # grey and alpha: onto white, as RGBA
+        img = img[..., 0] * img[..., 1] + (1.0 - img[..., 1])
     if img.ndim == 3 and img.shape[-1] == 4:
         img = skcolor.rgba2rgb(img)
     if img.ndim == 3 and img.shape[-1] == 3:

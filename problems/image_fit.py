@@ -28,7 +28,7 @@ class ImageFit(PixelProblem):
     def __init__(self, image="camera", size=128, color="auto"):
         if size is not None:
             size_pair(self.name, size)  # before the image is read
-        if color not in (True, False, "auto"):
+        if not (color is True or color is False or color == "auto"):
             raise ValueError(f"{self.name}: option color must be true, false or auto, got {color!r}")
         self.image_source = image if isinstance(image, str) else "array"
         self.truth = load_image(image, size, color=color)

@@ -56,12 +56,20 @@ class PixelProblem(Problem):
         """The fitted signal on the pixel-centre grid of ``shape`` (default: the data's), any size:
         the network evaluated at those centres, ``shape`` (grey) or ``(*shape, C)``. Rendering at
         ``2 H x 2 W`` is the model on the ``2 H x 2 W`` grid: a continuous image, not a resampling."""
-        from sirenpde.io.render import render_grid
+        from sirenpde.io.render import check_shape, render_grid
 
-        shape = self.shape if shape is None else tuple(int(s) for s in shape)
+        shape = self.shape if shape is None else check_shape(shape, f"{self.name}: render")
         if len(shape) != len(self.shape):
             raise ValueError(f"{self.name}: render shape must have {len(self.shape)} sizes, got {shape}")
-        return render_grid(model, shape, chunk)
+        return render_grid(model, shape, chunk, self.render_offset(model))
+
+    def render_offset(self, model) -> float:
+        """What a render adds to the network's values: 0, or, for a field known up to a constant
+        (``remove_mean``), the difference of the data's mean and the fit's on the data's grid."""
+        if not self.remove_mean:
+            return 0.0
+        fit = evaluate(model, self.coords)["value"]
+        return float(self.truth.mean() - fit.mean())
 
     def reconstruction(self, model, order: int = 0) -> dict[str, np.ndarray]:
         out = evaluate(model, self.coords, order=order)

@@ -21,7 +21,7 @@ import numpy as np
 from sirenpde.problems._options import integer
 
 MAX_SIDE = 16384  # pixels on a side of a decoded frame
-BUILTIN = ("pan", "sinusoids", "bikes")
+MIN_FPS = 0.001  # frames per second of a written clip (H.264's time base is set to 1/1000 at least)
 # bytes held per kept voxel while a clip is loaded and fitted: the float32 clip and its target copy
 # (2 x 12), the float32 coordinates (12) and their float64 construction (24)
 BYTES_PER_VOXEL = 60
@@ -160,14 +160,20 @@ def _checked_file(path) -> Path:
     return path
 
 
+def memory_budget(max_bytes: Optional[int] = None) -> Optional[int]:
+    """``max_bytes``, or half the memory available now (None when that is unknown)."""
+    from sirenpde.meshing.cost import available_memory
+
+    if max_bytes is not None:
+        return max_bytes
+    have = available_memory()
+    return None if have is None else have // 2
+
+
 def check_memory(what: str, voxels: int, max_bytes: Optional[int] = None) -> None:
     """Refuse a clip of ``voxels`` kept samples whose fit would hold more than ``max_bytes`` (default:
     half the memory available now; no check when that is unknown)."""
-    from sirenpde.meshing.cost import available_memory
-
-    if max_bytes is None:
-        have = available_memory()
-        max_bytes = None if have is None else have // 2
+    max_bytes = memory_budget(max_bytes)
     need = voxels * BYTES_PER_VOXEL
     if max_bytes is not None and need > max_bytes:
         raise ValueError(f"{what}: the clip kept has {voxels:,} voxels and needs about {need / 2**30:.2f} GiB, "
@@ -182,9 +188,9 @@ def read_video(path, start: int = 0, stop: Optional[int] = None, stride: int = 1
     frame rate of the clip kept (the file's divided by ``stride``).
 
     Checked before decoding: the file opens as a video, its frame size is at most ``MAX_SIDE``, and
-    the clip kept fits the memory bound (:func:`check_memory`). A file whose container does not
-    count its frames is checked again as frames arrive. A damaged stream is a ``ValueError``
-    naming the file and the frame."""
+    the clip kept fits the memory bound (:func:`check_memory`) by the container's frame count. The
+    count is the file's own claim, so the bound is checked again as every frame arrives. A damaged
+    stream is a ``ValueError`` naming the file and the frame."""
     from skimage import transform
 
     av = _av()
@@ -194,13 +200,13 @@ def read_video(path, start: int = 0, stop: Optional[int] = None, stride: int = 1
         if not (1 <= info.width <= MAX_SIDE and 1 <= info.height <= MAX_SIDE):
             raise ValueError(f"{path}: frame size {info.width}x{info.height} is outside 1..{MAX_SIDE} pixels a side")
         h, w = output_size(info.height, info.width, size)
-        last = stop if info.frames is None else min(stop if stop is not None else info.frames, info.frames)
-        if last is not None:
-            kept = len(range(start, last, stride))
+        budget = memory_budget(max_bytes)
+        if info.frames is not None:  # by the container's count; a file that counts none is checked per frame
+            kept = len(range(start, info.frames if stop is None else min(stop, info.frames), stride))
             if kept < 1:
                 raise ValueError(f"{path}: frames [{start}, {stop}) with stride {stride} keep no frame of its "
                                  f"{info.frames} frames")
-            check_memory(str(path), kept * h * w, max_bytes)
+            check_memory(str(path), kept * h * w, budget)
         frames, index = [], 0
         try:
             for index, frame in enumerate(container.decode(video=0)):
@@ -208,8 +214,7 @@ def read_video(path, start: int = 0, stop: Optional[int] = None, stride: int = 1
                     break
                 if index < start or (index - start) % stride:
                     continue
-                if last is None:
-                    check_memory(str(path), (len(frames) + 1) * h * w, max_bytes)
+                check_memory(str(path), (len(frames) + 1) * h * w, budget)  # the count may be a lie
                 rgb = frame.to_ndarray(format="rgb24")
                 if rgb.shape[:2] != (h, w):
                     rgb = transform.resize(rgb, (h, w), anti_aliasing=True, preserve_range=True)
@@ -236,8 +241,10 @@ def write_video(path: Union[str, os.PathLike], clip: np.ndarray, fps: float) -> 
     from sirenpde.io.atomic import atomic_path
 
     path = Path(path)
+    if not (fps is None or MIN_FPS <= fps < float("inf")):
+        raise ValueError(f"{path.name}: frames per second must be at least {MIN_FPS}, got {fps}")
     frames = to_uint8(clip)
-    fps = float(fps) if fps and fps > 0 else 25.0
+    fps = float(fps) if fps else 25.0
     av = None if path.suffix.lower() != ".mp4" else _av()
     if av is not None and "libx264" in av.codecs_available:
         pad = ((0, 0), (0, frames.shape[1] % 2), (0, frames.shape[2] % 2), (0, 0))

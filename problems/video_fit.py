@@ -12,7 +12,7 @@ from sirenpde.metrics import psnr
 from sirenpde.problem import Constraint
 from sirenpde.problems._options import integer, number
 from sirenpde.problems.pixels import PixelProblem
-from sirenpde.problems.video_data import (BUILTIN, bikes_path, check_memory, output_size, pan_clip, read_video,
+from sirenpde.problems.video_data import (MIN_FPS, bikes_path, check_memory, output_size, pan_clip, read_video,
                                           sinusoid_clip, write_video)
 
 
@@ -50,7 +50,7 @@ class VideoFit(PixelProblem):
         if self.fraction > 1:
             raise ValueError(f"{self.name}: fraction must be in (0, 1], got {fraction!r}")
         if fps is not None:
-            number(self.name, "fps", fps, 0.0, strict=True)
+            number(self.name, "fps", fps, MIN_FPS)
         self.video_source = str(video)
         if video in ("pan", "sinusoids"):
             count = integer(self.name, "frames", 48 if video == "pan" else 16, 1) if frames is None else \

@@ -52,6 +52,42 @@ def test_rgba_is_flattened_onto_white():
     assert np.allclose(img[:2, :, 1:], -1.0) and np.all(img[:2, :, 0] > -1.0)
 
 
+def test_grey_with_alpha_is_flattened_onto_white_and_color_takes_only_booleans_or_auto():
+    la = np.zeros((4, 4, 2), np.uint8)
+    la[..., 0] = 100
+    la[:2, :, 1] = 255  # opaque top half
+    img = load_image(la)
+    assert np.allclose(img[2:], 1.0) and np.allclose(img[:2], -1.0)
+    with pytest.raises(ValueError, match="color must be"):
+        get_problem("image-fit", color=1)
+
+
+def test_a_poisson_image_renders_on_its_data_s_mean(tmp_path):
+    """poisson-gradient fixes the image up to a constant: the render carries the offset that matches
+    the fit's mean to the data's, in Python and through model.pt."""
+    import sirenpde
+
+    out = tmp_path / "pg"
+    assert main(["solve", "poisson-gradient", "-O", "size=12", "--steps", "3", "--hidden-features", "16",
+                 "--out", str(out), "-q"]) == 0
+    sol = sirenpde.load(out / "model.pt")
+    p = sol.problem
+    rendered = sol.render("1x")
+    assert abs(rendered.mean() - p.truth.mean()) < 1e-5
+    assert np.allclose(rendered, p.render(sol.model), atol=1e-6)
+    with torch.no_grad():
+        raw = sol.model(p.coords).numpy().reshape(12, 12)
+    assert np.allclose(rendered - raw, p.truth.mean() - raw.mean(), atol=1e-5)
+
+
+def test_render_sizes_from_python_are_checked():
+    p = get_problem("image-fit", image="astronaut", size=8)
+    model = p.make_model("siren", hidden_features=8, hidden_layers=1)
+    for bad in ((0, 5), (-1, 5), (2.7, 3), (True, 4)):
+        with pytest.raises(ValueError, match="every side must be a whole number"):
+            p.render(model, bad)
+
+
 def test_a_colour_fit_learns_all_three_channels():
     p = get_problem("image-fit", image="astronaut", size=24)
     torch.manual_seed(0)
@@ -75,7 +111,7 @@ def test_render_sizes(text, base, want):
     assert parse_size(text, base) == want
 
 
-@pytest.mark.parametrize("text", ["0x", "x2", "12", "10x10x10", "-2x", "big"])
+@pytest.mark.parametrize("text", ["0x", "x2", "12", "10x10x10", "-2x", "big", "\u00b2x2", "0x5"])
 def test_bad_render_sizes_are_named(text):
     with pytest.raises(ValueError, match="--render-size"):
         parse_size(text, (10, 12))
@@ -127,3 +163,5 @@ def test_render_refuses_what_it_cannot_draw_before_work(tmp_path, capsys):
     assert "an image is written as .png, .npy" in capsys.readouterr().err
     assert main(["render", str(fit / "model.pt"), "--size", "1x2x3", "--out", str(tmp_path / "x.png")]) == 2
     assert "--size '1x2x3'" in capsys.readouterr().err
+    assert main(["render", str(fit / "model.pt"), "--fps", "0.0001", "--out", str(tmp_path / "x.png")]) == 2
+    assert "--fps must be at least 0.001" in capsys.readouterr().err

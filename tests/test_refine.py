@@ -76,6 +76,23 @@ def test_a_limit_of_zero_moves_nothing_and_vertices_far_from_the_data_stay():
     assert np.array_equal(out.vertices[far], mesh.vertices[far])
 
 
+def test_the_steps_follow_the_refinement_that_will_follow():
+    """Refined, a dense clean cloud needs half the default steps; fit_sdf alone (then mesh_shape, or
+    reconstruct --refine none) is not refined, so it keeps the unrefined count."""
+    from sirenpde.shapes.recipe import choose_recipe, recipe_line
+
+    planned = choose_recipe(50_000, 0.06, "default")
+    alone = choose_recipe(50_000, 0.06, "default", "none")
+    assert (planned.steps, planned.refine) == (200, "detail") and (alone.steps, alone.refine) == (400, None)
+    assert choose_recipe(50_000, 0.5, "default", "detail").refine == "detail"  # asked for, it is planned
+    meta = {"recipe": planned.to_dict(), "points": 50_000}
+    assert "refined" not in recipe_line(meta)  # planned is not done: the line says what ran
+    meta["refine"] = {"mode": "detail"}
+    assert recipe_line(meta).endswith("mesh refined onto the cloud (detail)")
+    with pytest.raises(ValueError, match="refine must be one of"):
+        choose_recipe(50_000, 0.06, "default", "on")
+
+
 def test_bad_options_are_refused():
     cloud = sphere_cloud(100)
     with pytest.raises(ValueError, match="limit must be >= 0"):

@@ -113,17 +113,31 @@ def test_a_file_without_a_video_stream_is_refused(tmp_path):
         read_video(tmp_path / "missing.mp4")
 
 
-class FakeContainer:
-    """A container whose header claims a clip; decoding it fails the test."""
+class FakeFrame:
+    def __init__(self, height, width):
+        self.shape = (height, width, 3)
 
-    def __init__(self, width, height, frames):
+    def to_ndarray(self, format):
+        return np.zeros(self.shape, np.uint8)
+
+
+class FakeContainer:
+    """A container whose header claims a clip; decoding it fails the test, or, with ``actual``,
+    yields that many frames whatever the header claimed."""
+
+    def __init__(self, width, height, frames, actual=None):
         codec = type("Codec", (), {"width": width, "height": height, "name": "h264"})()
         stream = type("Stream", (), {"codec_context": codec, "frames": frames, "average_rate": 25})()
         self.streams = type("Streams", (), {"video": [stream]})()
-        self.duration = None
+        self.duration, self.actual, self.size = None, actual, (height, width)
+        self.decoded = 0
 
     def decode(self, **_):
-        raise AssertionError("decoding started before the size was checked")
+        if self.actual is None:
+            raise AssertionError("decoding started before the size was checked")
+        for _ in range(self.actual):
+            self.decoded += 1
+            yield FakeFrame(*self.size)
 
     def close(self):
         pass
@@ -146,6 +160,32 @@ def test_an_oversized_video_is_refused_before_decoding(monkeypatch, tmp_path, cl
     with pytest.raises(ValueError, match=message) as err:
         read_video(path)
     assert "huge.mp4" in str(err.value)
+
+
+@pytest.mark.parametrize("claimed", [1, 0])
+def test_a_container_that_claims_fewer_frames_than_it_holds_is_stopped_by_the_bound(monkeypatch, tmp_path, claimed):
+    """The frame count is the file's claim (1, or none at all): the bound is checked again as every
+    frame arrives, so decoding stops at the frame that crosses it."""
+    path = tmp_path / "liar.mp4"
+    path.write_bytes(b"\0" * 64)
+    fake = FakeContainer(40, 24, claimed, actual=50)
+    monkeypatch.setattr(video_data, "_open", lambda p: fake)
+    per_frame = 24 * 40 * video_data.BYTES_PER_VOXEL
+    with pytest.raises(ValueError, match="liar.mp4: the clip kept has"):
+        read_video(path, max_bytes=5 * per_frame)
+    assert fake.decoded == 6  # the sixth frame crossed the bound of five
+    # a huge stop on a file that counts no frames is not refused up front
+    fake = FakeContainer(40, 24, 0, actual=3)
+    monkeypatch.setattr(video_data, "_open", lambda p: fake)
+    got, _ = read_video(path, stop=10**8, max_bytes=5 * per_frame)
+    assert got.shape == (3, 24, 40, 3)
+
+
+def test_the_frame_rate_of_a_written_clip_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="frames per second must be at least 0.001"):
+        write_video(tmp_path / "slow.mp4", sinusoid_clip(2, (4, 4)), 0.0001)
+    with pytest.raises(ValueError, match="fps must be a finite number >= 0.001"):
+        get_problem("video-fit", video="sinusoids", fps=0.0001)
 
 
 def test_a_real_file_over_the_memory_bound_is_refused_and_a_range_within_it_is_read(clip_file):

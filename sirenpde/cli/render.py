@@ -30,7 +30,10 @@ def run_render(args) -> int:
     from sirenpde.io.solution import load
 
     checks.input_file(args.model, "MODEL")
-    checks.positive_number(args.fps, "--fps")
+    from sirenpde.problems.video_data import MIN_FPS
+
+    if args.fps is not None and not (MIN_FPS <= args.fps < float("inf")):
+        raise ValueError(f"--fps must be at least {MIN_FPS}, got {args.fps}")
     checks.output_file(args.out, "--out", (".png", ".npy", ".mp4", ".gif"))
     dev = checks.device(args.device)
     sol = load(args.model, dev)

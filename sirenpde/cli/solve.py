@@ -138,6 +138,7 @@ def cmd_solve(args) -> int:
         if hasattr(problem, "render"):  # for `sirenpde render` and Solution.render
             info["grid"] = list(problem.shape)
             info["fps"] = getattr(problem, "fps", None)
+            info["render_offset"] = problem.render_offset(result.model)
         with _all_or_nothing(Path(args.out)):
             paths = output.write_solution(args.out, problem, result, args.model, options)
             if render_shape is not None:

@@ -111,13 +111,18 @@ class Solution:
         """The fitted image or video on a grid of any resolution (see :func:`sirenpde.io.render.parse_size`):
         ``"4x"`` four times the fitted image's sides, ``"512x768"`` or ``(512, 768)`` an exact size.
         Returns ``shape`` (one output) or ``(*shape, C)``."""
-        from sirenpde.io.render import parse_size, render_grid
+        from sirenpde.io.render import check_shape, parse_size, render_grid
 
         base = self.grid
         if len(base) != self.in_features:
             raise ValueError(f"render: {self.problem_name!r} was not fitted on a grid of pixels or voxels")
-        shape = tuple(int(s) for s in size) if isinstance(size, (tuple, list)) else parse_size(size, base, "size")
-        return render_grid(self.model, shape, chunk)
+        shape = check_shape(size) if isinstance(size, (tuple, list)) else parse_size(size, base, "size")
+        if len(shape) != len(base):
+            raise ValueError(f"render: {self.problem_name!r} renders {len(base)}-axis grids, got {shape}")
+        offset = self.info.get("render_offset")
+        if offset is None and "grid" not in self.info:  # a file without it: ask the problem
+            offset = getattr(self.problem, "render_offset", lambda m: 0.0)(self.model)
+        return render_grid(self.model, shape, chunk, float(offset or 0.0))
 
     def __repr__(self) -> str:
         return f"Solution({self.problem_name!r}, options={self.options}, metrics={self.metrics})"

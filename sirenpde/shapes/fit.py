@@ -30,7 +30,7 @@ from sirenpde.shapes.metrics import evaluate_mesh
 from sirenpde.shapes.model import CUBE, ShapeModel
 from sirenpde.shapes.pointcloud import PointCloud, read_point_cloud
 from sirenpde.shapes.preview import write_preview
-from sirenpde.shapes.recipe import choose_recipe
+from sirenpde.shapes.recipe import REFINE_CHOICES, choose_recipe
 from sirenpde.shapes.refine import refine_mesh
 from sirenpde.shapes.roughness import NOISY_ROUGHNESS, roughness
 from sirenpde.training import distributed, fit
@@ -93,8 +93,8 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
             batch_size: Optional[int] = None, schedule: Optional[str] = "warmup-cosine", device: str = "auto",
             seed: int = 0, progress: bool = True, engine: str = ENGINES.default,
             noise: str = NOISE_SETTINGS.default, quality: str = QUALITIES.default,
-            init_scale: Optional[float] = None, lbfgs_steps: int = 0, lbfgs_batch_size: Optional[int] = None, w0: Optional[float] = None,
-            **problem_kwargs):
+            init_scale: Optional[float] = None, lbfgs_steps: int = 0, lbfgs_batch_size: Optional[int] = None,
+            w0: Optional[float] = None, refine: str = "none", **problem_kwargs):
     """Fit a signed distance function to an oriented point cloud.
 
     Parameters
@@ -126,6 +126,10 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
         is the knob: a smoother network (omega_0 = 15) lost detail on the dense and the clean inputs.
         ``metadata["noise"]`` records the setting used and ``metadata["noise_requested"]`` the one
         asked for.
+    refine : the refinement the caller applies after meshing, which sets the steps of a dense clean
+        cloud (refined, 200 steps at the default level do what 400 do unrefined): "none" (default:
+        ``fit_sdf`` alone, then ``mesh_shape``), "auto", "detail" or "smooth";
+        :func:`reconstruct` passes its own. ``metadata["recipe"]["refine"]`` records the mode planned.
     init_scale : float, factor on the default network's initial hidden-to-hidden weights
         (default: the quality level's)
     lr, schedule : the rate (default: the quality level's) and its schedule (default: a linear
@@ -156,7 +160,7 @@ def fit_sdf(cloud: Union[PointCloud, str, Path], steps: Optional[int] = None, *,
         noise = "noisy" if score is not None and score > NOISY_ROUGHNESS else "clean"
     if noise == "noisy":
         problem_kwargs.setdefault("surface_weight", NOISY_SURFACE_WEIGHT)
-    recipe = choose_recipe(len(cloud), score, quality)
+    recipe = choose_recipe(len(cloud), score, quality, refine)
     problem_kwargs.setdefault("off_sampling", recipe.off_sampling)
     problem = SDF(cloud, normals=normals, **problem_kwargs)
     steps = recipe.steps if steps is None else steps
@@ -227,9 +231,6 @@ class Reconstruction:
     scores: dict = dc_field(default_factory=dict)
 
 
-REFINE_CHOICES = ("auto", "detail", "smooth", "none")
-
-
 def refine_chosen(mesh, shape: ShapeModel, cloud: PointCloud, refine: Optional[str] = None):
     """``mesh`` with its vertices moved onto ``cloud`` (:func:`~sirenpde.shapes.refine.refine_mesh`)
     in the mode ``refine`` names (``"detail"``, ``"smooth"``; ``"none"``: not moved), or, with None or
@@ -281,14 +282,15 @@ def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[in
         raise ValueError(f"refine must be one of {', '.join(REFINE_CHOICES)}, got {refine!r}")
     if isinstance(cloud, (str, Path)):  # read once: the fit and the refinement use the same points
         cloud = read_point_cloud(cloud, normals=normals)
-    shape, result = fit_sdf(cloud, steps, normals=normals, device=device, progress=progress, **fit_kwargs)
+    shape, result = fit_sdf(cloud, steps, normals=normals, device=device, progress=progress,
+                            refine="auto" if refine is None else refine, **fit_kwargs)
     recipe = shape.metadata["recipe"]
     resolution = recipe["resolution"] = int(recipe["resolution"] if resolution is None else resolution)
     t0 = time.perf_counter()
     mesh = mesh_shape(shape, resolution, device=device, progress=progress and distributed.current().is_writer,
                       cleanup=cleanup)
     times = {"fit_s": result.times["train_s"], "mesh_s": time.perf_counter() - t0}
-    mesh = refine_chosen(mesh, shape, cloud, refine)
+    mesh = refine_chosen(mesh, shape, cloud)  # as the recipe planned it
     times["refine_s"] = (shape.metadata["refine"] or {}).get("seconds", 0.0)
     ranks = distributed.current()
     png = model_path = None

@@ -104,26 +104,35 @@ def capacity_class(points: int, roughness: Optional[float]) -> str:
     return "dense and clean" if points >= DENSE_POINTS else "sparse"
 
 
-def choose_recipe(points: int, roughness: Optional[float], quality: str = QUALITIES.default) -> Recipe:
-    """The recipe of ``quality`` for a cloud of ``points`` points with that roughness.
+REFINE_CHOICES = ("auto", "detail", "smooth", "none")
 
-    Raises ``ValueError`` naming the levels for an unknown ``quality``.
+
+def choose_recipe(points: int, roughness: Optional[float], quality: str = QUALITIES.default,
+                  refine: str = "auto") -> Recipe:
+    """The recipe of ``quality`` for a cloud of ``points`` points with that roughness, when the mesh
+    will be refined as ``refine`` says ("auto": the cloud's own choice, see ``Recipe.refine``; "none":
+    not refined, so a dense clean cloud gets the steps an unrefined mesh needs).
+
+    Raises ``ValueError`` naming the choices for an unknown ``quality`` or ``refine``.
     """
     if quality not in QUALITIES:
         raise ValueError(f"fit_sdf: quality must be one of {', '.join(QUALITIES)}, got {quality!r}")
+    if refine not in REFINE_CHOICES:
+        raise ValueError(f"refine must be one of {', '.join(REFINE_CHOICES)}, got {refine!r}")
     refined, wide, narrow, narrow_noisy = _LEVELS[quality]
     capacity = capacity_class(points, roughness)
-    # the wide network also paid on the noisy 50k bunny: Chamfer-L1 0.00283 against 0.00286 (4x128)
-    width, steps, batch, lr = (refined if capacity == "dense and clean" else
-                               wide if points >= DENSE_POINTS and capacity != "not measured" else
-                               narrow_noisy if capacity == "noisy" else narrow)
+    dense = points >= DENSE_POINTS
     # the data is the surface only where it is dense and clean (a detail projection would follow noise);
     # a dense noisy cloud is averaged over some twenty points instead; a sparse cloud's spacing is too
     # coarse for either (RESULTS.md)
-    dense = points >= DENSE_POINTS
-    refine = ("detail" if capacity == "dense and clean" else "smooth" if capacity == "noisy" and dense else None)
+    own = "detail" if capacity == "dense and clean" else "smooth" if capacity == "noisy" and dense else None
+    mode = own if refine == "auto" else None if refine == "none" else refine
+    # the wide network also paid on the noisy 50k bunny: Chamfer-L1 0.00283 against 0.00286 (4x128)
+    width, steps, batch, lr = (refined if capacity == "dense and clean" and mode == "detail" else
+                               wide if points >= DENSE_POINTS and capacity != "not measured" else
+                               narrow_noisy if capacity == "noisy" else narrow)
     return Recipe(quality, width, 3, steps, batch, lr, _INIT_SCALE, _OFF_SAMPLING, capacity,
-                  refine=refine, resolution=_RESOLUTION[quality])
+                  refine=mode, resolution=_RESOLUTION[quality])
 
 
 def recipe_line(metadata: dict) -> str:
@@ -136,4 +145,4 @@ def recipe_line(metadata: dict) -> str:
     return (f"quality {recipe['quality']}: {network}, {metadata.get('steps', recipe['steps'])} steps "
             f"of {recipe['batch_size']:,} points (cloud: {recipe['capacity']}, {metadata.get('points', 0):,} points; "
             f"dense from {DENSE_POINTS:,})"
-            + (f"; mesh refined onto the cloud ({recipe['refine']})" if recipe.get("refine") else ""))
+            + (f"; mesh refined onto the cloud ({metadata['refine']['mode']})" if metadata.get("refine") else ""))
