@@ -87,7 +87,7 @@ class Clock:
 def run_siren(cloud, args, noise="auto", quality="default"):
     """What ``reconstruct`` does, timed in parts: the fit, then meshing and (where the level
     chooses it, or ``--refine`` says) the refinement onto the cloud."""
-    from sirenpde.shapes.fit import fit_sdf, mesh_shape, refine_chosen
+    from sirenpde.shapes.fit import fit_sdf, mesh_as_planned
 
     with Clock() as fit_clock:  # the whole fit_sdf call: reading the cloud's roughness, the guide, training
         shape, result = fit_sdf(cloud, args.steps, hidden_features=args.hidden_features,
@@ -95,10 +95,8 @@ def run_siren(cloud, args, noise="auto", quality="default"):
                                 schedule=args.schedule, device=args.device, progress=not args.no_progress,
                                 seed=args.seed, noise=noise, quality=quality, refine=args.refine)
     with Clock() as mesh_clock:
-        resolution = args.resolution or shape.metadata["recipe"]["resolution"]  # reconstruct's choice
-        shape.metadata["recipe"]["resolution"] = resolution
-        mesh = mesh_shape(shape, resolution, device=args.device, progress=False, cleanup=args.cleanup)
-        mesh = refine_chosen(mesh, shape, cloud)  # as the recipe planned it
+        mesh, _ = mesh_as_planned(shape, cloud, args.resolution, device=args.device, progress=False,
+                                  cleanup=args.cleanup)
     return mesh, fit_clock, mesh_clock, shape.metadata
 
 

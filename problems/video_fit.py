@@ -16,6 +16,10 @@ from sirenpde.problems.video_data import (MIN_FPS, bikes_path, check_memory, out
                                           sinusoid_clip, write_video)
 
 
+# the clips built in: how to build one, its frames, its aspect (H, W) and longer side by default
+BUILT_IN = {"pan": (pan_clip, 48, (64, 96), 144), "sinusoids": (sinusoid_clip, 16, (32, 32), 32)}
+
+
 class VideoFit(PixelProblem):
     """u(t, y, x) = the clip's RGB at every voxel centre; metrics: PSNR overall and per frame.
 
@@ -52,13 +56,11 @@ class VideoFit(PixelProblem):
         if fps is not None:
             number(self.name, "fps", fps, MIN_FPS)
         self.video_source = str(video)
-        if video in ("pan", "sinusoids"):
-            count = integer(self.name, "frames", 48 if video == "pan" else 16, 1) if frames is None else \
-                integer(self.name, "frames", frames, 1)
-            h, w = output_size(64, 96, 144 if size is None else size) if video == "pan" else \
-                output_size(32, 32, 32 if size is None else size)
+        if video in BUILT_IN:
+            build, default_frames, aspect, default_size = BUILT_IN[video]
+            count = integer(self.name, "frames", default_frames if frames is None else frames, 1)
+            h, w = output_size(*aspect, default_size if size is None else size)
             check_memory(f"{self.name} {video}", count * h * w)
-            build = pan_clip if video == "pan" else sinusoid_clip
             clip, rate = build(count, (h, w))[::stride], 12.0 / stride
         else:
             start, stop = self._frame_range(frames)

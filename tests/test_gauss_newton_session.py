@@ -5,47 +5,27 @@ import math
 import pytest
 import torch
 
+import sirenpde
+from _sine1d import Sine1D
 from sirenpde.nn import Siren
-from sirenpde.problem import Constraint
 
 
-class Poisson1D:
-    """u'' = -pi^2 sin(pi x) on [-1, 1], u(+-1) = 0: exact u = sin(pi x). float64 metrics."""
+class Poisson1D(Sine1D):
+    """tests/_sine1d.py's problem with its own name, 200 Adam steps and float64 metrics."""
 
-    @staticmethod
-    def make():
-        import sirenpde
-        from sirenpde import Box, Problem
+    name = "gn-poisson-1d"
+    default_steps = 200
 
-        class _P(Problem):
-            name = "gn-poisson-1d"
-            in_features = 1
-            out_features = 1
-            default_steps = 200
-            default_batch_size = 128
-            default_lr = 1e-3
-
-            def __init__(self):
-                self.box = Box([-1.0], [1.0])
-
-            def constraints(self):
-                ends = lambda n, g: {"x": torch.tensor([[-1.0], [1.0]]).repeat((n + 1) // 2, 1)[:n]}
-                return [Constraint("pde", self.box.sampler(), order=2, second="laplacian",
-                                   residual=lambda u, b: u.laplacian + math.pi ** 2 * torch.sin(math.pi * u.x)),
-                        Constraint("bc", ends, lambda u, b: u.value, weight=10.0, share=0.1)]
-
-            def metrics(self, model):
-                x = torch.linspace(-1, 1, 201, dtype=torch.float64).unsqueeze(-1)
-                with torch.no_grad():
-                    pred = model(x)
-                exact = torch.sin(math.pi * x)
-                return {"rel_l2": float((pred - exact).norm() / exact.norm())}
-
-        return sirenpde, _P()
+    def metrics(self, model):
+        x = torch.linspace(-1, 1, 201, dtype=torch.float64).unsqueeze(-1)
+        with torch.no_grad():
+            pred = model(x)
+        exact = torch.sin(math.pi * x)
+        return {"rel_l2": float((pred - exact).norm() / exact.norm())}
 
 
 def _fit(gn_steps, **kw):
-    sirenpde, problem = Poisson1D.make()
+    problem = Poisson1D()
     torch.manual_seed(0)
     model = Siren(1, 1, 16, 1, first_omega_0=3.0, hidden_omega_0=3.0).double()
     return sirenpde.fit(problem, model, progress=False, engine="jet", gn_steps=gn_steps, gn_batch_size=64, **kw)
@@ -69,7 +49,7 @@ def test_fit_refuses_a_gauss_newton_finish_too_large_for_memory(monkeypatch):
 
 def test_gauss_newton_settings_enter_the_identity_only_when_used():
     from sirenpde.training.setup import resolve_settings, run_identity
-    _, problem = Poisson1D.make()
+    problem = Poisson1D()
     model = Siren(1, 1, 8, 1).double()
     args = (problem, 10, None, None, "adam", None, None, 0, None, "auto", 0)
     plain = run_identity(problem, model, resolve_settings(*args))["settings"]
@@ -82,7 +62,7 @@ def test_gauss_newton_settings_enter_the_identity_only_when_used():
 
 
 def test_a_whole_gauss_newton_run_in_float64_from_a_float32_model():
-    sirenpde, problem = Poisson1D.make()
+    problem = Poisson1D()
     torch.manual_seed(0)
     model = Siren(1, 1, 16, 1, first_omega_0=3.0, hidden_omega_0=3.0)  # float32 as built
     result = sirenpde.fit(problem, model, optimizer="gauss-newton", steps=40, gn_batch_size=64, dtype="float64",
@@ -95,7 +75,7 @@ def test_a_whole_gauss_newton_run_in_float64_from_a_float32_model():
 
 
 def test_gauss_newton_run_refuses_what_it_cannot_do():
-    sirenpde, problem = Poisson1D.make()
+    problem = Poisson1D()
     model = Siren(1, 1, 8, 1)
     for kwargs, match in (({"lbfgs_steps": 3}, "a finish after a Gauss-Newton run"),
                           ({"gn_steps": 3}, "a finish after a Gauss-Newton run"),
@@ -186,7 +166,7 @@ def test_helmholtz_square_defaults_to_its_gauss_newton_recipe():
 def test_a_balanced_gauss_newton_run_sets_the_weights_once():
     """balance with a whole Gauss-Newton run: the condition weights take the gradient-norm estimate
     at the first step (no moving average) and keep it, so every step sees one objective."""
-    sirenpde, problem = Poisson1D.make()
+    problem = Poisson1D()
     torch.manual_seed(0)
     model = Siren(1, 1, 16, 1, first_omega_0=3.0, hidden_omega_0=3.0)
     result = sirenpde.fit(problem, model, optimizer="gauss-newton", steps=12, gn_batch_size=64, dtype="float64",

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_RENDER_SIDE = 32768
+# the grid, its checks and the evaluation live with the pixel problems; this module parses and writes
+from sirenpde.problems.pixels import MAX_RENDER_SIDE, check_render_memory, check_shape, render_grid  # noqa: F401
+
 IMAGE_SUFFIXES = (".png", ".npy")
 VIDEO_SUFFIXES = (".mp4", ".gif", ".npy")
 
@@ -38,47 +40,6 @@ def parse_size(text: str, base, flag: str = "--render-size") -> tuple[int, ...]:
                              f"(the fit's grid is {'x'.join(map(str, base))})")
         shape = tuple(int(p) for p in parts)
     return check_shape(shape, f"{flag} {text}")
-
-
-def check_shape(shape, what: str = "render") -> tuple[int, ...]:
-    """``shape`` as a tuple of ints, each a whole number in 1..MAX_RENDER_SIDE, or ``ValueError``."""
-    import numbers
-
-    sides = tuple(shape)
-    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and 1 <= s <= MAX_RENDER_SIDE
-               for s in sides):
-        raise ValueError(f"{what}: every side must be a whole number in 1..{MAX_RENDER_SIDE}, got "
-                         f"{'x'.join(map(str, sides))}")
-    return tuple(int(s) for s in sides)
-
-
-def check_render_memory(shape, channels: int, flag: str = "--render-size") -> None:
-    """Refuse a grid whose coordinates and values would take more than half the free memory."""
-    from sirenpde.meshing.cost import available_memory
-
-    n = int(np.prod(shape, dtype=np.int64))
-    # float64 + float32 coordinates; float32 values, a copy, and the float64 temporaries of the 8-bit
-    # conversion (measured: 4000 x 4000 RGB peaked 1.16 GB above the start)
-    need = n * (len(shape) * 12 + channels * 36)
-    have = available_memory()
-    if have is not None and need > have // 2:
-        raise ValueError(f"{flag}: a {'x'.join(map(str, shape))} grid needs about {need / 2**30:.1f} GiB, more than "
-                         f"half the free memory ({have / 2**30:.1f} GiB)")
-
-
-def render_grid(model, shape, chunk: int = 65536, offset: float = 0.0) -> np.ndarray:
-    """``model`` evaluated at the pixel-centre grid of ``shape``, plus ``offset``: ``shape`` for one
-    output, ``(*shape, C)`` for ``C``. (A problem that fixes its field only up to a constant, the
-    Poisson image problems, renders with the offset that matches the fit's mean to its data's.)"""
-    from sirenpde.evaluate import evaluate
-    from sirenpde.problems.image_data import pixel_grid
-
-    shape = check_shape(shape)
-    if len(shape) != model.in_features:
-        raise ValueError(f"render: the model takes {model.in_features} coordinates, the grid {shape} has {len(shape)}")
-    check_render_memory(shape, int(model.out_features), "render")
-    values = evaluate(model, pixel_grid(shape), chunk=chunk)["value"] + offset
-    return values[:, 0].reshape(shape) if values.shape[1] == 1 else values.reshape(*shape, values.shape[1])
 
 
 def output_suffixes(dims: int) -> tuple[str, ...]:

@@ -231,24 +231,23 @@ class Reconstruction:
     scores: dict = dc_field(default_factory=dict)
 
 
-def refine_chosen(mesh, shape: ShapeModel, cloud: PointCloud, refine: Optional[str] = None):
-    """``mesh`` with its vertices moved onto ``cloud`` (:func:`~sirenpde.shapes.refine.refine_mesh`)
-    in the mode ``refine`` names (``"detail"``, ``"smooth"``; ``"none"``: not moved), or, with None or
-    ``"auto"``, the fit's recipe's (detail on a dense clean cloud, smooth on a dense noisy one).
-    Records the mode in ``shape.metadata["recipe"]["refine"]`` (None: not moved) and what moved in
-    ``shape.metadata["refine"]``; returns the mesh."""
-    if refine not in (None, *REFINE_CHOICES):
-        raise ValueError(f"refine must be one of {', '.join(REFINE_CHOICES)}, got {refine!r}")
+def mesh_as_planned(shape: ShapeModel, cloud: PointCloud, resolution: Optional[int] = None, *,
+                    device: str = "auto", progress: bool = True, cleanup=None):
+    """What :func:`reconstruct` does after the fit: mesh ``shape`` at ``resolution`` (default: its
+    recipe's), then move the vertices onto ``cloud`` as the recipe planned
+    (:func:`~sirenpde.shapes.refine.refine_mesh`; ``fit_sdf(refine=...)`` chose the mode). Records
+    the resolution in ``shape.metadata["recipe"]`` and what moved in ``shape.metadata["refine"]``
+    (None: nothing). Returns ``(mesh, {"mesh_s": ..., "refine_s": ...})``."""
     recipe = shape.metadata.setdefault("recipe", {})
-    mode = recipe.get("refine") if refine in (None, "auto") else (None if refine == "none" else refine)
-    recipe["refine"] = mode
-    if mode is None:
-        shape.metadata["refine"] = None
-        return mesh
+    resolution = recipe["resolution"] = int(recipe.get("resolution", 256) if resolution is None else resolution)
     t0 = time.perf_counter()
-    mesh, stats = refine_mesh(mesh, cloud, mode)
-    shape.metadata["refine"] = {**stats, "seconds": time.perf_counter() - t0}
-    return mesh
+    mesh = mesh_shape(shape, resolution, device=device, progress=progress, cleanup=cleanup)
+    t1 = time.perf_counter()
+    shape.metadata["refine"] = None
+    if recipe.get("refine"):
+        mesh, stats = refine_mesh(mesh, cloud, recipe["refine"])
+        shape.metadata["refine"] = {**stats, "seconds": time.perf_counter() - t1}
+    return mesh, {"mesh_s": t1 - t0, "refine_s": time.perf_counter() - t1}
 
 
 def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[int] = None,
@@ -284,14 +283,9 @@ def reconstruct(cloud: Union[PointCloud, str, Path], out_ply, steps: Optional[in
         cloud = read_point_cloud(cloud, normals=normals)
     shape, result = fit_sdf(cloud, steps, normals=normals, device=device, progress=progress,
                             refine="auto" if refine is None else refine, **fit_kwargs)
-    recipe = shape.metadata["recipe"]
-    resolution = recipe["resolution"] = int(recipe["resolution"] if resolution is None else resolution)
-    t0 = time.perf_counter()
-    mesh = mesh_shape(shape, resolution, device=device, progress=progress and distributed.current().is_writer,
-                      cleanup=cleanup)
-    times = {"fit_s": result.times["train_s"], "mesh_s": time.perf_counter() - t0}
-    mesh = refine_chosen(mesh, shape, cloud)  # as the recipe planned it
-    times["refine_s"] = (shape.metadata["refine"] or {}).get("seconds", 0.0)
+    mesh, times = mesh_as_planned(shape, cloud, resolution, device=device, cleanup=cleanup,
+                                  progress=progress and distributed.current().is_writer)
+    times["fit_s"] = result.times["train_s"]
     ranks = distributed.current()
     png = model_path = None
     if ranks.is_writer:  # under torchrun rank 0 alone writes; the others wait for it
